@@ -1,0 +1,55 @@
+# The entry point for everything: `make demo` and `make test` work on a machine that has only
+# python3 and make. Each target sets up what it needs.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# A stamp per extra: reinstall only when pyproject.toml changes.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint typecheck imports unit bench fmt clean sim
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(RUNTIME_STAMP)
+
+demo: $(RUNTIME_STAMP)
+	$(BIN)/ggwatch demo
+
+sim: $(RUNTIME_STAMP)
+	$(BIN)/ggwatch sim --fleet config/sample-fleet.yaml
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff format --check ggwatch tests bench
+	$(BIN)/ruff check ggwatch tests bench
+
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy --strict ggwatch
+
+imports: $(DEV_STAMP)
+	$(BIN)/lint-imports
+
+unit: $(DEV_STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck imports unit
+
+bench: $(DEV_STAMP)
+	$(BIN)/python -m bench.sim_scale
+
+fmt: $(DEV_STAMP)
+	$(BIN)/ruff format ggwatch tests bench
+	$(BIN)/ruff check --fix ggwatch tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

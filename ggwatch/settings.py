@@ -1,0 +1,165 @@
+"""One frozen Settings object, built once at start-up and passed down.
+
+Sources, strongest first: environment variables (`GGWATCH_<NAME>`), then the YAML file named
+by `--config` or `GGWATCH_CONFIG`, then the defaults below. A bad value is reported as one line
+that names the setting the way the user wrote it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from ggwatch.errors import ConfigError
+
+ENV_PREFIX = "GGWATCH_"
+CONFIG_ENV = "GGWATCH_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Everything ggwatch can be told. Fields are grouped by concern; each says its unit."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    # Where the file values come from; set by `load_settings`, never by the user.
+    _file_values: ClassVar[Mapping[str, Any]] = {}
+
+    # -- logging ---------------------------------------------------------------------------
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Lowest level written."
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto",
+        description="auto: JSON lines when stderr is not a terminal (containers, CI), "
+        "readable console output when it is.",
+    )
+
+    # -- AWS targets and quota --------------------------------------------------------------
+    regions: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Regions to watch, comma-separated in the environment. Empty: the SDK's "
+        "default Region (AWS_REGION / AWS_DEFAULT_REGION / profile).",
+    )
+    quota_share: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="Share of the account's 30 requests/second Greengrass V2 budget ggwatch "
+        "may use; the rest stays for the deploy pipelines that share it.",
+    )
+
+    # -- polling ---------------------------------------------------------------------------
+    poll_interval_seconds: float = Field(
+        300.0,
+        ge=1.0,
+        description="Seconds between full scans in the daemon. Vendor guidance changes "
+        "rarely; five minutes keeps alerts timely at a small share of the quota.",
+    )
+
+    # -- HTTP (metrics and health) -------------------------------------------------------------
+    http_host: str = Field("0.0.0.0", description="Address /metrics and health listen on.")  # noqa: S104
+    http_port: int = Field(9108, ge=0, le=65535, description="Port for /metrics and health.")
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _split_regions(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _check_regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for region in value:
+            parts = region.split("-")
+            if len(parts) < 3 or not parts[-1].isdigit() or not region.islower():
+                raise ValueError(f"{region!r} is not a Region name such as us-west-2")
+        if len(set(value)) != len(value):
+            raise ValueError("a Region is listed twice")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments (tests) first, then the environment, then the config file.
+        return (init_settings, env_settings, _FileSource(settings_cls, cls._file_values))
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Values read from the YAML config file, weakest of the sources."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: Mapping[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.values = dict(values)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The file's settings as a mapping; any problem is one ConfigError line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must be a mapping of setting: value")
+    known = set(Settings.model_fields)
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"config file {path}: unknown setting {key!r}")
+    return data
+
+
+def load_settings(config: Path | None, environ: Mapping[str, str]) -> Settings:
+    """Build the one Settings object from the environment and the optional config file."""
+    path = config
+    if path is None and environ.get(CONFIG_ENV):
+        path = Path(environ[CONFIG_ENV])
+    file_values = read_config_file(path) if path is not None else {}
+    bound = type("Settings", (Settings,), {"_file_values": file_values})
+    try:
+        return bound()  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, environ)) from None
+
+
+def describe(exc: ValidationError, environ: Mapping[str, str]) -> str:
+    """One line naming the first bad setting as the user wrote it (env name or file key)."""
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else "settings"
+    env_name = ENV_PREFIX + field.upper()
+    origin = env_name if env_name in environ else "config file"
+    value = error.get("input")
+    shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"invalid setting {field} [{origin}]: {message}{shown}"

@@ -1,0 +1,285 @@
+"""The Greengrass V2 service model, read from botocore's data, drives routing and validation.
+
+The simulator reads the same model that AWS publishes for its SDKs, so paths, query names,
+members, enums and status codes cannot drift from what a real client sends and expects. Only
+the data file is used: none of botocore's client-side serialisers or parsers, which would
+make the simulator agree with the client on the client's own bugs.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.loaders import Loader
+
+SERVICE = "greengrassv2"
+API_VERSION = "2020-11-30"
+
+Shape = Mapping[str, Any]
+
+
+class InputError(Exception):
+    """A request member that does not fit its shape; answered as ValidationException."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name = name
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One operation's HTTP binding: method and the path template split into segments."""
+
+    operation: str
+    method: str
+    segments: tuple[str, ...]
+    status: int
+
+    def match(self, method: str, raw_segments: list[str]) -> dict[str, str] | None:
+        if method != self.method or len(raw_segments) != len(self.segments):
+            return None
+        labels: dict[str, str] = {}
+        for template, raw in zip(self.segments, raw_segments, strict=True):
+            if template.startswith("{") and template.endswith("}"):
+                if not raw:
+                    return None
+                labels[template[1:-1].rstrip("+")] = unquote(raw)
+            elif template != raw:
+                return None
+        return labels
+
+
+class ServiceModel:
+    """Typed access to the parts of the model the simulator needs."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = raw
+        self.shapes: Mapping[str, Shape] = raw["shapes"]
+        self.operations: Mapping[str, Shape] = raw["operations"]
+        routes = []
+        for name, op in self.operations.items():
+            http = op["http"]
+            path = http["requestUri"].split("?", 1)[0]
+            routes.append(
+                Route(
+                    operation=name,
+                    method=http["method"],
+                    segments=tuple(path.strip("/").split("/")),
+                    status=int(http.get("responseCode", 200)),
+                )
+            )
+        # Literal segments before labels, so /deployments/{id}/cancel never loses to a label.
+        self.routes = tuple(
+            sorted(routes, key=lambda r: sum(s.startswith("{") for s in r.segments))
+        )
+
+    def route(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
+        raw_segments = raw_path.strip("/").split("/")
+        for route in self.routes:
+            labels = route.match(method, raw_segments)
+            if labels is not None:
+                return route, labels
+        return None
+
+    def input_shape(self, operation: str) -> Shape | None:
+        ref = self.operations[operation].get("input")
+        return self.shapes[ref["shape"]] if ref else None
+
+    def output_shape(self, operation: str) -> Shape | None:
+        ref = self.operations[operation].get("output")
+        return self.shapes[ref["shape"]] if ref else None
+
+    def error_status(self, code: str) -> int:
+        shape = self.shapes.get(code)
+        if shape and "error" in shape:
+            return int(shape["error"]["httpStatusCode"])
+        return 400
+
+    # -- request parsing and validation -----------------------------------------------------
+
+    def parse_request(
+        self,
+        operation: str,
+        labels: Mapping[str, str],
+        query: Mapping[str, list[str]],
+        body: Any,
+    ) -> dict[str, Any]:
+        """Gather members from path, query string and JSON body, then validate them."""
+        shape = self.input_shape(operation)
+        if shape is None:
+            return {}
+        params: dict[str, Any] = {}
+        body_members = body if isinstance(body, dict) else {}
+        if body is not None and not isinstance(body, dict):
+            raise InputError("body", "must be a JSON object")
+        known_body: set[str] = set()
+        for name, ref in shape.get("members", {}).items():
+            location = ref.get("location")
+            wire = ref.get("locationName", name)
+            member_shape = self.shapes[ref["shape"]]
+            if location == "uri":
+                if wire in labels:
+                    params[name] = labels[wire]
+            elif location == "querystring":
+                values = query.get(wire)
+                if values:
+                    params[name] = self._from_query(name, member_shape, values)
+            elif location in ("header", "headers"):
+                continue
+            else:
+                known_body.add(name)
+                if name in body_members:
+                    params[name] = body_members[name]
+        unknown = sorted(set(body_members) - known_body)
+        if unknown:
+            raise InputError(unknown[0], "is not a member of this operation's input")
+        self.validate(shape, params, path=shape_name(self.operations[operation]["input"]))
+        return params
+
+    def _from_query(self, name: str, shape: Shape, values: list[str]) -> Any:
+        kind = shape["type"]
+        if kind == "list":
+            return list(values)
+        value = values[-1]
+        if kind in ("integer", "long"):
+            try:
+                return int(value)
+            except ValueError:
+                raise InputError(name, f"expected an integer, got {value!r}") from None
+        if kind == "boolean":
+            if value not in ("true", "false"):
+                raise InputError(name, f"expected true or false, got {value!r}")
+            return value == "true"
+        return value
+
+    def validate(self, shape: Shape, value: Any, path: str) -> None:
+        """Check a decoded input value against its shape: type, required, enum, range, pattern."""
+        kind = shape["type"]
+        if kind == "structure":
+            if not isinstance(value, dict):
+                raise InputError(path, "expected an object")
+            members = shape.get("members", {})
+            for req in shape.get("required", []):
+                if value.get(req) is None:
+                    raise InputError(f"{path}.{req}" if path else req, "is required")
+            for key, item in value.items():
+                if key not in members:
+                    raise InputError(f"{path}.{key}", "is not a known member")
+                self.validate(self.shapes[members[key]["shape"]], item, key)
+        elif kind == "list":
+            if not isinstance(value, list):
+                raise InputError(path, "expected a list")
+            _check_length(shape, len(value), path)
+            member = self.shapes[shape["member"]["shape"]]
+            for item in value:
+                self.validate(member, item, path)
+        elif kind == "map":
+            if not isinstance(value, dict):
+                raise InputError(path, "expected an object")
+            _check_length(shape, len(value), path)
+            key_shape = self.shapes[shape["key"]["shape"]]
+            value_shape = self.shapes[shape["value"]["shape"]]
+            for key, item in value.items():
+                self.validate(key_shape, key, path)
+                self.validate(value_shape, item, f"{path}.{key}")
+        elif kind == "string":
+            if not isinstance(value, str):
+                raise InputError(path, "expected a string")
+            _check_length(shape, len(value), path)
+            if "enum" in shape and value not in shape["enum"]:
+                raise InputError(path, f"must be one of {', '.join(shape['enum'])}")
+            pattern = shape.get("pattern")
+            if pattern and not _compiled(pattern).fullmatch(value):
+                raise InputError(path, f"does not match the pattern {pattern}")
+        elif kind in ("integer", "long"):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InputError(path, "expected an integer")
+            _check_range(shape, value, path)
+        elif kind in ("double", "float"):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InputError(path, "expected a number")
+            _check_range(shape, value, path)
+        elif kind == "boolean":
+            if not isinstance(value, bool):
+                raise InputError(path, "expected true or false")
+        elif kind == "blob":
+            if not isinstance(value, str):
+                raise InputError(path, "expected base64 text")
+            try:
+                base64.b64decode(value, validate=True)
+            except ValueError:
+                raise InputError(path, "is not valid base64") from None
+        elif kind == "timestamp" and not isinstance(value, int | float | str):
+            raise InputError(path, "expected a timestamp")
+
+    # -- response serialisation -------------------------------------------------------------
+
+    def serialize(self, shape: Shape, value: Any) -> Any:
+        """Turn a handler's result into JSON-ready data, leaving out absent members."""
+        kind = shape["type"]
+        if kind == "structure":
+            out: dict[str, Any] = {}
+            for name, ref in shape.get("members", {}).items():
+                if ref.get("location") in ("header", "headers", "statusCode"):
+                    continue
+                item = value.get(name)
+                if item is None:
+                    continue
+                member_shape = self.shapes[ref["shape"]]
+                if member_shape["type"] == "map" and not item and member_shape.get("min", 0) > 0:
+                    continue  # an empty TagMap would break the model's min of 1
+                out[ref.get("locationName", name)] = self.serialize(member_shape, item)
+            return out
+        if kind == "list":
+            member = self.shapes[shape["member"]["shape"]]
+            return [self.serialize(member, item) for item in value]
+        if kind == "map":
+            member = self.shapes[shape["value"]["shape"]]
+            return {key: self.serialize(member, item) for key, item in value.items()}
+        if kind == "timestamp":
+            # rest-json sends body timestamps as epoch seconds unless a shape says otherwise.
+            if isinstance(value, dt.datetime):
+                return value.timestamp()
+            return float(value)
+        return value
+
+
+def shape_name(ref: Mapping[str, Any]) -> str:
+    return str(ref["shape"])
+
+
+def _check_length(shape: Shape, length: int, path: str) -> None:
+    if "min" in shape and length < shape["min"]:
+        raise InputError(path, f"must have a length of at least {shape['min']}")
+    if "max" in shape and length > shape["max"]:
+        raise InputError(path, f"must have a length of at most {shape['max']}")
+
+
+def _check_range(shape: Shape, value: float, path: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(path, "must be a finite number")
+    if "min" in shape and value < shape["min"]:
+        raise InputError(path, f"must be at least {shape['min']}")
+    if "max" in shape and value > shape["max"]:
+        raise InputError(path, f"must be at most {shape['max']}")
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+@cache
+def load_model() -> ServiceModel:
+    """The greengrassv2 model of the installed botocore (read once; it is immutable data)."""
+    raw = Loader().load_service_model(SERVICE, "service-2", api_version=API_VERSION)
+    return ServiceModel(raw)

@@ -1,0 +1,267 @@
+"""The simulator's HTTP face: Greengrass V2 REST-JSON on the AWS paths, a control API on /_sim/.
+
+Per AWS call, in the order a real front door works: SigV4 credential scope (who and which
+Region), access denied, the shared request quota, injected faults, input validation against
+the model, then the operation. Every call is logged (bounded) for tests and the demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from ggwatch.sim import control
+from ggwatch.sim.faults import Knobs, Quotas, jitter, retry_after
+from ggwatch.sim.model import InputError, ServiceModel, load_model
+from ggwatch.sim.operations import HANDLERS, Call
+from ggwatch.sim.pagination import Pager
+from ggwatch.sim.store import SimError, World
+
+log = logging.getLogger("ggwatch.sim")
+
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
+SIGNING_NAME = "greengrass"
+
+
+@dataclass(slots=True)
+class CallRecord:
+    seq: int
+    time: float
+    account: str
+    region: str
+    operation: str
+    status: int
+    error: str | None
+    params: dict[str, Any]
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "account": self.account,
+            "region": self.region,
+            "operation": self.operation,
+            "status": self.status,
+            "error": self.error,
+            "params": self.params,
+        }
+
+
+@dataclass(slots=True)
+class CallLog:
+    """The last `size` AWS calls, and totals by operation and outcome since the last reset."""
+
+    size: int = 100_000
+    records: deque[CallRecord] = field(default_factory=deque)
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    seq: int = 0
+
+    def add(self, record: CallRecord) -> None:
+        self.records.append(record)
+        if len(self.records) > self.size:
+            self.records.popleft()
+        self.counts[(record.operation, record.error or "ok")] += 1
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def reset(self) -> None:
+        self.records.clear()
+        self.counts.clear()
+
+
+class Simulator:
+    """The running service: world, knobs, quotas, call log, randomness."""
+
+    def __init__(
+        self,
+        world: World,
+        knobs: Knobs | None = None,
+        *,
+        seed: int | None = None,
+        clock: Callable[[], float] = time.time,
+        model: ServiceModel | None = None,
+    ) -> None:
+        self.world = world
+        self.knobs = knobs or Knobs(readings=world.readings)
+        # The store and the knobs must share one Readings object so a switch acts at once.
+        world.readings = self.knobs.readings
+        for state in world.regions.values():
+            state.readings = self.knobs.readings
+        self.model = model or load_model()
+        self.clock = clock
+        self.quotas = Quotas(self.knobs, time.monotonic)
+        self.pager = Pager(lambda: self.knobs.page_cap)
+        self.rng = random.Random(seed)
+        self.calls = CallLog()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        control.add_routes(app, self)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        matched = self.model.route(request.method, request.rel_url.raw_path)
+        if matched is None:
+            return error_response(
+                404,
+                "UnknownOperationException",
+                f"No operation at {request.method} {request.rel_url.path}.",
+                {},
+                None,
+            )
+        route, labels = matched
+        operation = route.operation
+        scope = _CREDENTIAL.search(request.headers.get("Authorization", ""))
+        if scope is None or scope.group(3) != SIGNING_NAME:
+            return error_response(
+                403,
+                "MissingAuthenticationTokenException",
+                "Missing or malformed SigV4 Authorization header.",
+                {},
+                None,
+            )
+        access_key, region = scope.group(1), scope.group(2)
+        account = self.world.account_for(access_key)
+        delay = jitter(self.knobs, self.rng)
+        if delay:
+            await asyncio.sleep(delay)
+        record = CallRecord(
+            self.calls.next_seq(), self.clock(), account, region, operation, 200, None, {}
+        )
+        try:
+            body = await self._answer(request, operation, labels, account, region, record)
+        except SimError as exc:
+            record.status = self.model.error_status(exc.code)
+            record.error = exc.code
+            self.calls.add(record)
+            return error_response(
+                record.status, exc.code, exc.message, exc.members, exc.retry_after
+            )
+        record.status = route.status
+        self.calls.add(record)
+        if route.status == 204:
+            return web.Response(status=204, headers=_request_id())
+        return web.Response(
+            status=route.status,
+            body=json.dumps(body),
+            content_type="application/json",
+            headers=_request_id(),
+        )
+
+    async def _answer(
+        self,
+        request: web.Request,
+        operation: str,
+        labels: dict[str, str],
+        account: str,
+        region: str,
+        record: CallRecord,
+    ) -> Any:
+        if self.knobs.denies(operation):
+            raise SimError(
+                "AccessDeniedException",
+                f"User is not authorized to perform: greengrass:{operation} (simulated).",
+            )
+        wait = self.quotas.admit(account, region)
+        if wait:
+            raise SimError(
+                "ThrottlingException",
+                "Rate exceeded",
+                quotaCode="L-GREENGRASS-V2-REQUESTS",
+                serviceCode="greengrass",
+                retry_after=retry_after(wait),
+            )
+        if self.knobs.error_rate and self.rng.random() < self.knobs.error_rate:
+            raise SimError(
+                "InternalServerException",
+                "Internal failure (simulated).",
+                retry_after=self.knobs.retry_after_seconds,
+            )
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise SimError(
+                "ValidationException", "The request body is not valid JSON.", reason="CANNOT_PARSE"
+            ) from None
+        query: dict[str, list[str]] = {}
+        for key, value in request.rel_url.query.items():
+            query.setdefault(key, []).append(value)
+        try:
+            params = self.model.parse_request(operation, labels, query, body)
+        except InputError as exc:
+            raise SimError(
+                "ValidationException",
+                f"1 validation error detected: {exc.name} {exc.message}",
+                reason="FIELD_VALIDATION_FAILED",
+                fields=[{"name": exc.name, "message": exc.message}],
+            ) from None
+        record.params = {k: v for k, v in params.items() if isinstance(v, str | int | bool)}
+        handler = HANDLERS.get(operation)
+        if handler is None:
+            raise SimError(
+                "ValidationException",
+                f"The simulator does not implement {operation}.",
+                reason="UNKNOWN_OPERATION",
+            )
+        state = self.world.region(account, region)
+        output = handler(Call(state, params, self.knobs, self.quotas, self.pager))
+        shape = self.model.output_shape(operation)
+        return self.model.serialize(shape, output) if shape else {}
+
+
+def _request_id() -> dict[str, str]:
+    return {"x-amzn-RequestId": str(uuid.uuid4())}
+
+
+def error_response(
+    status: int, code: str, message: str, members: dict[str, Any], retry_after_s: int | None
+) -> web.Response:
+    headers = _request_id()
+    headers["x-amzn-ErrorType"] = code
+    if retry_after_s is not None:
+        headers["Retry-After"] = str(retry_after_s)
+    body = {"message": message, **{k: v for k, v in members.items() if v is not None}}
+    return web.Response(
+        status=status, body=json.dumps(body), content_type="application/json", headers=headers
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    simulator: Simulator
+    endpoint: str
+    port: int
+
+
+@asynccontextmanager
+async def serve(
+    simulator: Simulator, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[Running]:
+    """Serve until the block exits; port 0 picks a free one (see `Running.port`)."""
+    runner = web.AppRunner(simulator.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        bound = runner.addresses[0][1]
+        shown = f"[{host}]" if ":" in host else host
+        log.info("simulator listening on http://%s:%d", shown, bound)
+        yield Running(simulator, f"http://{shown}:{bound}", bound)
+    finally:
+        await runner.cleanup()
