@@ -1,0 +1,122 @@
+"""The `ggwatch` command as users run it: exit codes, one-line errors, the simulator process."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from ggwatch.sim.fleet import access_key
+
+
+def _client(endpoint: str):
+    return boto3.client(
+        "greengrassv2",
+        endpoint_url=endpoint,
+        region_name="us-west-2",
+        aws_access_key_id=access_key(0),
+        aws_secret_access_key="simulated",
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def _one_line_error(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def test_version(ggwatch) -> None:
+    result = ggwatch("--version")
+    assert result.code == 0
+    assert result.stdout.startswith("ggwatch ")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("frobnicate",), "invalid choice"),
+        (("sim", "--devices", "many"), "--devices"),
+        (("sim", "--error-rate", "2"), "between 0 and 1"),
+        (("sim", "--port", "70000"), "0..65535"),
+        (("sim", "--max-age-days", "0.5"), "max age"),
+        (("sim", "--fleet", "/nonexistent/fleet.yaml"), "cannot read fleet file"),
+        ((), "required"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(ggwatch, args, fragment) -> None:
+    result = ggwatch(*args)
+    assert result.code == 2
+    assert fragment in _one_line_error(result.stderr)
+
+
+def test_bad_setting_names_it_and_exits_2(ggwatch) -> None:
+    result = ggwatch("check-config", env={"GGWATCH_QUOTA_SHARE": "7"})
+    assert result.code == 2
+    assert "GGWATCH_QUOTA_SHARE" in _one_line_error(result.stderr)
+
+
+def test_check_config_prints_effective_settings(ggwatch, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("regions: [eu-west-1]\nquota_share: 0.2\n")
+    result = ggwatch("--config", str(config), "check-config", env={"GGWATCH_QUOTA_SHARE": "0.4"})
+    assert result.code == 0, result.stderr
+    assert '"quota_share": 0.4' in result.stdout
+    assert '"eu-west-1"' in result.stdout
+
+
+def test_bad_fleet_file_exits_2(ggwatch, tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("regions: [us-west-2]\naccounts:\n  - id: '42'\n")
+    result = ggwatch("sim", "--fleet", str(fleet), "--port", "0")
+    assert result.code == 2
+    assert "account id" in _one_line_error(result.stderr)
+
+
+def test_port_in_use_exits_3(ggwatch) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = ggwatch("sim", "--port", str(port), "--devices", "5")
+    assert result.code == 3
+    assert "cannot listen on 127.0.0.1" in _one_line_error(result.stderr)
+
+
+def test_sim_serves_real_clients_and_stops_on_sigterm(serve_cli) -> None:
+    served = serve_cli("sim", "--port", "0", "--devices", "30", "--deployments", "70", "--seed", "5")
+    assert any(line.startswith("  export AWS_ENDPOINT_URL_GREENGRASSV2=") for line in served.banner)
+    client = _client(served.endpoint)
+    pages = client.get_paginator("list_deployments").paginate(historyFilter="ALL")
+    assert sum(len(page["deployments"]) for page in pages) == 70
+    devices = client.get_paginator("list_core_devices").paginate()
+    assert sum(len(page["coreDevices"]) for page in devices) == 30
+    code, _ = served.stop()
+    assert code == 0
+
+
+def test_sim_knobs_from_the_command_line(serve_cli) -> None:
+    served = serve_cli("sim", "--port", "0", "--devices", "3", "--access-denied", "ListDeployments")
+    client = _client(served.endpoint)
+    with pytest.raises(client.exceptions.AccessDeniedException):
+        client.list_deployments()
+    assert client.list_core_devices()["coreDevices"]
+    served.stop()
+
+
+def test_demo_serves_the_sample_fleet(serve_cli) -> None:
+    served = serve_cli("demo", "--port", "0")
+    client = _client(served.endpoint)
+    deployments = client.list_deployments(historyFilter="ALL")["deployments"]
+    names = {d["deploymentName"] for d in deployments}
+    assert "berlin nucleus upgrade" in names
+    nucleus = client.describe_component(
+        arn="arn:aws:greengrass:us-west-2:aws:components:aws.greengrass.Nucleus:versions:2.14.0"
+    )
+    assert nucleus["status"]["vendorGuidance"] == "DELETED"
+    code, _ = served.stop()
+    assert code == 0
