@@ -20,8 +20,18 @@ from typing import Any, NoReturn
 import anyio
 import structlog
 
-from ggwatch import __version__, logs
-from ggwatch.errors import EXIT_OK, EXIT_USAGE, ConfigError, GGWatchError, ServeError
+from ggwatch import __version__, logs, report
+from ggwatch.errors import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_RUNTIME,
+    EXIT_USAGE,
+    ConfigError,
+    GGWatchError,
+    ServeError,
+)
+from ggwatch.findings import Severity
+from ggwatch.scan import scan_once
 from ggwatch.settings import Settings, load_settings
 from ggwatch.sim.faults import Knobs
 from ggwatch.sim.fleet import FleetError, FleetSpec, access_key, generate, load
@@ -90,6 +100,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("check-config", help="validate settings and print the effective values")
 
+    scan = sub.add_parser("scan", help="scan every target once, print findings, exit")
+    scan.add_argument(
+        "--format",
+        choices=("table", "json"),
+        help="default: table on a terminal, json otherwise",
+    )
+    scan.add_argument(
+        "--fail-on",
+        choices=("critical", "warning", "info", "never"),
+        default="warning",
+        help="exit 1 when a finding of this severity or worse exists (default: warning)",
+    )
+
     sim = sub.add_parser(
         "sim", help="run the Greengrass V2 simulator on loopback until Ctrl-C or SIGTERM"
     )
@@ -152,6 +175,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _check_config(args: argparse.Namespace, settings: Settings) -> int:
     print(json.dumps(settings.model_dump(mode="json"), indent=2))
+    return EXIT_OK
+
+
+def _scan(args: argparse.Namespace, settings: Settings) -> int:
+    result = anyio.run(scan_once, settings)
+    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+    print(report.to_table(result) if fmt == "table" else report.to_json(result), flush=True)
+    failed = [(t, e) for t in result.snapshot.targets for e in t.errors]
+    if failed:
+        target, error = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        where = f"{target.account or '?'}/{target.region}"
+        print(
+            f"ggwatch: error: scan incomplete: {where}: {error.operation}: {error.code}: "
+            f"{error.message}{more}",
+            file=sys.stderr,
+        )
+        return EXIT_RUNTIME
+    if args.fail_on != "never":
+        threshold = Severity(args.fail_on).rank
+        if any(f.severity.rank >= threshold for f in result.findings):
+            return EXIT_FINDINGS
     return EXIT_OK
 
 
@@ -278,6 +323,7 @@ def banner(running: Running) -> str:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "check-config": _check_config,
+    "scan": _scan,
     "sim": _sim,
     "demo": _demo,
 }

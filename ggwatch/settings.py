@@ -21,6 +21,8 @@ from pydantic_settings import (
 )
 
 from ggwatch.errors import ConfigError
+from ggwatch.findings import Rule
+from ggwatch.rules.config import Exclusions, RuleOverride, RulesConfig
 
 ENV_PREFIX = "GGWATCH_"
 CONFIG_ENV = "GGWATCH_CONFIG"
@@ -36,39 +38,80 @@ class Settings(BaseSettings):
 
     # -- logging ---------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", description="Lowest level written."
+        default="info", description="Lowest level written."
     )
     log_format: Literal["auto", "json", "console"] = Field(
-        "auto",
+        default="auto",
         description="auto: JSON lines when stderr is not a terminal (containers, CI), "
         "readable console output when it is.",
     )
 
     # -- AWS targets and quota --------------------------------------------------------------
     regions: Annotated[tuple[str, ...], NoDecode] = Field(
-        (),
+        default=(),
         description="Regions to watch, comma-separated in the environment. Empty: the SDK's "
         "default Region (AWS_REGION / AWS_DEFAULT_REGION / profile).",
     )
     quota_share: float = Field(
-        0.5,
+        default=0.5,
         gt=0.0,
         le=1.0,
         description="Share of the account's 30 requests/second Greengrass V2 budget ggwatch "
         "may use; the rest stays for the deploy pipelines that share it.",
     )
 
+    max_in_flight: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Greengrass V2 calls in flight per account and Region. The quota, not "
+        "this, sets the pace; a few in flight hide the network's latency.",
+    )
+    max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=20,
+        description="Attempts per call when throttled, on 5xx or on connection errors "
+        "(honouring Retry-After), before the target is reported incomplete.",
+    )
+    connect_timeout_seconds: float = Field(default=5.0, gt=0.0)
+    read_timeout_seconds: float = Field(default=30.0, gt=0.0)
+
+    # -- rules -------------------------------------------------------------------------------
+    stale_after_days: float = Field(
+        default=30.0,
+        ge=0.0,
+        description="A deployment that is not latest for its target (or is latest and "
+        "CANCELED) and older than this is stale.",
+    )
+    rules: dict[Rule, RuleOverride] = Field(
+        default_factory=dict,
+        description="Per rule id: enabled (default true) and severity (override).",
+    )
+    exclusions: Exclusions = Field(
+        default_factory=Exclusions,
+        description="Target ARN globs, component name globs and deployment tags to leave out.",
+    )
+
     # -- polling ---------------------------------------------------------------------------
     poll_interval_seconds: float = Field(
-        300.0,
+        default=300.0,
         ge=1.0,
         description="Seconds between full scans in the daemon. Vendor guidance changes "
         "rarely; five minutes keeps alerts timely at a small share of the quota.",
     )
 
     # -- HTTP (metrics and health) -------------------------------------------------------------
-    http_host: str = Field("0.0.0.0", description="Address /metrics and health listen on.")  # noqa: S104
-    http_port: int = Field(9108, ge=0, le=65535, description="Port for /metrics and health.")
+    http_host: str = Field(default="0.0.0.0", description="Address /metrics and health listen on.")  # noqa: S104
+    http_port: int = Field(
+        default=9108, ge=0, le=65535, description="Port for /metrics and health."
+    )
+
+    @property
+    def rules_config(self) -> RulesConfig:
+        return RulesConfig(
+            stale_after_days=self.stale_after_days, rules=self.rules, exclusions=self.exclusions
+        )
 
     @field_validator("regions", mode="before")
     @classmethod
@@ -156,10 +199,11 @@ def load_settings(config: Path | None, environ: Mapping[str, str]) -> Settings:
 def describe(exc: ValidationError, environ: Mapping[str, str]) -> str:
     """One line naming the first bad setting as the user wrote it (env name or file key)."""
     error = exc.errors()[0]
-    field = str(error["loc"][0]) if error["loc"] else "settings"
+    loc = [str(part) for part in error["loc"]]
+    field = loc[0] if loc else "settings"
     env_name = ENV_PREFIX + field.upper()
     origin = env_name if env_name in environ else "config file"
     value = error.get("input")
     shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"invalid setting {field} [{origin}]: {message}{shown}"
+    return f"invalid setting {'.'.join(loc) or field} [{origin}]: {message}{shown}"

@@ -105,6 +105,8 @@ def _number(key: str, value: Any) -> Any:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{key} must be a number")
+    if not math.isfinite(value):  # JSON from Python may carry NaN and Infinity
+        raise ValueError(f"{key} must be a finite number")
     if key in ("page_cap", "deletion_slots", "retry_after_seconds"):
         if int(value) != value:
             raise ValueError(f"{key} must be a whole number")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -138,7 +139,7 @@ def generate(spec: FleetSpec, now: float, clock: Callable[[], float] | None = No
     """A deterministic fleet: the same spec and `now` give the same world."""
     spec.check()
     rng = random.Random(spec.seed)
-    world = World(clock or (lambda: now))
+    world = World(lambda: now)  # frozen while generating, so the same `now` gives the same world
     world.default_region = spec.regions[0]
     for region in spec.regions:
         _public_catalog(world.public_catalog(region), region, spec, now, rng)
@@ -147,7 +148,13 @@ def generate(spec: FleetSpec, now: float, clock: Callable[[], float] | None = No
         for region in spec.regions:
             _Generator(world.region(account, region), spec, now, rng).run()
     finish_public(world)
+    world.set_clock(clock or moving_from(now))
     return world
+
+
+def moving_from(now: float) -> Callable[[], float]:
+    """The wall clock, never earlier than `now`: the world lives on after it was made."""
+    return lambda: max(now, time.time())
 
 
 def _new_version(
@@ -403,7 +410,7 @@ def load(path: Path, now: float, clock: Callable[[], float] | None = None) -> Wo
 def build(data: Mapping[str, Any], now: float, clock: Callable[[], float] | None = None) -> World:
     _only(data, "fleet", {"accounts", "regions", "public_guidance"})
     regions = _strings(data.get("regions", ["us-west-2"]), "fleet.regions")
-    world = World(clock or (lambda: now))
+    world = World(lambda: now)
     world.default_region = regions[0]
     spec = FleetSpec(regions=tuple(regions))
     rng = random.Random(0)
@@ -428,6 +435,7 @@ def build(data: Mapping[str, Any], now: float, clock: Callable[[], float] | None
         _load_account(
             world, _mapping(item, f"fleet.accounts[{i}]"), f"fleet.accounts[{i}]", regions, now
         )
+    world.set_clock(clock or moving_from(now))
     return world
 
 

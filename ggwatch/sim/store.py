@@ -409,6 +409,12 @@ class World:
     def public_catalog(self, region: str) -> dict[str, Component]:
         return self.public.setdefault(region, {})
 
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        """Change the clock of the world and of every account and Region already in it."""
+        self.clock = clock
+        for state in self.regions.values():
+            state.clock = clock
+
     def region(self, account: str, region: str) -> RegionState:
         """The state of one account and Region, created empty on first use as AWS would."""
         key = (account, region)

@@ -1,0 +1,55 @@
+"""aiobotocore clients, created once per Region from the standard AWS configuration.
+
+The session honours the usual chain (environment, profiles, SSO, container and instance
+credentials) and AWS_ENDPOINT_URL_GREENGRASSV2. botocore's own retries are off: the adapter
+retries itself so that it can honour Retry-After and count every attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession, get_session
+
+from ggwatch.errors import ConfigError
+
+SERVICE = "greengrassv2"
+
+
+def default_region(session: AioSession) -> str:
+    region = session.get_config_variable("region")
+    if not region:
+        raise ConfigError("no AWS Region: set GGWATCH_REGIONS (or AWS_REGION / AWS_DEFAULT_REGION)")
+    return str(region)
+
+
+def regions_to_watch(configured: Sequence[str], session: AioSession) -> tuple[str, ...]:
+    return tuple(configured) if configured else (default_region(session),)
+
+
+@asynccontextmanager
+async def greengrass_clients(
+    regions: Sequence[str],
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    pool_size: int,
+    session: AioSession | None = None,
+) -> AsyncIterator[dict[str, Any]]:
+    """One client per Region, closed when the block exits."""
+    session = session or get_session()
+    config = AioConfig(
+        retries={"max_attempts": 1, "mode": "standard"},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_pool_connections=pool_size,
+    )
+    async with AsyncExitStack() as stack:
+        clients = {}
+        for region in regions:
+            client = session.create_client(SERVICE, region_name=region, config=config)
+            clients[region] = await stack.enter_async_context(client)
+        yield clients

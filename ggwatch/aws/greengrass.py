@@ -1,0 +1,308 @@
+"""The Greengrass V2 adapter: pagination, pacing, retries, call counting, error translation.
+
+Callers see domain values (ggwatch.model) and ggwatch errors, never botocore dicts or
+exceptions. Every attempt passes the shared token bucket and is counted by operation and
+outcome. Throttling is normal: the adapter waits as long as the service's Retry-After says
+(botocore ignores that header) and pauses the whole bucket, since every caller of that budget
+would be refused alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Protocol
+
+import anyio
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+
+from ggwatch import errors
+from ggwatch.aws.quota import TokenBucket
+from ggwatch.model import (
+    CoreDevice,
+    Deployment,
+    DeploymentDetail,
+    Guidance,
+    InstalledComponent,
+    VersionRef,
+    VersionStatus,
+)
+
+PAGE_SIZE = 100  # the model's maximum: fewest calls per listing
+
+RETRYABLE = frozenset(
+    {
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "InternalServerException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+    }
+)
+THROTTLES = frozenset({"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
+DENIED = frozenset(
+    {
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "MissingAuthenticationTokenException",
+        "InvalidClientTokenId",
+    }
+)
+BY_CODE: Mapping[str, type[errors.AWSError]] = {
+    **dict.fromkeys(DENIED, errors.AccessDenied),
+    **dict.fromkeys(THROTTLES, errors.Throttled),
+    "ResourceNotFoundException": errors.NotFound,
+    "ConflictException": errors.Conflict,
+}
+CONNECTION_ERRORS = (
+    EndpointConnectionError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+    ConnectionClosedError,
+)
+UNREACHABLE = "Unreachable"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_delay: float = 0.2  # seconds; doubles per attempt, with full jitter
+    max_delay: float = 20.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0.0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentSummary:
+    name: str
+    arn: str  # the component's ARN, without a version
+
+
+class GreengrassAPI(Protocol):
+    """The Greengrass V2 calls ggwatch makes, in domain terms."""
+
+    region: str
+
+    async def list_components(self, scope: str) -> tuple[ComponentSummary, ...]: ...
+    async def list_deployments(self) -> tuple[Deployment, ...]: ...
+    async def get_deployment(self, deployment_id: str) -> DeploymentDetail: ...
+    async def describe_component(self, ref: VersionRef, arn: str) -> VersionStatus: ...
+    def component_versions(self, component_arn: str) -> AsyncIterator[tuple[str, str]]: ...
+    async def list_core_devices(self) -> tuple[CoreDevice, ...]: ...
+    async def list_installed_components(self, thing: str) -> tuple[InstalledComponent, ...]: ...
+
+
+class CallCounter:
+    """Attempts by (operation, outcome); outcome is "ok" or the AWS error code."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    def record(self, operation: str, outcome: str) -> None:
+        self.counts[(operation, outcome)] += 1
+
+
+def translate(operation: str, exc: Exception) -> errors.AWSError:
+    """One ggwatch error for a botocore failure; the original stays as __cause__."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code") or "Unknown")
+        message = str(error.get("Message") or "no message")
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        kind = BY_CODE.get(code)
+        if kind is None:
+            kind = errors.ServiceError if status >= 500 else errors.RequestRejected
+        return kind(operation, code, message.splitlines()[0] if message else message)
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return errors.NoCredentials(operation, "NoCredentials", "no AWS credentials found")
+    return errors.Unreachable(operation, UNREACHABLE, str(exc).splitlines()[0])
+
+
+def _retry_after(exc: ClientError) -> float | None:
+    value = exc.response.get("retryAfterSeconds")
+    if value is None:
+        headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        value = headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None  # an HTTP date; the backoff decides instead
+
+
+class AioGreengrass:
+    """GreengrassAPI over one aiobotocore client (one account and Region)."""
+
+    def __init__(
+        self,
+        client: Any,
+        region: str,
+        bucket: TokenBucket,
+        counter: CallCounter,
+        policy: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.client = client
+        self.region = region
+        self.bucket = bucket
+        self.counter = counter
+        self.policy = policy or RetryPolicy()
+        self.rng = rng or random.Random()
+
+    async def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """One operation, paced and retried; raises a ggwatch AWSError when it gives up."""
+        method = getattr(self.client, _snake(operation))
+        attempt = 0
+        while True:
+            await self.bucket.acquire()
+            try:
+                response: dict[str, Any] = await method(**params)
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code") or "Unknown")
+                self.counter.record(operation, code)
+                status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+                if not (code in RETRYABLE or status >= 500):
+                    raise translate(operation, exc) from exc
+                wait = _retry_after(exc)
+                if wait is not None and code in THROTTLES:
+                    self.bucket.pause(wait)
+                delay = wait if wait is not None else self.policy.backoff(attempt, self.rng)
+                failure: Exception = exc
+            except CONNECTION_ERRORS as exc:
+                self.counter.record(operation, UNREACHABLE)
+                delay, failure = self.policy.backoff(attempt, self.rng), exc
+            except (NoCredentialsError, PartialCredentialsError) as exc:
+                self.counter.record(operation, "NoCredentials")
+                raise translate(operation, exc) from exc
+            else:
+                self.counter.record(operation, "ok")
+                return response
+            attempt += 1
+            if attempt >= self.policy.max_attempts:
+                raise translate(operation, failure) from failure
+            await anyio.sleep(delay)
+
+    async def pages(self, operation: str, key: str, **params: Any) -> AsyncIterator[list[Any]]:
+        """Each page's items; every page call is paced and retried on its own."""
+        token: str | None = None
+        while True:
+            extra = {"nextToken": token} if token else {}
+            response = await self.call(operation, maxResults=PAGE_SIZE, **params, **extra)
+            yield list(response.get(key) or [])
+            token = response.get("nextToken")
+            if not token:
+                return
+
+    async def _all(self, operation: str, key: str, **params: Any) -> list[Any]:
+        items: list[Any] = []
+        async for page in self.pages(operation, key, **params):
+            items.extend(page)
+        return items
+
+    async def list_components(self, scope: str) -> tuple[ComponentSummary, ...]:
+        items = await self._all("ListComponents", "components", scope=scope)
+        return tuple(ComponentSummary(i["componentName"], i["arn"]) for i in items)
+
+    async def list_deployments(self) -> tuple[Deployment, ...]:
+        items = await self._all("ListDeployments", "deployments", historyFilter="ALL")
+        return tuple(
+            Deployment(
+                deployment_id=i["deploymentId"],
+                name=i.get("deploymentName"),
+                target_arn=i["targetArn"],
+                revision_id=i.get("revisionId"),
+                status=i.get("deploymentStatus", "UNKNOWN"),
+                is_latest=bool(i.get("isLatestForTarget")),
+                created=_utc(i["creationTimestamp"]),
+                parent_target_arn=i.get("parentTargetArn"),
+            )
+            for i in items
+        )
+
+    async def get_deployment(self, deployment_id: str) -> DeploymentDetail:
+        response = await self.call("GetDeployment", deploymentId=deployment_id)
+        components = response.get("components") or {}
+        refs = tuple(
+            sorted(VersionRef(name, spec["componentVersion"]) for name, spec in components.items())
+        )
+        tags = MappingProxyType(dict(response.get("tags") or {}))
+        return DeploymentDetail(deployment_id, refs, tags)
+
+    async def describe_component(self, ref: VersionRef, arn: str) -> VersionStatus:
+        try:
+            response = await self.call("DescribeComponent", arn=arn)
+        except errors.NotFound:
+            return VersionStatus(ref, arn, Guidance.DELETED, None, exists=False)
+        status = response.get("status") or {}
+        guidance = status.get("vendorGuidance") or Guidance.ACTIVE.value
+        try:
+            value = Guidance(guidance)
+        except ValueError:
+            value = Guidance.ACTIVE  # a value newer than this code: do not raise false alarms
+        return VersionStatus(ref, arn, value, status.get("vendorGuidanceMessage"))
+
+    async def component_versions(self, component_arn: str) -> AsyncIterator[tuple[str, str]]:
+        async for page in self.pages("ListComponentVersions", "componentVersions",
+                                     arn=component_arn):  # fmt: skip
+            for item in page:
+                yield item["componentVersion"], item["arn"]
+
+    async def list_core_devices(self) -> tuple[CoreDevice, ...]:
+        items = await self._all("ListCoreDevices", "coreDevices")
+        return tuple(
+            CoreDevice(
+                thing_name=i["coreDeviceThingName"],
+                status=i.get("status"),
+                last_status_update=_utc(i["lastStatusUpdateTimestamp"])
+                if i.get("lastStatusUpdateTimestamp")
+                else None,
+            )
+            for i in items
+        )
+
+    async def list_installed_components(self, thing: str) -> tuple[InstalledComponent, ...]:
+        items = await self._all(
+            "ListInstalledComponents",
+            "installedComponents",
+            coreDeviceThingName=thing,
+            topologyFilter="ALL",  # the default, ROOT, hides dependencies such as the nucleus
+        )
+        return tuple(
+            InstalledComponent(
+                name=i["componentName"],
+                version=i["componentVersion"],
+                is_root=bool(i.get("isRoot")),
+                lifecycle_state=i.get("lifecycleState"),
+                installation_source=i.get("lastInstallationSource"),
+            )
+            for i in items
+        )
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC)
+
+
+def _snake(operation: str) -> str:
+    out = []
+    for index, char in enumerate(operation):
+        if char.isupper() and index:
+            out.append("_")
+        out.append(char.lower())
+    return "".join(out)

@@ -1,0 +1,237 @@
+"""Collect one account and Region into an immutable TargetSnapshot.
+
+1. In parallel: components (PRIVATE and PUBLIC), every deployment (historyFilter=ALL) and
+   every core device.
+2. GetDeployment for each in-force deployment not seen before (a deployment's components never
+   change, so the cache is kept for the life of the process), and each device's installed
+   components (topologyFilter=ALL).
+3. DescribeComponent for every version those name.
+4. For each component with a DISCONTINUED or DELETED version in use, the newest ACTIVE version.
+
+Calls run at most `max_in_flight` at a time, all in task groups of this function; the token
+bucket in the adapter keeps them within the quota share. A failed call is recorded and the
+target marked incomplete; what was collected stays in the snapshot, and what could not be read
+is absent (never "empty"), so nothing downstream mistakes a failure for a clean fleet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TypeVar
+
+import anyio
+
+from ggwatch.aws.greengrass import CallCounter, ComponentSummary, GreengrassAPI
+from ggwatch.errors import AWSError
+from ggwatch.model import (
+    CallCount,
+    CoreDevice,
+    Deployment,
+    DeploymentDetail,
+    Guidance,
+    TargetError,
+    TargetSnapshot,
+    VersionRef,
+    VersionStatus,
+)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+async def bounded_each(
+    items: Iterable[T], func: Callable[[T], Awaitable[None]], limit: int
+) -> None:
+    """Run func over items with at most `limit` in flight: a fixed pool of workers, no gather."""
+    source = iter(items)
+
+    async def worker() -> None:
+        for item in source:  # the workers share one iterator; each item is taken once
+            await func(item)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(max(1, limit)):
+            group.start_soon(worker)
+
+
+@dataclass
+class _Collector:
+    api: GreengrassAPI
+    counter: CallCounter
+    details_cache: MutableMapping[str, DeploymentDetail]
+    limit: int
+    errors: list[TargetError] = field(default_factory=list)
+
+    async def guarded(self, call: Callable[[], Awaitable[R]]) -> R | None:
+        try:
+            return await call()
+        except AWSError as exc:
+            self.errors.append(TargetError(exc.operation, exc.code, exc.message))
+            return None
+
+
+async def collect(
+    api: GreengrassAPI,
+    counter: CallCounter,
+    details_cache: MutableMapping[str, DeploymentDetail],
+    *,
+    max_in_flight: int,
+    clock: Callable[[], dt.datetime],
+) -> TargetSnapshot:
+    started = clock()
+    c = _Collector(api, counter, details_cache, max_in_flight)
+    region = api.region
+
+    # 1. Listings, in parallel: each is a chain of page calls.
+    private: tuple[ComponentSummary, ...] | None = None
+    public: tuple[ComponentSummary, ...] | None = None
+    deployments: tuple[Deployment, ...] | None = None
+    devices: tuple[CoreDevice, ...] | None = None
+
+    async def list_private() -> None:
+        nonlocal private
+        private = await c.guarded(lambda: api.list_components("PRIVATE"))
+
+    async def list_public() -> None:
+        nonlocal public
+        public = await c.guarded(lambda: api.list_components("PUBLIC"))
+
+    async def list_deployments() -> None:
+        nonlocal deployments
+        deployments = await c.guarded(api.list_deployments)
+
+    async def list_devices() -> None:
+        nonlocal devices
+        devices = await c.guarded(api.list_core_devices)
+
+    async with anyio.create_task_group() as group:
+        for task in (list_private, list_public, list_deployments, list_devices):
+            group.start_soon(task)
+
+    account = _account(private or (), deployments or ())
+
+    # 2. Details of in-force deployments (once per process) and devices' installed components.
+    in_force = [d for d in deployments or () if d.in_force]
+    details: dict[str, DeploymentDetail] = {}
+    installed: dict[str, CoreDevice] = {}
+
+    async def detail(deployment: Deployment) -> None:
+        known = details_cache.get(deployment.deployment_id)
+        if known is None:
+            known = await c.guarded(lambda: api.get_deployment(deployment.deployment_id))
+            if known is None:
+                return
+            details_cache[deployment.deployment_id] = known
+        details[deployment.deployment_id] = known
+
+    async def device_components(device: CoreDevice) -> None:
+        found = await c.guarded(lambda: api.list_installed_components(device.thing_name))
+        if found is not None:
+            installed[device.thing_name] = CoreDevice(
+                device.thing_name, device.status, device.last_status_update, found
+            )
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(bounded_each, in_force, detail, c.limit)
+        group.start_soon(bounded_each, devices or (), device_components, c.limit)
+
+    # 3. Vendor guidance of every version in force or installed.
+    arns = _ArnResolver(region, account, private, public)
+    referenced = {ref for d in details.values() for ref in d.components}
+    referenced |= {i.ref for d in installed.values() for i in d.installed or ()}
+    versions: dict[VersionRef, VersionStatus] = {}
+
+    async def describe(ref: VersionRef) -> None:
+        status = await c.guarded(lambda: api.describe_component(ref, arns.version(ref)))
+        if status is not None:
+            versions[ref] = status
+
+    await bounded_each(sorted(referenced), describe, c.limit)
+
+    # 4. Where to move: the newest ACTIVE version of each component with a flagged one in use.
+    flagged = sorted({s.ref.name for s in versions.values() if s.flagged})
+    recommended: dict[str, str | None] = {}
+
+    async def recommend(name: str) -> None:
+        async def walk() -> str | None:
+            async for version, arn in api.component_versions(arns.component(name)):
+                ref = VersionRef(name, version)
+                status = versions.get(ref) or await api.describe_component(ref, arn)
+                versions.setdefault(ref, status)
+                if status.exists and status.guidance is Guidance.ACTIVE:
+                    return version
+            return None
+
+        try:
+            recommended[name] = await walk()
+        except AWSError as exc:
+            c.errors.append(TargetError(exc.operation, exc.code, exc.message))
+
+    await bounded_each(flagged, recommend, c.limit)
+
+    device_list = tuple(installed.get(d.thing_name, d) for d in devices or ())
+    return TargetSnapshot(
+        region=region,
+        account=account,
+        complete=not c.errors,
+        errors=tuple(c.errors),
+        deployments=tuple(sorted(deployments or (), key=lambda d: d.deployment_id)),
+        details=MappingProxyType(details),
+        devices=tuple(sorted(device_list, key=lambda d: d.thing_name)),
+        versions=MappingProxyType(versions),
+        recommended=MappingProxyType(recommended),
+        private_components=frozenset(s.name for s in private or ()),
+        calls=tuple(
+            CallCount(op, outcome, n) for (op, outcome), n in sorted(counter.counts.items())
+        ),
+        started=started,
+        finished=clock(),
+    )
+
+
+def _account(private: Iterable[ComponentSummary], deployments: Iterable[Deployment]) -> str | None:
+    """The account id, read from the ARNs the API returned (no extra service needed)."""
+    for arn in [c.arn for c in private] + [d.target_arn for d in deployments]:
+        parts = arn.split(":")
+        if len(parts) > 4 and parts[4].isdigit():
+            return parts[4]
+    return None
+
+
+class _ArnResolver:
+    """A name resolves to the account's own component first, then AWS's public one."""
+
+    def __init__(
+        self,
+        region: str,
+        account: str | None,
+        private: Iterable[ComponentSummary] | None,
+        public: Iterable[ComponentSummary] | None,
+    ) -> None:
+        self.region = region
+        self.account = account
+        self.private = {c.name: c.arn for c in private or ()}
+        self.public = {c.name: c.arn for c in public or ()}
+
+    def component(self, name: str) -> str:
+        if name in self.private:
+            return self.private[name]
+        if name in self.public:
+            return self.public[name]
+        # Listed nowhere (gone, or a listing failed): guess as AWS would name it.
+        owner = "aws" if name.startswith("aws.") or self.account is None else self.account
+        return f"arn:{partition(self.region)}:greengrass:{self.region}:{owner}:components:{name}"
+
+    def version(self, ref: VersionRef) -> str:
+        return f"{self.component(ref.name)}:versions:{ref.version}"

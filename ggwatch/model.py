@@ -1,0 +1,149 @@
+"""Immutable, typed values of a fleet as one scan saw it. Nothing here talks to AWS.
+
+The AWS adapter turns response dicts into these at once; everything downstream (rules,
+tracker, report, sinks) reads only these.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+class Guidance(StrEnum):
+    """DescribeComponent's status.vendorGuidance; absent means ACTIVE."""
+
+    ACTIVE = "ACTIVE"
+    DISCONTINUED = "DISCONTINUED"
+    DELETED = "DELETED"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class VersionRef:
+    """A component version by name, as deployments and devices name it."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class VersionStatus:
+    """What DescribeComponent said about one version (or that it no longer exists)."""
+
+    ref: VersionRef
+    arn: str
+    guidance: Guidance
+    message: str | None = None
+    exists: bool = True
+
+    @property
+    def flagged(self) -> bool:
+        return self.guidance is not Guidance.ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One ListDeployments item (all revisions, historyFilter=ALL)."""
+
+    deployment_id: str
+    name: str | None
+    target_arn: str
+    revision_id: str | None
+    status: str
+    is_latest: bool
+    created: dt.datetime
+    parent_target_arn: str | None = None
+
+    @property
+    def in_force(self) -> bool:
+        """Latest for its target and not cancelled: what devices are told to run."""
+        return self.is_latest and self.status != "CANCELED"
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentDetail:
+    """GetDeployment's immutable part: the components it names, and its tags when read."""
+
+    deployment_id: str
+    components: tuple[VersionRef, ...]
+    tags: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledComponent:
+    name: str
+    version: str
+    is_root: bool
+    lifecycle_state: str | None = None
+    installation_source: str | None = None
+
+    @property
+    def ref(self) -> VersionRef:
+        return VersionRef(self.name, self.version)
+
+
+@dataclass(frozen=True, slots=True)
+class CoreDevice:
+    thing_name: str
+    status: str | None
+    last_status_update: dt.datetime | None
+    # None: not read in this scan (a failed call), which is not the same as nothing installed.
+    installed: tuple[InstalledComponent, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetError:
+    """A failure met while collecting one target; the target is then incomplete."""
+
+    operation: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallCount:
+    operation: str
+    outcome: str  # "ok", or the AWS error code, or "Unreachable"
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSnapshot:
+    """One account and Region as one scan saw them."""
+
+    region: str
+    account: str | None
+    complete: bool
+    errors: tuple[TargetError, ...]
+    deployments: tuple[Deployment, ...]
+    details: Mapping[str, DeploymentDetail]
+    devices: tuple[CoreDevice, ...]
+    versions: Mapping[VersionRef, VersionStatus]
+    # Newest ACTIVE version of each component that has a flagged version in use.
+    recommended: Mapping[str, str | None]
+    private_components: frozenset[str]
+    calls: tuple[CallCount, ...]
+    started: dt.datetime
+    finished: dt.datetime
+
+    @property
+    def api_calls(self) -> int:
+        return sum(c.count for c in self.calls)
+
+    @property
+    def throttled_calls(self) -> int:
+        return sum(c.count for c in self.calls if c.outcome == "ThrottlingException")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    targets: tuple[TargetSnapshot, ...]
+
+    @property
+    def complete(self) -> bool:
+        return all(t.complete for t in self.targets)

@@ -1,0 +1,123 @@
+"""A scan result as text: a table for people, JSON for programs. Pure: values in, text out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ggwatch.findings import Finding, Severity
+from ggwatch.model import Snapshot, TargetSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """One scan: what was seen, what the rules found, when, and how long it took."""
+
+    snapshot: Snapshot
+    findings: tuple[Finding, ...]
+    generated_at: dt.datetime
+    duration_seconds: float
+
+
+def target_json(target: TargetSnapshot) -> dict[str, Any]:
+    return {
+        "region": target.region,
+        "account": target.account,
+        "complete": target.complete,
+        "errors": [
+            {"operation": e.operation, "code": e.code, "message": e.message} for e in target.errors
+        ],
+    }
+
+
+def stats_json(report: ScanResult) -> dict[str, Any]:
+    targets = report.snapshot.targets
+    by_operation: dict[str, dict[str, int]] = {}
+    for target in targets:
+        for call in target.calls:
+            outcomes = by_operation.setdefault(call.operation, {})
+            outcomes[call.outcome] = outcomes.get(call.outcome, 0) + call.count
+    return {
+        "api_calls": sum(t.api_calls for t in targets),
+        "throttled_calls": sum(t.throttled_calls for t in targets),
+        "calls_by_operation": dict(sorted(by_operation.items())),
+        "deployments": sum(len(t.deployments) for t in targets),
+        "core_devices": sum(len(t.devices) for t in targets),
+        "component_versions_described": sum(len(t.versions) for t in targets),
+        "duration_seconds": round(report.duration_seconds, 3),
+    }
+
+
+def to_json(report: ScanResult) -> str:
+    document = {
+        "generated_at": report.generated_at.isoformat().replace("+00:00", "Z"),
+        "complete": report.snapshot.complete,
+        "targets": [target_json(t) for t in report.snapshot.targets],
+        "stats": stats_json(report),
+        "findings": [f.to_json() for f in report.findings],
+    }
+    return json.dumps(document, indent=2)
+
+
+def _component(finding: Finding) -> str:
+    d = finding.details
+    if d.component_name is None:
+        return ""
+    text = f"{d.component_name} {d.component_version}"
+    return f"{text} -> {d.recommended_version}" if d.recommended_version else text
+
+
+def _resource(finding: Finding) -> str:
+    return f"{finding.resource_type.value} {finding.resource_id}"
+
+
+def _columns(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def to_table(report: ScanResult) -> str:
+    lines: list[str] = []
+    for severity in Severity:
+        group = [f for f in report.findings if f.severity is severity]
+        if not group:
+            continue
+        lines.append(f"{severity.value.upper()} ({len(group)})")
+        rows = [("rule", "where", "resource", "component -> recommended")]
+        rows += [
+            (f.rule.value, f"{f.account or '?'}/{f.region}", _resource(f), _component(f))
+            for f in group
+        ]
+        header, *body = _columns(rows)
+        lines.append("  " + header)
+        for finding, line in zip(group, body, strict=True):
+            lines.append("  " + line)
+            lines.append("      " + finding.message)
+        lines.append("")
+    lines.append(summary(report))
+    for target in report.snapshot.targets:
+        for error in target.errors:
+            lines.append(
+                f"incomplete {target.account or '?'}/{target.region}: {error.operation}: "
+                f"{error.code}: {error.message}"
+            )
+    return "\n".join(lines)
+
+
+def summary(report: ScanResult) -> str:
+    counts = {s: sum(f.severity is s for f in report.findings) for s in Severity}
+    targets = report.snapshot.targets
+    incomplete = sum(not t.complete for t in targets)
+    found = ", ".join(f"{n} {s.value}" for s, n in counts.items())
+    state = f", {incomplete} incomplete" if incomplete else ""
+    calls = sum(t.api_calls for t in targets)
+    return (
+        f"{len(report.findings)} findings ({found}) in {len(targets)} target(s){state}; "
+        f"{calls} API calls in {report.duration_seconds:.1f} s"
+    )

@@ -1,0 +1,112 @@
+"""Deployments in force and core devices that use DISCONTINUED or DELETED versions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+from ggwatch.findings import Details, Finding, ResourceType, Rule
+from ggwatch.model import Guidance, TargetSnapshot, VersionRef, VersionStatus
+from ggwatch.rules.config import RulesConfig
+
+DEPLOYMENT_RULES = {
+    Guidance.DELETED: Rule.DEPLOYMENT_DELETED,
+    Guidance.DISCONTINUED: Rule.DEPLOYMENT_DISCONTINUED,
+}
+DEVICE_RULES = {
+    Guidance.DELETED: Rule.DEVICE_DELETED,
+    Guidance.DISCONTINUED: Rule.DEVICE_DISCONTINUED,
+}
+
+
+def describe_status(status: VersionStatus) -> str:
+    """The guidance in words, with the publisher's message when there is one."""
+    if not status.exists:
+        return "which no longer exists (DescribeComponent: not found)"
+    text = f"which its publisher marked {status.guidance.value}"
+    # Publishers end their messages with a period; the finding adds its own.
+    return f"{text}: {status.message.rstrip(' .')}" if status.message else text
+
+
+def _advice(recommended: str | None) -> str:
+    return f" Move to {recommended}." if recommended else " No ACTIVE version is available."
+
+
+def _component_details(target: TargetSnapshot, ref: VersionRef, status: VersionStatus) -> Details:
+    return Details(
+        component_name=ref.name,
+        component_version=ref.version,
+        vendor_guidance=status.guidance.value,
+        vendor_guidance_message=status.message,
+        recommended_version=target.recommended.get(ref.name),
+    )
+
+
+def _flagged(
+    target: TargetSnapshot, refs: tuple[VersionRef, ...], config: RulesConfig
+) -> Iterator[tuple[VersionRef, VersionStatus]]:
+    for ref in sorted(set(refs)):
+        status = target.versions.get(ref)
+        # Not described (a failed call) is unknown, not ACTIVE: the target is then incomplete.
+        if status is None or not status.flagged or config.exclusions.component(ref.name):
+            continue
+        yield ref, status
+
+
+def deployment_findings(target: TargetSnapshot, config: RulesConfig) -> Iterator[Finding]:
+    exclusions = config.exclusions
+    for deployment in target.deployments:
+        if not deployment.in_force or exclusions.target(deployment.target_arn):
+            continue
+        detail = target.details.get(deployment.deployment_id)
+        if detail is None or exclusions.tagged(detail.tags):
+            continue
+        for ref, status in _flagged(target, detail.components, config):
+            rule = DEPLOYMENT_RULES[status.guidance]
+            if not config.enabled(rule):
+                continue
+            details = _component_details(target, ref, status)
+            label = deployment.name or deployment.deployment_id
+            yield Finding(
+                rule=rule,
+                severity=config.severity(rule),
+                region=target.region,
+                account=target.account,
+                resource_type=ResourceType.DEPLOYMENT,
+                resource_id=deployment.deployment_id,
+                message=f"Deployment '{label}' for {deployment.target_arn} names {ref.name} "
+                f"{ref.version}, {describe_status(status)}." + _advice(details.recommended_version),
+                details=replace(
+                    details,
+                    deployment_id=deployment.deployment_id,
+                    target_arn=deployment.target_arn,
+                    deployment_status=deployment.status,
+                ),
+            )
+
+
+def device_findings(target: TargetSnapshot, config: RulesConfig) -> Iterator[Finding]:
+    exclusions = config.exclusions
+    for device in target.devices:
+        if device.installed is None:
+            continue
+        thing_arn = f"arn:aws:iot:{target.region}:{target.account or '*'}:thing/{device.thing_name}"
+        if exclusions.target(thing_arn):
+            continue
+        refs = tuple(component.ref for component in device.installed)
+        for ref, status in _flagged(target, refs, config):
+            rule = DEVICE_RULES[status.guidance]
+            if not config.enabled(rule):
+                continue
+            details = _component_details(target, ref, status)
+            yield Finding(
+                rule=rule,
+                severity=config.severity(rule),
+                region=target.region,
+                account=target.account,
+                resource_type=ResourceType.CORE_DEVICE,
+                resource_id=device.thing_name,
+                message=f"Core device {device.thing_name} runs {ref.name} {ref.version}, "
+                f"{describe_status(status)}." + _advice(details.recommended_version),
+                details=details,
+            )

@@ -1,0 +1,68 @@
+"""What the rules are told: per-rule switches and severities, the stale age, exclusions.
+
+Plain validated values (pydantic), no I/O: the settings embed them and the pure rules read them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ggwatch.findings import DEFAULT_SEVERITY, Rule, Severity
+
+
+class RuleOverride(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    severity: Severity | None = Field(default=None, description="None: the rule's default severity")
+
+
+class Exclusions(BaseModel):
+    """Findings to leave out. Globs use shell syntax (*, ?, [..]) and match whole values."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target_arns: tuple[str, ...] = Field(
+        default=(),
+        description="Deployment target ARNs (thing or thing group); a core device matches by "
+        "its thing ARN, arn:aws:iot:REGION:ACCOUNT:thing/NAME.",
+    )
+    component_names: tuple[str, ...] = ()
+    deployment_tags: Mapping[str, str] = Field(
+        default_factory=dict,
+        description="tag key -> value ('*' for any value). Applies where a deployment's tags "
+        "were read: the in-force deployments, whose details every scan fetches.",
+    )
+
+    def target(self, arn: str) -> bool:
+        return any(fnmatch.fnmatchcase(arn, glob) for glob in self.target_arns)
+
+    def component(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, glob) for glob in self.component_names)
+
+    def tagged(self, tags: Mapping[str, str]) -> bool:
+        return any(
+            key in tags and (value == "*" or tags[key] == value)
+            for key, value in self.deployment_tags.items()
+        )
+
+
+class RulesConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stale_after_days: float = Field(default=30.0, ge=0.0)
+    rules: Mapping[Rule, RuleOverride] = Field(default_factory=dict)
+    exclusions: Exclusions = Exclusions()
+
+    def enabled(self, rule: Rule) -> bool:
+        override = self.rules.get(rule)
+        return override is None or override.enabled
+
+    def severity(self, rule: Rule) -> Severity:
+        override = self.rules.get(rule)
+        if override is not None and override.severity is not None:
+            return override.severity
+        return DEFAULT_SEVERITY[rule]

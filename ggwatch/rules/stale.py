@@ -1,0 +1,46 @@
+"""Deployments that no longer do anything: superseded revisions and cancelled latest ones."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from ggwatch.findings import Details, Finding, ResourceType, Rule
+from ggwatch.model import TargetSnapshot
+from ggwatch.rules.config import RulesConfig
+
+
+def stale_findings(
+    target: TargetSnapshot, config: RulesConfig, now: dt.datetime
+) -> Iterator[Finding]:
+    rule = Rule.STALE_DEPLOYMENT
+    if not config.enabled(rule):
+        return
+    cutoff = now - dt.timedelta(days=config.stale_after_days)
+    exclusions = config.exclusions
+    for deployment in target.deployments:
+        if deployment.in_force or deployment.created > cutoff:
+            continue
+        if exclusions.target(deployment.target_arn):
+            continue
+        detail = target.details.get(deployment.deployment_id)
+        if detail is not None and exclusions.tagged(detail.tags):
+            continue
+        age_days = (now - deployment.created).total_seconds() / 86400
+        why = "superseded" if not deployment.is_latest else "cancelled"
+        label = deployment.name or deployment.deployment_id
+        yield Finding(
+            rule=rule,
+            severity=config.severity(rule),
+            region=target.region,
+            account=target.account,
+            resource_type=ResourceType.DEPLOYMENT,
+            resource_id=deployment.deployment_id,
+            message=f"Deployment '{label}' for {deployment.target_arn} is {why} "
+            f"({deployment.status}) and {age_days:.0f} days old.",
+            details=Details(
+                deployment_id=deployment.deployment_id,
+                target_arn=deployment.target_arn,
+                deployment_status=deployment.status,
+            ),
+        )

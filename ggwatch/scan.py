@@ -1,0 +1,88 @@
+"""One pass over all targets: collect snapshots in parallel, then evaluate them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+
+import anyio
+from aiobotocore.session import AioSession, get_session
+
+from ggwatch.aws.clients import greengrass_clients, regions_to_watch
+from ggwatch.aws.greengrass import AioGreengrass, CallCounter, RetryPolicy
+from ggwatch.aws.quota import TokenBucket, service_rate
+from ggwatch.inventory import collect
+from ggwatch.model import DeploymentDetail, Snapshot, TargetSnapshot
+from ggwatch.report import ScanResult
+from ggwatch.rules import evaluate
+from ggwatch.settings import Settings
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class ScanState:
+    """What outlives one scan in a process: the immutable deployment details, the buckets."""
+
+    details: MutableMapping[str, DeploymentDetail]
+    buckets: dict[str, TokenBucket]
+
+    @classmethod
+    def new(cls) -> ScanState:
+        return cls(details={}, buckets={})
+
+    def bucket(self, region: str, share: float) -> TokenBucket:
+        if region not in self.buckets:
+            self.buckets[region] = TokenBucket(service_rate(region) * share)
+        return self.buckets[region]
+
+
+async def scan_once(
+    settings: Settings,
+    state: ScanState | None = None,
+    *,
+    session: AioSession | None = None,
+    clock: Callable[[], dt.datetime] = utcnow,
+) -> ScanResult:
+    state = state or ScanState.new()
+    session = session or get_session()
+    regions = regions_to_watch(settings.regions, session)
+    started = time.monotonic()
+    targets: dict[str, TargetSnapshot] = {}
+    policy = RetryPolicy(max_attempts=settings.max_attempts)
+    async with greengrass_clients(
+        regions,
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
+        pool_size=settings.max_in_flight * 2,
+        session=session,
+    ) as clients:
+
+        async def one(region: str) -> None:
+            api = AioGreengrass(
+                clients[region],
+                region,
+                state.bucket(region, settings.quota_share),
+                CallCounter(),
+                policy,
+            )
+            targets[region] = await collect(
+                api,
+                api.counter,
+                state.details,
+                max_in_flight=settings.max_in_flight,
+                clock=clock,
+            )
+
+        async with anyio.create_task_group() as group:
+            for region in regions:
+                group.start_soon(one, region)
+
+    snapshot = Snapshot(tuple(targets[r] for r in regions))
+    now = clock()
+    findings = evaluate(snapshot, settings.rules_config, now)
+    return ScanResult(snapshot, findings, now, time.monotonic() - started)
