@@ -101,7 +101,9 @@ def main() -> None:
     base, big = rows[0], rows[-1]
     size = big["devices"] / base["devices"]
     print(f"fleet size ratio: {size:.0f}x")
-    print(f"generate time ratio: {big['generate_s'] / base['generate_s']:.1f}x (linear = {size:.0f}x)")
+    print(
+        f"generate time ratio: {big['generate_s'] / base['generate_s']:.1f}x (linear = {size:.0f}x)"
+    )
     print(f"ListDeployments page time ratio: {big['page_ms'] / base['page_ms']:.2f}x (flat = 1)")
     print(f"peak RSS ratio: {big['peak_rss_mb'] / base['peak_rss_mb']:.1f}x")
 

@@ -77,18 +77,20 @@ def test_bad_fleet_file_exits_2(ggwatch, tmp_path: Path) -> None:
     assert "account id" in _one_line_error(result.stderr)
 
 
-def test_port_in_use_exits_3(ggwatch) -> None:
+def test_port_in_use_exits_2(ggwatch) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         result = ggwatch("sim", "--port", str(port), "--devices", "5")
-    assert result.code == 3
+    assert result.code == 2
     assert "cannot listen on 127.0.0.1" in _one_line_error(result.stderr)
 
 
 def test_sim_serves_real_clients_and_stops_on_sigterm(serve_cli) -> None:
-    served = serve_cli("sim", "--port", "0", "--devices", "30", "--deployments", "70", "--seed", "5")
+    served = serve_cli(
+        "sim", "--port", "0", "--devices", "30", "--deployments", "70", "--seed", "5"
+    )
     assert any(line.startswith("  export AWS_ENDPOINT_URL_GREENGRASSV2=") for line in served.banner)
     client = _client(served.endpoint)
     pages = client.get_paginator("list_deployments").paginate(historyFilter="ALL")
