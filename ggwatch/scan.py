@@ -35,9 +35,10 @@ class ScanState:
     def new(cls) -> ScanState:
         return cls(details={}, buckets={})
 
-    def bucket(self, region: str, share: float) -> TokenBucket:
+    def bucket(self, region: str, settings: Settings) -> TokenBucket:
         if region not in self.buckets:
-            self.buckets[region] = TokenBucket(service_rate(region) * share)
+            budget = settings.service_rate or service_rate(region)
+            self.buckets[region] = TokenBucket(budget * settings.quota_share)
         return self.buckets[region]
 
 
@@ -66,7 +67,7 @@ async def scan_once(
             api = AioGreengrass(
                 clients[region],
                 region,
-                state.bucket(region, settings.quota_share),
+                state.bucket(region, settings),
                 CallCounter(),
                 policy,
             )

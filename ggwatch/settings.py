@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         "may use; the rest stays for the deploy pipelines that share it.",
     )
 
+    service_rate: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="The account's whole Greengrass V2 request budget, requests/second. "
+        "Default: AWS's quota for the Region (30; 10 in China and GovCloud).",
+    )
     max_in_flight: int = Field(
         default=4,
         ge=1,

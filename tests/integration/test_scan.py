@@ -1,0 +1,158 @@
+"""ggwatch's scan over real HTTP against the simulator: findings, faults, failures."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import aiohttp
+import anyio
+import pytest
+
+from ggwatch.findings import Rule
+from ggwatch.report import ScanResult
+from ggwatch.scan import ScanState, scan_once
+from ggwatch.settings import Settings
+from ggwatch.sim.server import Running
+
+EXPECTED = {
+    (Rule.DEPLOYMENT_DELETED, "us-west-2", "berlin nucleus upgrade", "aws.greengrass.Nucleus"),
+    (Rule.DEVICE_DELETED, "us-west-2", "gg-berlin-00001", "aws.greengrass.Nucleus"),
+    (Rule.DEVICE_DELETED, "us-west-2", "gg-berlin-00002", "aws.greengrass.Nucleus"),
+    (Rule.DEPLOYMENT_DISCONTINUED, "us-west-2", "austin telemetry retry", "com.example.Telemetry"),
+    (Rule.DEPLOYMENT_DISCONTINUED, "us-west-2", "austin-00003 client devices",
+     "aws.greengrass.clientdevices.Auth"),
+    (Rule.DEVICE_DISCONTINUED, "us-west-2", "gg-austin-00003", "com.example.Telemetry"),
+    (Rule.DEVICE_DISCONTINUED, "us-west-2", "gg-austin-00003", "aws.greengrass.clientdevices.Auth"),
+    (Rule.DEVICE_DISCONTINUED, "us-west-2", "gg-austin-00004", "com.example.Telemetry"),
+    (Rule.DEPLOYMENT_DISCONTINUED, "eu-central-1", "lyon current", "aws.greengrass.Nucleus"),
+    (Rule.DEVICE_DISCONTINUED, "eu-central-1", "gg-lyon-00001", "aws.greengrass.Nucleus"),
+    (Rule.STALE_DEPLOYMENT, "us-west-2", "berlin baseline", None),
+    (Rule.STALE_DEPLOYMENT, "us-west-2", "austin telemetry", None),
+    (Rule.STALE_DEPLOYMENT, "us-west-2", "osaka first try", None),
+}  # fmt: skip
+
+
+def summarize(result: ScanResult) -> set[tuple[Any, ...]]:
+    """Findings as (rule, region, deployment name or thing, component) for comparison."""
+    names = {d.deployment_id: d.name for t in result.snapshot.targets for d in t.deployments}
+    return {
+        (f.rule, f.region, names.get(f.resource_id, f.resource_id), f.details.component_name)
+        for f in result.findings
+    }
+
+
+async def knobs(sim: Running, **changes: Any) -> None:
+    async with aiohttp.ClientSession() as session:
+        response = await session.patch(f"{sim.endpoint}/_sim/knobs", json=changes)
+        assert response.status == 200, await response.text()
+
+
+async def test_scan_finds_what_the_fleet_holds(sim: Running, settings: Settings) -> None:
+    result = await scan_once(settings)
+    assert result.snapshot.complete
+    assert summarize(result) == EXPECTED
+    nucleus = next(f for f in result.findings if f.rule is Rule.DEPLOYMENT_DELETED)
+    assert nucleus.details.recommended_version == "2.15.0"
+    assert nucleus.account == "123456789012"
+    assert {t.account for t in result.snapshot.targets} == {"123456789012"}
+
+
+async def test_second_scan_reuses_deployment_details(sim: Running, settings: Settings) -> None:
+    state = ScanState.new()
+    first = await scan_once(settings, state)
+    second = await scan_once(settings, state)
+    gets = [
+        sum(c.count for c in t.calls if c.operation == "GetDeployment")
+        for r in (first, second)
+        for t in r.snapshot.targets
+    ]
+    assert sum(gets[:2]) == 5  # the in-force deployments of both Regions
+    assert sum(gets[2:]) == 0
+    assert summarize(second) == EXPECTED
+
+
+async def test_faults_do_not_change_the_result(sim: Running, settings: Settings) -> None:
+    await knobs(sim, page_cap=2, error_rate=0.3, retry_after_seconds=0, rate_limit=10, burst=2)
+    result = await scan_once(settings)
+    assert result.snapshot.complete, [t.errors for t in result.snapshot.targets]
+    assert summarize(result) == EXPECTED
+    outcomes = {c.outcome for t in result.snapshot.targets for c in t.calls}
+    assert {"ok", "InternalServerException", "ThrottlingException"} <= outcomes
+
+
+async def test_access_denied_marks_the_target_incomplete_and_keeps_the_rest(
+    sim: Running, settings: Settings
+) -> None:
+    await knobs(sim, access_denied=["ListDeployments"])
+    result = await scan_once(settings)
+    assert not result.snapshot.complete
+    for target in result.snapshot.targets:
+        assert [e.code for e in target.errors] == ["AccessDeniedException"]
+        assert target.deployments == ()  # unknown, and reported incomplete
+    # Devices were still read: their findings stand.
+    rules = {f.rule for f in result.findings}
+    assert Rule.DEVICE_DELETED in rules
+    assert Rule.STALE_DEPLOYMENT not in rules
+
+
+async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """`python -m ggwatch` as a child process, without blocking the simulator's loop."""
+    import os
+
+    done = await anyio.run_process(
+        [sys.executable, "-m", "ggwatch", *args],
+        env={**os.environ, **env},
+        check=False,
+    )
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+FAST = {"GGWATCH_SERVICE_RATE": "1000", "GGWATCH_QUOTA_SHARE": "1",
+        "GGWATCH_REGIONS": "us-west-2,eu-central-1"}  # fmt: skip
+
+
+async def test_cli_scan_exit_codes_and_json(sim: Running) -> None:
+    code, out, err = await run_cli("scan", "--format", "json", env=FAST)
+    assert code == 1, err  # warnings and worse exist; --fail-on defaults to warning
+    document = json.loads(out)
+    assert document["complete"] is True
+    assert len(document["findings"]) == len(EXPECTED)
+    assert document["stats"]["api_calls"] > 0
+    code, _, _ = await run_cli("scan", "--format", "json", "--fail-on", "never", env=FAST)
+    assert code == 0
+
+
+async def test_cli_access_denied_exits_3_and_still_prints(sim: Running) -> None:
+    await knobs(sim, access_denied=["ListCoreDevices"])
+    code, out, err = await run_cli("scan", "--format", "json", env=FAST)
+    assert code == 3
+    assert err.count("\n") == 1
+    assert "AccessDeniedException" in err
+    assert "Traceback" not in err
+    document = json.loads(out)
+    assert document["complete"] is False
+    assert any(f["rule"] == "deployment-uses-deleted-component" for f in document["findings"])
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"AWS_ENDPOINT_URL_GREENGRASSV2": "http://127.0.0.1:9", "GGWATCH_MAX_ATTEMPTS": "2"},
+         "Unreachable"),
+        ({"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "no AWS credentials"),
+    ],
+)  # fmt: skip
+async def test_cli_unusable_aws_exits_3(sim: Running, env: dict[str, str], fragment: str) -> None:
+    code, out, err = await run_cli("scan", "--format", "json", env={**FAST, **env})
+    assert code == 3
+    assert fragment in err
+    assert err.count("\n") == 1
+    assert json.loads(out)["complete"] is False
+
+
+async def test_cli_bad_setting_exits_2(sim: Running) -> None:
+    code, _, err = await run_cli("scan", env={**FAST, "GGWATCH_STALE_AFTER_DAYS": "-1"})
+    assert code == 2
+    assert "GGWATCH_STALE_AFTER_DAYS" in err
