@@ -1,0 +1,200 @@
+"""ggwatch's scan against a naive scanner, under the real quota, on the same simulated fleet.
+
+The simulator runs as its own process (`ggwatch sim`) with 50 ms latency and the shared
+budget of one account and Region (30 requests/second unless --budget says otherwise). Both
+scanners run in this process, one after the other, against the same fleet:
+
+- naive: sequential boto3 (its default retries) that lists and describes everything;
+- ggwatch: `scan_once` with quota share 1.0 and the same budget.
+
+Figures: wall time, API calls and throttled calls of each (from the simulator's call log), the
+minimal number of calls the fleet needs (derived from the fleet itself), and the rate-limit
+floor = minimal calls / budget. The ratios to the floor are what to compare across machines.
+
+    .venv/bin/python -m bench.scan [--budget 30] [--devices 1000] [--skip-naive]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any
+
+import anyio
+
+from ggwatch.settings import Settings
+
+ACCESS_KEY = "AKIASIM0000000000000"
+REGION = "us-west-2"
+
+
+def start_simulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
+    command = [
+        sys.executable, "-m", "ggwatch", "sim", "--port", "0", "--seed", str(args.seed),
+        "--devices", str(args.devices), "--deployments", str(args.deployments),
+        "--components", str(args.components), "--versions", str(args.versions),
+        "--latency-ms", str(args.latency_ms), "--rate-limit", str(args.budget),
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "listening on" in line:
+            return process, line.rsplit(" ", 1)[-1].strip()
+    raise RuntimeError("the simulator did not start")
+
+
+def control(endpoint: str, path: str, method: str = "GET") -> Any:
+    request = urllib.request.Request(f"{endpoint}{path}", method=method)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def call_totals(endpoint: str) -> tuple[int, int]:
+    counts = control(endpoint, "/_sim/calls?since=999999999")["counts"]
+    total = sum(n for outcomes in counts.values() for n in outcomes.values())
+    throttled = sum(outcomes.get("ThrottlingException", 0) for outcomes in counts.values())
+    return total, throttled
+
+
+def minimal_calls(args: argparse.Namespace) -> int:
+    """The fewest calls a complete scan of this fleet needs, computed from the fleet itself."""
+    from ggwatch.sim.fleet import FleetSpec, generate
+
+    spec = FleetSpec(
+        seed=args.seed,
+        devices=args.devices,
+        deployments=args.deployments,
+        private_components=args.components,
+        private_versions=args.versions,
+    )
+    state = next(iter(generate(spec, now=time.time()).states()))
+
+    def pages(n: int) -> int:
+        return max(1, math.ceil(n / 100))
+
+    calls = pages(len(state.private)) + pages(len(state.public))
+    calls += pages(len(state.deployments)) + pages(len(state.devices))
+    in_force = [
+        d for d in state.deployments.by_id.values() if d.is_latest and d.status != "CANCELED"
+    ]
+    calls += len(in_force)
+    calls += sum(pages(len(d.installed)) for d in state.devices.values())
+    referenced = {(n, s["componentVersion"]) for d in in_force for n, s in d.components.items()}
+    referenced |= {
+        (i.name, i.version) for d in state.devices.values() for i in d.installed.values()
+    }
+    calls += len(referenced)
+    flagged = set()
+    for name, version in referenced:
+        component = state.component(name)
+        record = component.versions.get(version) if component else None
+        if record is None or record.vendor_guidance in ("DISCONTINUED", "DELETED"):
+            flagged.add(name)
+    for name in flagged:
+        component = state.component(name)
+        assert component is not None
+        calls += 1  # the first page of versions, newest first, holds the newest ACTIVE one
+        for version in component.order:
+            if (name, version) not in referenced:
+                calls += 1
+            if component.versions[version].vendor_guidance in (None, "ACTIVE"):
+                break
+    return calls
+
+
+def naive_scan(endpoint: str) -> None:
+    import boto3
+
+    client = boto3.client(
+        "greengrassv2", endpoint_url=endpoint, region_name=REGION,
+        aws_access_key_id=ACCESS_KEY, aws_secret_access_key="simulated",
+    )  # fmt: skip
+
+    def every(operation: str, key: str, **params: Any) -> list[Any]:
+        items: list[Any] = []
+        for page in client.get_paginator(operation).paginate(**params):
+            items.extend(page[key])
+        return items
+
+    for scope in ("PRIVATE", "PUBLIC"):
+        for component in every("list_components", "components", scope=scope):
+            for version in every("list_component_versions", "componentVersions",
+                                 arn=component["arn"]):  # fmt: skip
+                client.describe_component(arn=version["arn"])
+    for deployment in every("list_deployments", "deployments", historyFilter="ALL"):
+        client.get_deployment(deploymentId=deployment["deploymentId"])
+    for device in every("list_core_devices", "coreDevices"):
+        every("list_installed_components", "installedComponents",
+              coreDeviceThingName=device["coreDeviceThingName"], topologyFilter="ALL")  # fmt: skip
+
+
+async def ggwatch_scan(budget: float) -> int:
+    from ggwatch.scan import scan_once
+
+    settings = Settings(regions=(REGION,), quota_share=1.0, service_rate=budget)
+    result = await scan_once(settings)
+    assert result.snapshot.complete, [t.errors for t in result.snapshot.targets]
+    return len(result.findings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--budget", type=float, default=30.0, help="requests/second")
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--deployments", type=int, default=1500)
+    parser.add_argument("--components", type=int, default=60)
+    parser.add_argument("--versions", type=int, default=15)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--skip-naive", action="store_true")
+    args = parser.parse_args()
+
+    process, endpoint = start_simulator(args)
+    os.environ.update(
+        AWS_ENDPOINT_URL_GREENGRASSV2=endpoint, AWS_ACCESS_KEY_ID=ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY="simulated", AWS_DEFAULT_REGION=REGION,
+    )  # fmt: skip
+    try:
+        minimal = minimal_calls(args)
+        floor = minimal / args.budget
+        rows = []
+        runs: list[tuple[str, Any]] = [("ggwatch", lambda: anyio.run(ggwatch_scan, args.budget))]
+        if not args.skip_naive:
+            runs.append(("naive", lambda: naive_scan(endpoint)))
+        for name, run in runs:
+            control(endpoint, "/_sim/calls", "DELETE")
+            time.sleep(1.0)  # let the simulator's bucket refill between runs
+            started = time.perf_counter()
+            run()
+            wall = time.perf_counter() - started
+            calls, throttled = call_totals(endpoint)
+            rows.append((name, wall, calls, throttled))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+    print(
+        f"fleet: {args.devices} devices, {args.deployments} deployments, "
+        f"{args.components} private components x {args.versions} versions; "
+        f"{args.latency_ms:.0f} ms latency; budget {args.budget:.0f} req/s"
+    )
+    print(f"minimal calls: {minimal}; rate-limit floor: {floor:.1f} s")
+    header = ("scanner", "wall s", "calls", "throttled", "wall/floor", "calls/min")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (8, 8, 7, 9, 10, 9), strict=True)))
+    for name, wall, calls, throttled in rows:
+        print(
+            f"{name:>8} {wall:>8.1f} {calls:>7} {throttled:>9} {wall / floor:>10.2f} "
+            f"{calls / minimal:>9.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
