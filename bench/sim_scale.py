@@ -33,7 +33,7 @@ async def _page_through(endpoint: str) -> tuple[float, int]:
         AWS_DEFAULT_REGION="us-west-2",
         AWS_ENDPOINT_URL_GREENGRASSV2=endpoint,
     )
-    config = AioConfig(retries={"max_attempts": 1})
+    config = AioConfig(retries={"total_max_attempts": 1})
     async with get_session().create_client("greengrassv2", config=config) as client:
         paginator = client.get_paginator("list_deployments")
         pages = 0

@@ -53,7 +53,7 @@ def stats_json(report: ScanResult) -> dict[str, Any]:
 
 def to_json(report: ScanResult) -> str:
     document = {
-        "generated_at": report.generated_at.isoformat().replace("+00:00", "Z"),
+        "generated_at": report.generated_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
         "complete": report.snapshot.complete,
         "targets": [target_json(t) for t in report.snapshot.targets],
         "stats": stats_json(report),

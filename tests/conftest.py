@@ -60,7 +60,7 @@ def fleet_spec() -> FleetSpec:
 
 @pytest.fixture
 def world(fleet_spec: FleetSpec) -> World:
-    # Generated a day in the past, so the simulator's own clock moves on from there.
+    # Generated a minute in the past, so the simulator's own clock moves on from there.
     return generate(fleet_spec, now=time.time() - 60.0)
 
 
@@ -78,7 +78,7 @@ async def sim(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> AsyncIte
 
 def client_config(retries: int = 1, **extra: Any) -> AioConfig:
     """retries=1 means one attempt: the test sees each error the simulator sends."""
-    return AioConfig(retries={"max_attempts": retries, "mode": "standard"}, **extra)
+    return AioConfig(retries={"total_max_attempts": retries, "mode": "standard"}, **extra)
 
 
 @pytest.fixture

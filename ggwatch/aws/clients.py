@@ -42,7 +42,7 @@ async def greengrass_clients(
     """One client per Region, closed when the block exits."""
     session = session or get_session()
     config = AioConfig(
-        retries={"max_attempts": 1, "mode": "standard"},
+        retries={"total_max_attempts": 1, "mode": "standard"},  # one attempt: ours retry
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         max_pool_connections=pool_size,

@@ -180,8 +180,8 @@ class AioGreengrass:
                 if not (code in RETRYABLE or status >= 500):
                     raise translate(operation, exc) from exc
                 wait = _retry_after(exc)
-                if wait is not None and code in THROTTLES:
-                    self.bucket.pause(wait)
+                if code in THROTTLES:
+                    self.bucket.throttled(wait)
                 delay = wait if wait is not None else self.policy.backoff(attempt, self.rng)
                 failure: Exception = exc
             except CONNECTION_ERRORS as exc:
@@ -192,6 +192,7 @@ class AioGreengrass:
                 raise translate(operation, exc) from exc
             else:
                 self.counter.record(operation, "ok")
+                self.bucket.succeeded()
                 return response
             attempt += 1
             if attempt >= self.policy.max_attempts:

@@ -3,8 +3,11 @@
 AWS gives each account and Region one budget of 30 requests/second for all Greengrass V2
 control-plane operations together (10 in China and GovCloud), shared with the account's deploy
 pipelines and consoles. ggwatch takes only a share of it through one bucket per account and
-Region that every call passes, and pauses the whole bucket when the service answers with
-Retry-After, since every caller of that budget would be refused alike.
+Region that every call passes.
+
+When the service throttles anyway (others are using the budget), the bucket backs off the way
+TCP does (AIMD): it halves its rate once per throttling episode and pauses for the service's
+Retry-After, then adds back about one request/second per second of success, up to its share.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import anyio
 
 FULL_RATE = 30.0
 REDUCED_RATE = 10.0
+MIN_RATE = 0.2  # never stop entirely: a scan must finish, only slower
 
 
 def service_rate(region: str) -> float:
@@ -23,20 +27,23 @@ def service_rate(region: str) -> float:
 
 
 class TokenBucket:
-    """Tokens refill at `rate` per second up to `burst`; `acquire` waits for one."""
+    """Tokens refill at `rate` per second up to one second's worth; `acquire` waits for one."""
 
-    def __init__(
-        self, rate: float, burst: float | None = None, clock: Callable[[], float] | None = None
-    ) -> None:
-        if rate <= 0:
+    def __init__(self, ceiling: float, clock: Callable[[], float] | None = None) -> None:
+        if ceiling <= 0:
             raise ValueError("rate must be > 0")
-        self.rate = rate
-        self.burst = burst if burst is not None else max(1.0, rate)
+        self.ceiling = ceiling
+        self.rate = ceiling
         self._clock = clock or anyio.current_time
         self._tokens = self.burst
         self._stamp = self._clock()
         self._paused_until = 0.0
         self._lock = anyio.Lock()
+        self.backoffs = 0  # throttling episodes so far, for stats
+
+    @property
+    def burst(self) -> float:
+        return max(1.0, self.rate)
 
     def _refill(self, now: float) -> None:
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
@@ -56,9 +63,18 @@ class TokenBucket:
                     return
                 await anyio.sleep((1.0 - self._tokens) / self.rate)
 
-    def pause(self, seconds: float) -> None:
-        """The service said to wait: nobody using this budget calls before then."""
+    def throttled(self, retry_after: float | None) -> None:
+        """The service refused a call for the budget: back off, once per episode."""
         now = self._clock()
-        self._paused_until = max(self._paused_until, now + seconds)
+        if now >= self._paused_until:  # a new episode, not another answer from the same one
+            self.rate = max(MIN_RATE, self.rate / 2.0)
+            self.backoffs += 1
+        pause = retry_after if retry_after is not None else 1.0 / self.rate
+        self._paused_until = max(self._paused_until, now + pause)
         self._tokens = 0.0
         self._stamp = now
+
+    def succeeded(self) -> None:
+        """About +1 request/second per second of success, up to the ceiling."""
+        if self.rate < self.ceiling:
+            self.rate = min(self.ceiling, self.rate + 1.0 / self.rate)

@@ -19,7 +19,7 @@ def stale_findings(
     cutoff = now - dt.timedelta(days=config.stale_after_days)
     exclusions = config.exclusions
     for deployment in target.deployments:
-        if deployment.in_force or deployment.created > cutoff:
+        if deployment.in_force or deployment.created >= cutoff:  # stale: strictly older
             continue
         if exclusions.target(deployment.target_arn):
             continue

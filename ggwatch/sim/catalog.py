@@ -62,7 +62,7 @@ SERIES: dict[str, dict[str, int]] = {
     "aws.greengrass.clientdevices.mqtt.Moquette": {"2.0": 3, "2.1": 0, "2.2": 0, "2.3": 7},
     "aws.greengrass.clientdevices.mqtt.Bridge": {"2.0": 2, "2.1": 1, "2.2": 6, "2.3": 2},
     "aws.greengrass.clientdevices.IPDetector": {"2.0": 2, "2.1": 9, "2.2": 2},
-    "aws.greengrass.SecureTunneling": {"1.0": 19, "1.1": 2},
+    "aws.greengrass.SecureTunneling": {"1.0": 19, "1.1": 3},  # 1.1.3 replaced withdrawn 1.1.2
     "aws.greengrass.DeviceDefender": {"2.0": 11, "3.0": 3, "3.1": 2},
     "aws.greengrass.telemetry.NucleusEmitter": {"1.0": 10},
     "aws.greengrass.DiskSpooler": {"1.0": 5},

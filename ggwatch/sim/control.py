@@ -212,8 +212,13 @@ async def _add_device(sim: Simulator, request: web.Request) -> Any:
     state.add_device(device)
     for target in state.targets_of(device):
         latest = state.deployments.latest.get(target)
-        if latest is not None:
-            state.apply(latest)
+        # Cancelled, failed and deleted deployments no longer reach devices that join later.
+        if (
+            latest is not None
+            and latest.status in ("ACTIVE", "COMPLETED")
+            and latest.deployment_id in state.deployments.by_id
+        ):
+            state.apply(latest, [device])
     return {"thingName": thing, "installed": sorted(device.installed)}
 
 

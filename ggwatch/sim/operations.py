@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ggwatch.sim.faults import Knobs, Quotas
-from ggwatch.sim.pagination import Pager
+from ggwatch.sim.pagination import Pager, descending
 from ggwatch.sim.store import (
     ComponentVersion,
     CoreDevice,
@@ -21,6 +21,7 @@ from ggwatch.sim.store import (
     RegionState,
     SimError,
     not_found,
+    version_key,
 )
 
 Params = dict[str, Any]
@@ -71,7 +72,8 @@ def list_components(call: Call) -> Output:
 
 def list_component_versions(call: Call) -> Output:
     component = call.state.component_by_arn(call.params["arn"])
-    entries = list(enumerate(component.versions[v] for v in component.order))
+    # Keyed by version, not position: a version published between two pages shifts no cursor.
+    entries = [(descending(version_key(v)), component.versions[v]) for v in component.order]
     items, token = call.page("ListComponentVersions", entries)
     versions = [
         {"componentName": v.name, "componentVersion": v.version, "arn": v.arn} for v in items

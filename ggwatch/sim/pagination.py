@@ -80,6 +80,23 @@ class Pager:
         return items, None
 
 
+def descending(key: Any) -> Any:
+    """A sort key that orders exactly opposite to `key` (ints, floats, strings and tuples).
+
+    Keyset tokens need keys that ascend in page order; a newest-first list inverts its natural
+    key with this instead of numbering its items, which would shift when one is added. Every
+    element is wrapped as (0, inverted) and sequences end in (1,), so a prefix sorts after its
+    extensions, as it must when the order is reversed.
+    """
+    if isinstance(key, bool) or not isinstance(key, int | float | str | tuple | list):
+        raise TypeError(f"cannot invert a sort key of type {type(key).__name__}")
+    if isinstance(key, int | float):
+        return -key
+    if isinstance(key, str):
+        return (*((0, -ord(char)) for char in key), (1,))
+    return (*((0, descending(part)) for part in key), (1,))
+
+
 def _first(entry: tuple[Any, Any]) -> Any:
     return entry[0]
 

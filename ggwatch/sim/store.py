@@ -198,8 +198,8 @@ class DeploymentIndex:
         _remove_entry(target_list, deployment)
         if not target_list:
             del self.by_target[deployment.target_arn]
-        if self.latest.get(deployment.target_arn) is deployment:
-            del self.latest[deployment.target_arn]
+        # A deleted latest deployment stays in `latest`: the devices that received it keep
+        # running it, and later deployments to their other targets merge with it.
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -317,13 +317,18 @@ class RegionState:
         if apply and deployment.is_latest:
             self.apply(deployment)
 
-    def apply(self, deployment: Deployment) -> None:
-        """Deliver a deployment to the devices of its target, as the nucleus would."""
+    def apply(self, deployment: Deployment, devices: Iterable[CoreDevice] | None = None) -> None:
+        """Deliver a deployment to the devices of its target, as the nucleus would.
+
+        With `devices`, to those only (devices that joined the target later); the deployment's
+        own status, which the other devices made, stays as it is.
+        """
         now = self.clock()
         is_group = ":thinggroup/" in deployment.target_arn
         group = deployment.target_arn.rpartition("/")[2] if is_group else None
         failing = self.undeployable(deployment)
-        for device in self.devices_for_target(deployment.target_arn):
+        reached = self.devices_for_target(deployment.target_arn) if devices is None else devices
+        for device in reached:
             if group:
                 device.deployed_groups.add(group)
             device.effective[deployment.deployment_id] = EffectiveDeployment(
@@ -338,6 +343,8 @@ class RegionState:
             if not failing:
                 self.recompute(device, now)
             device.last_update = now
+        if devices is not None:
+            return
         if failing:
             deployment.status = "FAILED"
         elif not is_group and deployment.status == "ACTIVE":
@@ -353,17 +360,15 @@ class RegionState:
         return None
 
     def recompute(self, device: CoreDevice, now: float) -> None:
-        """Installed components = the latest working deployments of the device's targets.
+        """Installed components = per target of the device, the revision it runs (`_running`).
 
         Later deployments win where two name the same component. Their dependencies come in
         as non-root components. Components no deployment names any more are removed; the
         nucleus stays as the dependency of everything.
         """
         wanted: dict[str, tuple[str, str]] = {}
-        latest = [self.deployments.latest.get(t) for t in self.targets_of(device)]
-        for dep in sorted((d for d in latest if d is not None), key=lambda d: d.created):
-            if dep.status == "FAILED":
-                continue
+        running = [self._running(device, t) for t in self.targets_of(device)]
+        for dep in sorted((d for d in running if d is not None), key=lambda d: d.created):
             for name, spec in dep.components.items():
                 wanted[name] = (spec["componentVersion"], dep.deployment_id)
         installed: dict[str, Installed] = {}
@@ -383,6 +388,20 @@ class RegionState:
             installed[NUCLEUS] = nucleus
         device.installed = installed
 
+    def _running(self, device: CoreDevice, target: str) -> Deployment | None:
+        """The newest revision of a target that reached the device and installed.
+
+        A device runs only what reached it (not what was cancelled before it joined), and
+        after a failed revision it rolls back to the one before.
+        """
+        latest = self.deployments.latest.get(target)
+        history = (d for _, d in self.deployments.by_target.get(target, ()))
+        for dep in (latest, *history) if latest is not None else history:
+            received = device.effective.get(dep.deployment_id)
+            if dep.status != "FAILED" and received is not None and received.status == "SUCCEEDED":
+                return dep
+        return None
+
     @staticmethod
     def _install(
         device: CoreDevice, name: str, version: str, root: bool, source: str, now: float
@@ -390,6 +409,7 @@ class RegionState:
         current = device.installed.get(name)
         if current is not None and current.version == version:
             current.is_root = root
+            current.source = source  # the last deployment that contained it, says the API
             return current
         return Installed(name, version, root, source, now, now)
 

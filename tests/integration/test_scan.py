@@ -74,8 +74,10 @@ async def test_second_scan_reuses_deployment_details(sim: Running, settings: Set
 
 
 async def test_faults_do_not_change_the_result(sim: Running, settings: Settings) -> None:
-    await knobs(sim, page_cap=2, error_rate=0.3, retry_after_seconds=0, rate_limit=10, burst=2)
-    result = await scan_once(settings)
+    # The service allows half of what ggwatch believes (others use the budget): ggwatch must
+    # back off to it, and retry the 500s, and page through pages of two.
+    await knobs(sim, page_cap=2, error_rate=0.3, retry_after_seconds=0, rate_limit=15, burst=3)
+    result = await scan_once(settings.model_copy(update={"service_rate": 30.0}))
     assert result.snapshot.complete, [t.errors for t in result.snapshot.targets]
     assert summarize(result) == EXPECTED
     outcomes = {c.outcome for t in result.snapshot.targets for c in t.calls}
