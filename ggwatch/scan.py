@@ -8,9 +8,8 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 
 import anyio
-from aiobotocore.session import AioSession, get_session
 
-from ggwatch.aws.clients import greengrass_clients, regions_to_watch
+from ggwatch.aws.clients import Session, greengrass_clients, new_session, regions_to_watch
 from ggwatch.aws.greengrass import AioGreengrass, CallCounter, RetryPolicy
 from ggwatch.aws.quota import TokenBucket, service_rate
 from ggwatch.inventory import collect
@@ -46,11 +45,11 @@ async def scan_once(
     settings: Settings,
     state: ScanState | None = None,
     *,
-    session: AioSession | None = None,
+    session: Session | None = None,
     clock: Callable[[], dt.datetime] = utcnow,
 ) -> ScanResult:
     state = state or ScanState.new()
-    session = session or get_session()
+    session = session or new_session()
     regions = regions_to_watch(settings.regions, session)
     started = time.monotonic()
     targets: dict[str, TargetSnapshot] = {}

@@ -9,24 +9,31 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiobotocore.config import AioConfig
-from aiobotocore.session import AioSession, get_session
+from aiobotocore.session import get_session
 
 from ggwatch.errors import ConfigError
 
 SERVICE = "greengrassv2"
+# aiobotocore ships no type hints; callers outside ggwatch.aws name the session by this alias.
+Session: TypeAlias = Any
 
 
-def default_region(session: AioSession) -> str:
+def new_session() -> Session:
+    """A session over the standard AWS configuration chain."""
+    return get_session()
+
+
+def default_region(session: Session) -> str:
     region = session.get_config_variable("region")
     if not region:
         raise ConfigError("no AWS Region: set GGWATCH_REGIONS (or AWS_REGION / AWS_DEFAULT_REGION)")
     return str(region)
 
 
-def regions_to_watch(configured: Sequence[str], session: AioSession) -> tuple[str, ...]:
+def regions_to_watch(configured: Sequence[str], session: Session) -> tuple[str, ...]:
     return tuple(configured) if configured else (default_region(session),)
 
 
@@ -37,7 +44,7 @@ async def greengrass_clients(
     connect_timeout: float,
     read_timeout: float,
     pool_size: int,
-    session: AioSession | None = None,
+    session: Session | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     """One client per Region, closed when the block exits."""
     session = session or get_session()

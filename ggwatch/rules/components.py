@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 
 from ggwatch.findings import Details, Finding, ResourceType, Rule
 from ggwatch.model import Guidance, TargetSnapshot, VersionRef, VersionStatus
+from ggwatch.rules.base import finding, label, with_deployment
 from ggwatch.rules.config import RulesConfig
 
 DEPLOYMENT_RULES = {
@@ -66,22 +66,14 @@ def deployment_findings(target: TargetSnapshot, config: RulesConfig) -> Iterator
             if not config.enabled(rule):
                 continue
             details = _component_details(target, ref, status)
-            label = deployment.name or deployment.deployment_id
-            yield Finding(
-                rule=rule,
-                severity=config.severity(rule),
-                region=target.region,
-                account=target.account,
-                resource_type=ResourceType.DEPLOYMENT,
-                resource_id=deployment.deployment_id,
-                message=f"Deployment '{label}' for {deployment.target_arn} names {ref.name} "
+            yield finding(
+                config,
+                rule,
+                target,
+                (ResourceType.DEPLOYMENT, deployment.deployment_id),
+                f"Deployment '{label(deployment)}' for {deployment.target_arn} names {ref.name} "
                 f"{ref.version}, {describe_status(status)}." + _advice(details.recommended_version),
-                details=replace(
-                    details,
-                    deployment_id=deployment.deployment_id,
-                    target_arn=deployment.target_arn,
-                    deployment_status=deployment.status,
-                ),
+                with_deployment(details, deployment),
             )
 
 
@@ -99,14 +91,12 @@ def device_findings(target: TargetSnapshot, config: RulesConfig) -> Iterator[Fin
             if not config.enabled(rule):
                 continue
             details = _component_details(target, ref, status)
-            yield Finding(
-                rule=rule,
-                severity=config.severity(rule),
-                region=target.region,
-                account=target.account,
-                resource_type=ResourceType.CORE_DEVICE,
-                resource_id=device.thing_name,
-                message=f"Core device {device.thing_name} runs {ref.name} {ref.version}, "
+            yield finding(
+                config,
+                rule,
+                target,
+                (ResourceType.CORE_DEVICE, device.thing_name),
+                f"Core device {device.thing_name} runs {ref.name} {ref.version}, "
                 f"{describe_status(status)}." + _advice(details.recommended_version),
-                details=details,
+                details,
             )

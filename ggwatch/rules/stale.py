@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from ggwatch.findings import Details, Finding, ResourceType, Rule
 from ggwatch.model import TargetSnapshot
+from ggwatch.rules.base import finding, label, with_deployment
 from ggwatch.rules.config import RulesConfig
 
 
@@ -28,19 +29,12 @@ def stale_findings(
             continue
         age_days = (now - deployment.created).total_seconds() / 86400
         why = "superseded" if not deployment.is_latest else "cancelled"
-        label = deployment.name or deployment.deployment_id
-        yield Finding(
-            rule=rule,
-            severity=config.severity(rule),
-            region=target.region,
-            account=target.account,
-            resource_type=ResourceType.DEPLOYMENT,
-            resource_id=deployment.deployment_id,
-            message=f"Deployment '{label}' for {deployment.target_arn} is {why} "
+        yield finding(
+            config,
+            rule,
+            target,
+            (ResourceType.DEPLOYMENT, deployment.deployment_id),
+            f"Deployment '{label(deployment)}' for {deployment.target_arn} is {why} "
             f"({deployment.status}) and {age_days:.0f} days old.",
-            details=Details(
-                deployment_id=deployment.deployment_id,
-                target_arn=deployment.target_arn,
-                deployment_status=deployment.status,
-            ),
+            with_deployment(Details(), deployment),
         )

@@ -158,3 +158,11 @@ async def test_cli_bad_setting_exits_2(sim: Running) -> None:
     code, _, err = await run_cli("scan", env={**FAST, "GGWATCH_STALE_AFTER_DAYS": "-1"})
     assert code == 2
     assert "GGWATCH_STALE_AFTER_DAYS" in err
+
+
+async def test_cli_without_a_region_exits_2(sim: Running) -> None:
+    env = {"GGWATCH_REGIONS": "", "AWS_DEFAULT_REGION": "", "AWS_REGION": ""}
+    code, _, err = await run_cli("scan", env=env)
+    assert code == 2
+    assert "no AWS Region" in err
+    assert err.count("\n") == 1
