@@ -16,6 +16,6 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER 10001:10001
 WORKDIR /tmp
-EXPOSE 9108
+EXPOSE 8419
 ENTRYPOINT ["ggwatch"]
 CMD ["--help"]

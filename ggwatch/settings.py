@@ -99,18 +99,35 @@ class Settings(BaseSettings):
         description="Target ARN globs, component name globs and deployment tags to leave out.",
     )
 
-    # -- polling ---------------------------------------------------------------------------
+    # -- daemon ----------------------------------------------------------------------------
     poll_interval_seconds: float = Field(
         default=300.0,
         ge=1.0,
         description="Seconds between full scans in the daemon. Vendor guidance changes "
         "rarely; five minutes keeps alerts timely at a small share of the quota.",
     )
+    poll_jitter: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=0.5,
+        description="Each wait is the interval times 1 +/- this, so that many daemons (or "
+        "Regions) do not call in lockstep.",
+    )
+    max_finding_series: int = Field(
+        default=2000,
+        ge=0,
+        description="Cap on ggwatch_finding_info series, so a huge fleet cannot overload "
+        "Prometheus; how many were left out is exported.",
+    )
 
     # -- HTTP (metrics and health) -------------------------------------------------------------
     http_host: str = Field(default="0.0.0.0", description="Address /metrics and health listen on.")  # noqa: S104
     http_port: int = Field(
-        default=9108, ge=0, le=65535, description="Port for /metrics and health."
+        default=8419,
+        ge=0,
+        le=65535,
+        description="Port for /metrics, health and the status page. Outside 9100-9999, the "
+        "range exporters commonly take, so it does not clash with one on the same host.",
     )
 
     @property

@@ -1,0 +1,73 @@
+"""What the daemon knows right now, as one immutable view that readers take whole.
+
+The evaluator builds a new `DaemonView` after every scan and swaps it into the `StateHolder`;
+the metrics collector, the health endpoints and the HTML page only read `holder.view`. No
+reader ever calls AWS, and no reader sees half an update.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+
+from ggwatch.findings import Finding, Rule, Severity
+from ggwatch.model import TargetError, TargetSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCalls:
+    """Cumulative AWS calls of one target since start, by operation and outcome."""
+
+    region: str
+    account: str | None
+    operation: str
+    outcome: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TargetStatus:
+    region: str
+    account: str | None = None
+    scans: int = 0  # attempted
+    failed_scans: int = 0  # finished incomplete
+    last_attempt: dt.datetime | None = None
+    last_success: dt.datetime | None = None  # last complete scan
+    last_duration_seconds: float | None = None
+    complete: bool | None = None  # the last scan's; None before the first
+    errors: tuple[TargetError, ...] = ()
+    # The last scan's snapshot. Inventory gauges read the last complete one, so an incomplete
+    # scan never zeroes them.
+    snapshot: TargetSnapshot | None = None
+    complete_snapshot: TargetSnapshot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonView:
+    started_at: dt.datetime
+    targets: tuple[TargetStatus, ...]
+    findings: tuple[Finding, ...] = ()  # open now, in report order
+    api_calls: tuple[ApiCalls, ...] = ()
+    severities: tuple[tuple[Rule, Severity], ...] = ()  # each enabled rule's configured severity
+    evaluations: int = 0
+
+    @property
+    def ready(self) -> bool:
+        """Every target has had a complete scan since start."""
+        return all(t.last_success is not None for t in self.targets)
+
+    def target(self, region: str) -> TargetStatus:
+        return next(t for t in self.targets if t.region == region)
+
+    def with_target(self, status: TargetStatus) -> DaemonView:
+        targets = tuple(status if t.region == status.region else t for t in self.targets)
+        return replace(self, targets=targets)
+
+
+@dataclass
+class StateHolder:
+    """The one mutable cell: the evaluator writes `view`, everything else reads it."""
+
+    view: DaemonView
+    # Seconds on the event loop's clock of the last finished scan attempt, for liveness.
+    last_attempt_monotonic: float | None = field(default=None)
