@@ -9,7 +9,11 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck imports unit bench fmt clean sim
+# Real tools some tests need, from Debian: promtool (package prometheus) checks the metrics
+# exposition, Chromium renders the status page. Installed once; needs root (CI runs as root).
+DEBIAN_TOOLS := prometheus chromium
+
+.PHONY: demo test lint typecheck imports unit bench fmt clean sim tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +43,16 @@ typecheck: $(DEV_STAMP)
 imports: $(DEV_STAMP)
 	$(BIN)/lint-imports
 
-unit: $(DEV_STAMP)
+tools:
+	@if command -v promtool >/dev/null && command -v chromium >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "make tools: promtool and chromium are missing; run as root, or: sudo apt-get install $(DEBIAN_TOOLS)"; \
+		exit 1; \
+	fi; \
+	apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_TOOLS) >/dev/null
+
+unit: $(DEV_STAMP) tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck imports unit

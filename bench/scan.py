@@ -36,11 +36,27 @@ REGION = "us-west-2"
 
 def start_simulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
     command = [
-        sys.executable, "-m", "ggwatch", "sim", "--port", "0", "--seed", str(args.seed),
-        "--devices", str(args.devices), "--deployments", str(args.deployments),
-        "--components", str(args.components), "--versions", str(args.versions),
-        "--latency-ms", str(args.latency_ms), "--rate-limit", str(args.budget),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "ggwatch",
+        "sim",
+        "--port",
+        "0",
+        "--seed",
+        str(args.seed),
+        "--devices",
+        str(args.devices),
+        "--deployments",
+        str(args.deployments),
+        "--components",
+        str(args.components),
+        "--versions",
+        str(args.versions),
+        "--latency-ms",
+        str(args.latency_ms),
+        "--rate-limit",
+        str(args.budget),
+    ]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
@@ -114,9 +130,12 @@ def naive_scan(endpoint: str) -> None:
     import boto3
 
     client = boto3.client(
-        "greengrassv2", endpoint_url=endpoint, region_name=REGION,
-        aws_access_key_id=ACCESS_KEY, aws_secret_access_key="simulated",
-    )  # fmt: skip
+        "greengrassv2",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key="simulated",
+    )
 
     def every(operation: str, key: str, **params: Any) -> list[Any]:
         items: list[Any] = []
@@ -126,14 +145,19 @@ def naive_scan(endpoint: str) -> None:
 
     for scope in ("PRIVATE", "PUBLIC"):
         for component in every("list_components", "components", scope=scope):
-            for version in every("list_component_versions", "componentVersions",
-                                 arn=component["arn"]):  # fmt: skip
+            for version in every(
+                "list_component_versions", "componentVersions", arn=component["arn"]
+            ):
                 client.describe_component(arn=version["arn"])
     for deployment in every("list_deployments", "deployments", historyFilter="ALL"):
         client.get_deployment(deploymentId=deployment["deploymentId"])
     for device in every("list_core_devices", "coreDevices"):
-        every("list_installed_components", "installedComponents",
-              coreDeviceThingName=device["coreDeviceThingName"], topologyFilter="ALL")  # fmt: skip
+        every(
+            "list_installed_components",
+            "installedComponents",
+            coreDeviceThingName=device["coreDeviceThingName"],
+            topologyFilter="ALL",
+        )
 
 
 async def ggwatch_scan(budget: float) -> int:
@@ -159,9 +183,11 @@ def main() -> None:
 
     process, endpoint = start_simulator(args)
     os.environ.update(
-        AWS_ENDPOINT_URL_GREENGRASSV2=endpoint, AWS_ACCESS_KEY_ID=ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY="simulated", AWS_DEFAULT_REGION=REGION,
-    )  # fmt: skip
+        AWS_ENDPOINT_URL_GREENGRASSV2=endpoint,
+        AWS_ACCESS_KEY_ID=ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY="simulated",
+        AWS_DEFAULT_REGION=REGION,
+    )
     try:
         minimal = minimal_calls(args)
         floor = minimal / args.budget

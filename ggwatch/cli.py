@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import anyio
 import structlog
 
-from ggwatch import __version__, logs, report
+from ggwatch import __version__, daemon, demo, logs, report
 from ggwatch.errors import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -38,8 +38,7 @@ from ggwatch.sim.fleet import FleetError, FleetSpec, access_key, generate, load
 from ggwatch.sim.server import Running, Simulator, serve
 from ggwatch.sim.store import World
 
-SAMPLE_FLEET = Path("config/sample-fleet.yaml")
-DEMO_PORT = 8765
+SIM_PORT = 8765
 
 
 class _Parser(argparse.ArgumentParser):
@@ -116,10 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser(
         "sim", help="run the Greengrass V2 simulator on loopback until Ctrl-C or SIGTERM"
     )
-    _add_sim_arguments(sim, default_port=DEMO_PORT)
+    _add_sim_arguments(sim, default_port=SIM_PORT)
 
-    demo = sub.add_parser("demo", help="the simulator with the sample fleet, ready to query")
-    demo.add_argument("--port", type=_port, default=DEMO_PORT, help="port (0 = any free one)")
+    sub.add_parser("run", help="the daemon: scan every interval, serve /metrics and health")
+
+    demo_parser = sub.add_parser(
+        "demo", help="the daemon against the simulator with a changing sample fleet"
+    )
+    demo_parser.add_argument(
+        "--port", type=_port, default=8419, help="status page and /metrics port (0 = any free)"
+    )
     return parser
 
 
@@ -169,8 +174,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GGWatchError as exc:
         print(f"ggwatch: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ExceptionGroup as group:
+        # Task groups wrap what their tasks raise; an expected failure stays a one-liner.
+        expected = _only_expected(group)
+        if expected is None:
+            raise
+        print(f"ggwatch: error: {expected}", file=sys.stderr)
+        return expected.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def _only_expected(group: BaseExceptionGroup[Any]) -> GGWatchError | None:
+    """The first GGWatchError in a group whose every leaf is one; else None (a bug: re-raise)."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(reversed(exc.exceptions))
+        else:
+            leaves.append(exc)
+    if leaves and all(isinstance(leaf, GGWatchError) for leaf in leaves):
+        first = leaves[0]
+        assert isinstance(first, GGWatchError)
+        return first
+    return None
 
 
 def _check_config(args: argparse.Namespace, settings: Settings) -> int:
@@ -222,8 +251,12 @@ def _sim(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    world = _load_fleet(SAMPLE_FLEET) if SAMPLE_FLEET.exists() else _generated(FleetSpec())
-    anyio.run(_serve_until_signal, Simulator(world, seed=1), "127.0.0.1", args.port)
+    anyio.run(demo.run, settings, args.port)
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    anyio.run(daemon.run, settings)
     return EXIT_OK
 
 
@@ -326,4 +359,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "scan": _scan,
     "sim": _sim,
     "demo": _demo,
+    "run": _run,
 }

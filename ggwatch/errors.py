@@ -12,6 +12,7 @@
             ├── ServiceError        5xx still failing when the retries ran out
             ├── Unreachable         no connection to the endpoint (DNS, refused, timeout)
             ├── NoCredentials       no credentials found in the standard chain
+            ├── MalformedResponse   an answer without the members the model promises
             └── RequestRejected     any other 4xx (ValidationException, ...): a bug or a bad value
 
 The AWS adapter (ggwatch.aws) is the only code that raises AWSError, from botocore's
@@ -79,6 +80,10 @@ class Unreachable(AWSError):
 
 
 class NoCredentials(AWSError):
+    pass
+
+
+class MalformedResponse(AWSError):
     pass
 
 

@@ -235,3 +235,25 @@ class _ArnResolver:
 
     def version(self, ref: VersionRef) -> str:
         return f"{self.component(ref.name)}:versions:{ref.version}"
+
+
+def failed_snapshot(
+    region: str, counter: CallCounter, exc: Exception, now: dt.datetime
+) -> TargetSnapshot:
+    """An incomplete, empty snapshot for a scan that failed outside any AWS call."""
+    error = TargetError("scan", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+    return TargetSnapshot(
+        region=region,
+        account=None,
+        complete=False,
+        errors=(error,),
+        deployments=(),
+        details=MappingProxyType({}),
+        devices=(),
+        versions=MappingProxyType({}),
+        recommended=MappingProxyType({}),
+        private_components=frozenset(),
+        calls=tuple(CallCount(op, out, n) for (op, out), n in sorted(counter.counts.items())),
+        started=now,
+        finished=now,
+    )

@@ -10,6 +10,7 @@ from typing import Any
 
 from ggwatch.findings import Finding, Severity
 from ggwatch.model import Snapshot, TargetSnapshot
+from ggwatch.state import DaemonView
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,41 @@ def to_json(report: ScanResult) -> str:
         "findings": [f.to_json() for f in report.findings],
     }
     return json.dumps(document, indent=2)
+
+
+def view_json(view: DaemonView) -> dict[str, Any]:
+    """The daemon's current view in `to_json`'s schema, so /findings parses like a scan's JSON.
+
+    A view is not one scan, so three fields are read the nearest way: generated_at is when
+    the newest target scan finished (the daemon's start before any); a target not scanned yet
+    is incomplete with no errors; stats add up each target's last scan, and duration_seconds is
+    the longest of them, as `scan` times its targets scanned side by side.
+    """
+    attempts = [t.last_attempt for t in view.targets if t.last_attempt is not None]
+    durations = [
+        t.last_duration_seconds for t in view.targets if t.last_duration_seconds is not None
+    ]
+    generated_at = max(attempts, default=view.started_at)
+    last_scans = Snapshot(tuple(t.snapshot for t in view.targets if t.snapshot is not None))
+    scanned = ScanResult(last_scans, view.findings, generated_at, max(durations, default=0.0))
+    targets = [
+        {
+            "region": t.region,
+            "account": t.account,
+            "complete": t.complete is True,
+            "errors": [
+                {"operation": e.operation, "code": e.code, "message": e.message} for e in t.errors
+            ],
+        }
+        for t in view.targets
+    ]
+    return {
+        "generated_at": generated_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "complete": all(t["complete"] for t in targets),
+        "targets": targets,
+        "stats": stats_json(scanned),
+        "findings": [f.to_json() for f in view.findings],
+    }
 
 
 def _component(finding: Finding) -> str:

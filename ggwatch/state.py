@@ -31,8 +31,8 @@ class TargetStatus:
     account: str | None = None
     scans: int = 0  # attempted
     failed_scans: int = 0  # finished incomplete
-    last_attempt: dt.datetime | None = None
-    last_success: dt.datetime | None = None  # last complete scan
+    last_attempt: dt.datetime | None = None  # when the last scan finished, complete or not
+    last_success: dt.datetime | None = None  # when the last complete scan finished
     last_duration_seconds: float | None = None
     complete: bool | None = None  # the last scan's; None before the first
     errors: tuple[TargetError, ...] = ()

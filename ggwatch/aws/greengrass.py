@@ -12,10 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import anyio
 from botocore.exceptions import (
@@ -40,6 +41,7 @@ from ggwatch.model import (
     VersionStatus,
 )
 
+T = TypeVar("T")
 PAGE_SIZE = 100  # the model's maximum: fewest calls per listing
 
 RETRYABLE = frozenset(
@@ -218,64 +220,35 @@ class AioGreengrass:
 
     async def list_components(self, scope: str) -> tuple[ComponentSummary, ...]:
         items = await self._all("ListComponents", "components", scope=scope)
-        return tuple(ComponentSummary(i["componentName"], i["arn"]) for i in items)
+        return _parsed(
+            "ListComponents",
+            lambda: tuple(ComponentSummary(i["componentName"], i["arn"]) for i in items),
+        )
 
     async def list_deployments(self) -> tuple[Deployment, ...]:
         items = await self._all("ListDeployments", "deployments", historyFilter="ALL")
-        return tuple(
-            Deployment(
-                deployment_id=i["deploymentId"],
-                name=i.get("deploymentName"),
-                target_arn=i["targetArn"],
-                revision_id=i.get("revisionId"),
-                status=i.get("deploymentStatus", "UNKNOWN"),
-                is_latest=bool(i.get("isLatestForTarget")),
-                created=_utc(i["creationTimestamp"]),
-                parent_target_arn=i.get("parentTargetArn"),
-            )
-            for i in items
-        )
+        return _parsed("ListDeployments", lambda: tuple(_deployment(i) for i in items))
 
     async def get_deployment(self, deployment_id: str) -> DeploymentDetail:
         response = await self.call("GetDeployment", deploymentId=deployment_id)
-        components = response.get("components") or {}
-        refs = tuple(
-            sorted(VersionRef(name, spec["componentVersion"]) for name, spec in components.items())
-        )
-        tags = MappingProxyType(dict(response.get("tags") or {}))
-        return DeploymentDetail(deployment_id, refs, tags)
+        return _parsed("GetDeployment", lambda: _detail(deployment_id, response))
 
     async def describe_component(self, ref: VersionRef, arn: str) -> VersionStatus:
         try:
             response = await self.call("DescribeComponent", arn=arn)
         except errors.NotFound:
             return VersionStatus(ref, arn, Guidance.DELETED, None, exists=False)
-        status = response.get("status") or {}
-        guidance = status.get("vendorGuidance") or Guidance.ACTIVE.value
-        try:
-            value = Guidance(guidance)
-        except ValueError:
-            value = Guidance.ACTIVE  # a value newer than this code: do not raise false alarms
-        return VersionStatus(ref, arn, value, status.get("vendorGuidanceMessage"))
+        return _parsed("DescribeComponent", lambda: _status(ref, arn, response))
 
     async def component_versions(self, component_arn: str) -> AsyncIterator[tuple[str, str]]:
-        async for page in self.pages("ListComponentVersions", "componentVersions",
-                                     arn=component_arn):  # fmt: skip
-            for item in page:
-                yield item["componentVersion"], item["arn"]
+        pages = self.pages("ListComponentVersions", "componentVersions", arn=component_arn)
+        async for page in pages:
+            for version in _parsed("ListComponentVersions", partial(_versions, page)):
+                yield version
 
     async def list_core_devices(self) -> tuple[CoreDevice, ...]:
         items = await self._all("ListCoreDevices", "coreDevices")
-        return tuple(
-            CoreDevice(
-                thing_name=i["coreDeviceThingName"],
-                status=i.get("status"),
-                last_status_update=_utc(i["lastStatusUpdateTimestamp"])
-                if i.get("lastStatusUpdateTimestamp")
-                else None,
-            )
-            for i in items
-        )
+        return _parsed("ListCoreDevices", lambda: tuple(_device(i) for i in items))
 
     async def list_installed_components(self, thing: str) -> tuple[InstalledComponent, ...]:
         items = await self._all(
@@ -284,16 +257,69 @@ class AioGreengrass:
             coreDeviceThingName=thing,
             topologyFilter="ALL",  # the default, ROOT, hides dependencies such as the nucleus
         )
-        return tuple(
-            InstalledComponent(
-                name=i["componentName"],
-                version=i["componentVersion"],
-                is_root=bool(i.get("isRoot")),
-                lifecycle_state=i.get("lifecycleState"),
-                installation_source=i.get("lastInstallationSource"),
-            )
-            for i in items
-        )
+        return _parsed("ListInstalledComponents", lambda: tuple(_installed(i) for i in items))
+
+
+def _deployment(item: Mapping[str, Any]) -> Deployment:
+    return Deployment(
+        deployment_id=item["deploymentId"],
+        name=item.get("deploymentName"),
+        target_arn=item["targetArn"],
+        revision_id=item.get("revisionId"),
+        status=item.get("deploymentStatus", "UNKNOWN"),
+        is_latest=bool(item.get("isLatestForTarget")),
+        created=_utc(item["creationTimestamp"]),
+        parent_target_arn=item.get("parentTargetArn"),
+    )
+
+
+def _detail(deployment_id: str, response: Mapping[str, Any]) -> DeploymentDetail:
+    components = response.get("components") or {}
+    refs = sorted(VersionRef(name, spec["componentVersion"]) for name, spec in components.items())
+    return DeploymentDetail(
+        deployment_id, tuple(refs), MappingProxyType(dict(response.get("tags") or {}))
+    )
+
+
+def _status(ref: VersionRef, arn: str, response: Mapping[str, Any]) -> VersionStatus:
+    status = response.get("status") or {}
+    try:
+        guidance = Guidance(status.get("vendorGuidance") or Guidance.ACTIVE.value)
+    except ValueError:
+        guidance = Guidance.ACTIVE  # a value newer than this code: do not raise false alarms
+    return VersionStatus(ref, arn, guidance, status.get("vendorGuidanceMessage"))
+
+
+def _versions(page: list[Any]) -> list[tuple[str, str]]:
+    return [(item["componentVersion"], item["arn"]) for item in page]
+
+
+def _device(item: Mapping[str, Any]) -> CoreDevice:
+    stamp = item.get("lastStatusUpdateTimestamp")
+    return CoreDevice(
+        thing_name=item["coreDeviceThingName"],
+        status=item.get("status"),
+        last_status_update=_utc(stamp) if stamp else None,
+    )
+
+
+def _installed(item: Mapping[str, Any]) -> InstalledComponent:
+    return InstalledComponent(
+        name=item["componentName"],
+        version=item["componentVersion"],
+        is_root=bool(item.get("isRoot")),
+        lifecycle_state=item.get("lifecycleState"),
+        installation_source=item.get("lastInstallationSource"),
+    )
+
+
+def _parsed(operation: str, convert: Callable[[], T]) -> T:
+    """Build domain values from a response; a missing or mistyped member is a clear error."""
+    try:
+        return convert()
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        detail = f"missing member {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise errors.MalformedResponse(operation, "MalformedResponse", detail) from exc
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,3 +95,95 @@ def serve_cli() -> Iterator:
             process.wait(timeout=10)
         if process.stdout:
             process.stdout.close()
+
+
+@dataclass
+class LogReader:
+    """JSON log lines of a child process, read on a thread so waits can time out."""
+
+    process: subprocess.Popen[str]
+    lines: queue.Queue[dict[str, Any]]
+    seen: list[dict[str, Any]]
+    thread: threading.Thread
+
+    @classmethod
+    def start(cls, process: subprocess.Popen[str]) -> LogReader:
+        lines: queue.Queue[dict[str, Any]] = queue.Queue()
+
+        def pump() -> None:
+            assert process.stderr is not None
+            for line in process.stderr:
+                try:
+                    lines.put(json.loads(line))
+                except json.JSONDecodeError:
+                    lines.put({"event": "unparsed", "line": line.rstrip()})
+
+        thread = threading.Thread(target=pump, daemon=True)
+        thread.start()
+        return cls(process, lines, [], thread)
+
+    def close(self) -> None:
+        """After the process ended: the reader reaches end of file; then close the pipe."""
+        self.thread.join(timeout=10)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        for line in self.seen:
+            if predicate(line):
+                return line
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if predicate(line):
+                return line
+        pytest.fail(f"no matching log line within {timeout} s; last lines: {self.seen[-5:]}")
+
+    def drain(self, seconds: float) -> list[dict[str, Any]]:
+        """Everything logged in the next `seconds`."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                self.seen.append(self.lines.get(timeout=left))
+            except queue.Empty:
+                break
+        return self.seen
+
+
+@pytest.fixture
+def start_daemon(tmp_path: Path) -> Iterator:
+    """Start `ggwatch run` with JSON logs; learn its HTTP port from `daemon.started`."""
+    started: list[LogReader] = []
+
+    def start(env: dict[str, str]) -> tuple[subprocess.Popen[str], LogReader, int]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ggwatch", "run"],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "GGWATCH_LOG_FORMAT": "json",
+                "GGWATCH_HTTP_HOST": "127.0.0.1",
+                "GGWATCH_HTTP_PORT": "0",
+                **env,
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        logs = LogReader.start(process)
+        started.append(logs)
+        line = logs.wait_for(lambda e: e.get("event") == "daemon.started", timeout=30)
+        return process, logs, int(line["http"].rsplit(":", 1)[1])
+
+    yield start
+    for logs in started:
+        if logs.process.poll() is None:
+            logs.process.kill()
+            logs.process.wait(timeout=10)
+        logs.close()

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -10,6 +17,7 @@ import pytest
 from botocore.config import Config
 
 from ggwatch.sim.fleet import access_key
+from tests.cli.conftest import ROOT
 
 
 def _client(endpoint: str):
@@ -110,15 +118,41 @@ def test_sim_knobs_from_the_command_line(serve_cli) -> None:
     served.stop()
 
 
-def test_demo_serves_the_sample_fleet(serve_cli) -> None:
-    served = serve_cli("demo", "--port", "0")
-    client = _client(served.endpoint)
-    deployments = client.list_deployments(historyFilter="ALL")["deployments"]
-    names = {d["deploymentName"] for d in deployments}
-    assert "berlin nucleus upgrade" in names
-    nucleus = client.describe_component(
-        arn="arn:aws:greengrass:us-west-2:aws:components:aws.greengrass.Nucleus:versions:2.14.0"
+def test_demo_runs_the_daemon_against_the_sample_fleet(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ggwatch", "demo", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
-    assert nucleus["status"]["vendorGuidance"] == "DELETED"
-    code, _ = served.stop()
-    assert code == 0
+    try:
+        assert process.stdout is not None
+        banner = []
+        for line in process.stdout:
+            banner.append(line)
+            if "Ctrl-C stops" in line:
+                break
+        page = next(line.split()[-1] for line in banner if "status page" in line)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(page + "readyz", timeout=5):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.5)
+        with urllib.request.urlopen(page + "findings", timeout=5) as response:
+            findings = json.loads(response.read())["findings"]
+        assert any(
+            f["rule"] == "deployment-uses-deleted-component"
+            and f["details"]["component_name"] == "aws.greengrass.Nucleus"
+            for f in findings
+        )
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()

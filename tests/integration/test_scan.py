@@ -21,8 +21,12 @@ EXPECTED = {
     (Rule.DEVICE_DELETED, "us-west-2", "gg-berlin-00001", "aws.greengrass.Nucleus"),
     (Rule.DEVICE_DELETED, "us-west-2", "gg-berlin-00002", "aws.greengrass.Nucleus"),
     (Rule.DEPLOYMENT_DISCONTINUED, "us-west-2", "austin telemetry retry", "com.example.Telemetry"),
-    (Rule.DEPLOYMENT_DISCONTINUED, "us-west-2", "austin-00003 client devices",
-     "aws.greengrass.clientdevices.Auth"),
+    (
+        Rule.DEPLOYMENT_DISCONTINUED,
+        "us-west-2",
+        "austin-00003 client devices",
+        "aws.greengrass.clientdevices.Auth",
+    ),
     (Rule.DEVICE_DISCONTINUED, "us-west-2", "gg-austin-00003", "com.example.Telemetry"),
     (Rule.DEVICE_DISCONTINUED, "us-west-2", "gg-austin-00003", "aws.greengrass.clientdevices.Auth"),
     (Rule.DEVICE_DISCONTINUED, "us-west-2", "gg-austin-00004", "com.example.Telemetry"),
@@ -31,7 +35,7 @@ EXPECTED = {
     (Rule.STALE_DEPLOYMENT, "us-west-2", "berlin baseline", None),
     (Rule.STALE_DEPLOYMENT, "us-west-2", "austin telemetry", None),
     (Rule.STALE_DEPLOYMENT, "us-west-2", "osaka first try", None),
-}  # fmt: skip
+}
 
 
 def summarize(result: ScanResult) -> set[tuple[Any, ...]]:
@@ -111,8 +115,11 @@ async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
-FAST = {"GGWATCH_SERVICE_RATE": "1000", "GGWATCH_QUOTA_SHARE": "1",
-        "GGWATCH_REGIONS": "us-west-2,eu-central-1"}  # fmt: skip
+FAST = {
+    "GGWATCH_SERVICE_RATE": "1000",
+    "GGWATCH_QUOTA_SHARE": "1",
+    "GGWATCH_REGIONS": "us-west-2,eu-central-1",
+}
 
 
 async def test_cli_scan_exit_codes_and_json(sim: Running) -> None:
@@ -141,11 +148,13 @@ async def test_cli_access_denied_exits_3_and_still_prints(sim: Running) -> None:
 @pytest.mark.parametrize(
     ("env", "fragment"),
     [
-        ({"AWS_ENDPOINT_URL_GREENGRASSV2": "http://127.0.0.1:9", "GGWATCH_MAX_ATTEMPTS": "2"},
-         "Unreachable"),
+        (
+            {"AWS_ENDPOINT_URL_GREENGRASSV2": "http://127.0.0.1:9", "GGWATCH_MAX_ATTEMPTS": "2"},
+            "Unreachable",
+        ),
         ({"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "no AWS credentials"),
     ],
-)  # fmt: skip
+)
 async def test_cli_unusable_aws_exits_3(sim: Running, env: dict[str, str], fragment: str) -> None:
     code, out, err = await run_cli("scan", "--format", "json", env={**FAST, **env})
     assert code == 3

@@ -1,0 +1,286 @@
+"""`ggwatch run`: one task group owns every task of the daemon.
+
+    poller (one per Region) --snapshots--> evaluator --finding events--> log sink
+                                               |
+                                               +--> StateHolder <-- HTTP (/metrics, /, health)
+
+Stages talk over bounded memory object streams. A poller that meets an AWS failure reports an
+incomplete snapshot and backs off; nothing it meets stops the daemon, and an incomplete scan
+resolves no finding it could not re-check. SIGTERM or SIGINT cancels the group; the HTTP server
+is cleaned up under a shielded timeout, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import signal
+import sys
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from prometheus_client import CollectorRegistry
+
+from ggwatch import __version__
+from ggwatch.aws.clients import Session, greengrass_clients, new_session, regions_to_watch
+from ggwatch.aws.greengrass import AioGreengrass, CallCounter, RetryPolicy
+from ggwatch.findings import Rule, Severity
+from ggwatch.http import serve_http
+from ggwatch.inventory import collect, failed_snapshot
+from ggwatch.model import Snapshot, TargetSnapshot
+from ggwatch.rules import evaluate
+from ggwatch.scan import ScanState, utcnow
+from ggwatch.settings import Settings
+from ggwatch.sinks.events import log_events
+from ggwatch.sinks.metrics import register_collector
+from ggwatch.state import ApiCalls, DaemonView, StateHolder, TargetStatus
+from ggwatch.tracker import EventKind, FindingEvent, Key, OpenFinding, diff
+
+RETRY_BASE_SECONDS = 5.0  # first wait after an incomplete scan; doubles up to the interval
+EVENT_BUFFER = 1024  # finding events in flight to the log sink; the evaluator waits beyond
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOutcome:
+    region: str
+    snapshot: TargetSnapshot
+    duration_seconds: float
+
+
+def next_delay(settings: Settings, failures: int, rng: random.Random) -> float:
+    """The wait before the next scan: the interval, or a shorter back-off after a failure."""
+    base = settings.poll_interval_seconds
+    if failures:
+        base = min(base, RETRY_BASE_SECONDS * 2 ** (failures - 1))
+    return base * rng.uniform(1 - settings.poll_jitter, 1 + settings.poll_jitter)
+
+
+async def poll(
+    region: str,
+    client: Any,
+    settings: Settings,
+    state: ScanState,
+    send: ObjectSendStream[ScanOutcome],
+    clock: Callable[[], dt.datetime],
+) -> None:
+    """Scan one target forever: every interval, or sooner after a failure."""
+    log = structlog.get_logger("ggwatch.poller").bind(aws_region=region)
+    rng = random.Random()
+    policy = RetryPolicy(max_attempts=settings.max_attempts)
+    failures = 0
+    async with send:
+        while True:
+            started = anyio.current_time()
+            counter = CallCounter()
+            api = AioGreengrass(client, region, state.bucket(region, settings), counter, policy)
+            try:
+                snapshot = await collect(
+                    api, counter, state.details, max_in_flight=settings.max_in_flight, clock=clock
+                )
+            except Exception as exc:  # a bug or a payload nobody expected: report, carry on
+                log.exception("scan.crashed", error=type(exc).__name__)
+                snapshot = failed_snapshot(region, counter, exc, clock())
+            await send.send(ScanOutcome(region, snapshot, anyio.current_time() - started))
+            failures = 0 if snapshot.complete else failures + 1
+            await anyio.sleep(next_delay(settings, failures, rng))
+
+
+class Evaluator:
+    """Folds scan outcomes into the open findings, the daemon view and finding events."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        holder: StateHolder,
+        events: ObjectSendStream[tuple[FindingEvent, bool]],
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self.settings = settings
+        self.holder = holder
+        self.events = events
+        self.clock = clock
+        self.config = settings.rules_config
+        self.latest: dict[str, TargetSnapshot] = {}
+        self.open: dict[Key, OpenFinding] = {}
+        self.calls: Counter[tuple[str, str, str]] = Counter()
+        self.log = structlog.get_logger("ggwatch.evaluator")
+
+    async def run(self, outcomes: ObjectReceiveStream[ScanOutcome]) -> None:
+        async with outcomes, self.events:
+            async for outcome in outcomes:
+                await self.fold(outcome)
+
+    async def fold(self, outcome: ScanOutcome) -> None:
+        region, snapshot = outcome.region, outcome.snapshot
+        before = self.holder.view.target(region)
+        first_complete = snapshot.complete and before.last_success is None
+        self._log_state_change(before, snapshot)
+        for call in snapshot.calls:
+            self.calls[(region, call.operation, call.outcome)] += call.count
+        self.latest[region] = snapshot
+        now = self.clock()
+        combined = Snapshot(tuple(self.latest[r] for r in sorted(self.latest)))
+        found = evaluate(combined, self.config, now)
+        rechecked = {r for r, s in self.latest.items() if s.complete}
+        result = diff(self.open, found, rechecked, now)
+        self.open = dict(result.open)
+        # A target's findings up to its first complete scan are what was already true before
+        # this process started: one summary for them instead of an event each.
+        not_yet = {t.region for t in self.holder.view.targets if t.last_success is None}
+        status = self._status(before, outcome)
+        self.holder.view = self._view(status)
+        self.holder.last_attempt_monotonic = anyio.current_time()
+        if first_complete:
+            self._log_summary(region)
+        for event in result.events:
+            initial = event.kind is EventKind.OPENED and event.finding.region in not_yet
+            await self.events.send((event, initial))
+        self.log.info(
+            "scan.completed",
+            aws_region=region,
+            complete=snapshot.complete,
+            duration_seconds=round(outcome.duration_seconds, 3),
+            api_calls=snapshot.api_calls,
+            throttled_calls=snapshot.throttled_calls,
+            open_findings=sum(1 for f in self.open.values() if f.finding.region == region),
+        )
+
+    def _status(self, before: TargetStatus, outcome: ScanOutcome) -> TargetStatus:
+        snapshot = outcome.snapshot
+        return replace(
+            before,
+            account=snapshot.account or before.account,
+            scans=before.scans + 1,
+            failed_scans=before.failed_scans + (0 if snapshot.complete else 1),
+            last_attempt=snapshot.finished,
+            last_success=snapshot.finished if snapshot.complete else before.last_success,
+            last_duration_seconds=outcome.duration_seconds,
+            complete=snapshot.complete,
+            errors=snapshot.errors,
+            snapshot=snapshot,
+            complete_snapshot=snapshot if snapshot.complete else before.complete_snapshot,
+        )
+
+    def _view(self, status: TargetStatus) -> DaemonView:
+        view = self.holder.view.with_target(status)
+        accounts = {t.region: t.account for t in view.targets}
+        calls = tuple(
+            ApiCalls(region, accounts.get(region), operation, outcome, count)
+            for (region, operation, outcome), count in sorted(self.calls.items())
+        )
+        findings = tuple(sorted((o.finding for o in self.open.values()), key=lambda f: f.sort_key))
+        return replace(view, findings=findings, api_calls=calls, evaluations=view.evaluations + 1)
+
+    def _log_state_change(self, before: TargetStatus, snapshot: TargetSnapshot) -> None:
+        region = snapshot.region
+        if not snapshot.complete and before.complete is not False:
+            first = snapshot.errors[0] if snapshot.errors else None
+            self.log.warning(
+                "scan.incomplete",
+                aws_region=region,
+                errors=len(snapshot.errors),
+                operation=first.operation if first else None,
+                error_code=first.code if first else None,
+                error=first.message if first else None,
+            )
+        elif snapshot.complete and before.complete is False:
+            self.log.info("scan.recovered", aws_region=region)
+
+    def _log_summary(self, region: str) -> None:
+        mine = [o.finding for o in self.open.values() if o.finding.region == region]
+        by_severity = {s.value: sum(f.severity is s for f in mine) for s in Severity}
+        by_rule = {r.value: n for r in Rule if (n := sum(f.rule is r for f in mine))}
+        self.log.info(
+            "findings.summary",
+            aws_region=region,
+            open_findings=len(mine),
+            by_severity=by_severity,
+            by_rule=by_rule,
+        )
+
+
+def initial_view(settings: Settings, regions: tuple[str, ...], now: dt.datetime) -> DaemonView:
+    config = settings.rules_config
+    return DaemonView(
+        started_at=now,
+        targets=tuple(TargetStatus(region=r) for r in regions),
+        severities=tuple((rule, config.severity(rule)) for rule in Rule if config.enabled(rule)),
+    )
+
+
+async def watch_signals(scope: anyio.CancelScope) -> None:
+    log = structlog.get_logger("ggwatch.daemon")
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("daemon.stopping", signal=signal.Signals(signum).name)
+            scope.cancel()
+            return
+
+
+async def run(
+    settings: Settings,
+    *,
+    session: Session | None = None,
+    clock: Callable[[], dt.datetime] = utcnow,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    """Run until SIGTERM/SIGINT or until the caller cancels."""
+    session = session or new_session()
+    regions = regions_to_watch(settings.regions, session)
+    holder = StateHolder(initial_view(settings, regions, clock()))
+    registry = CollectorRegistry(auto_describe=True)
+    python = ".".join(map(str, sys.version_info[:3]))
+    register_collector(registry, holder, settings.max_finding_series, __version__, python)
+    state = ScanState.new()
+    log = structlog.get_logger("ggwatch.daemon")
+    async with (
+        greengrass_clients(
+            regions,
+            connect_timeout=settings.connect_timeout_seconds,
+            read_timeout=settings.read_timeout_seconds,
+            pool_size=settings.max_in_flight * 2,
+            session=session,
+        ) as clients,
+        anyio.create_task_group() as group,
+    ):
+        http = partial(
+            serve_http,
+            holder,
+            registry,
+            settings.http_host,
+            settings.http_port,
+            poll_interval_seconds=settings.poll_interval_seconds,
+            clock=anyio.current_time,  # the clock last_attempt_monotonic is read on
+        )
+        port = await group.start(http)
+        log.info(
+            "daemon.started",
+            version=__version__,
+            aws_regions=list(regions),
+            http=f"{settings.http_host}:{port}",
+            poll_interval_seconds=settings.poll_interval_seconds,
+        )
+        if on_ready is not None:
+            on_ready(port)
+        group.start_soon(watch_signals, group.cancel_scope)
+        snapshots_send, snapshots_receive = anyio.create_memory_object_stream[ScanOutcome](
+            max_buffer_size=len(regions)
+        )
+        events_send, events_receive = anyio.create_memory_object_stream[tuple[FindingEvent, bool]](
+            max_buffer_size=EVENT_BUFFER
+        )
+        evaluator = Evaluator(settings, holder, events_send, clock)
+        group.start_soon(log_events, events_receive)
+        group.start_soon(evaluator.run, snapshots_receive)
+        async with snapshots_send:
+            for region in regions:
+                group.start_soon(
+                    poll, region, clients[region], settings, state, snapshots_send.clone(), clock
+                )
+    log.info("daemon.stopped")

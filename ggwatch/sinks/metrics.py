@@ -1,0 +1,323 @@
+"""Prometheus metrics: a custom collector over the daemon's current view.
+
+`collect()` reads `holder.view` once per scrape and turns it into metric families. It does no
+I/O and never calls AWS, so a scrape costs no Greengrass V2 quota, and every family is rebuilt
+from the view each time: a resolved finding's series simply vanishes.
+
+The app owns its registry: `register_collector(registry, holder, ...)` adds the collector to a
+`CollectorRegistry` the caller created; nothing here touches prometheus_client's default one.
+
+Labels name the target as `aws_account_id` and `aws_region` (never `instance` or `job`, which
+Prometheus sets itself), and every label but those of `ggwatch_finding_info` takes values from
+a closed set. `ggwatch_finding_info` has one series per open finding, so it is capped.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from itertools import product
+
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import CollectorRegistry
+
+from ggwatch.findings import Finding
+from ggwatch.model import Guidance, TargetSnapshot, VersionRef
+from ggwatch.state import DaemonView, StateHolder, TargetStatus
+
+TARGET = ["aws_account_id", "aws_region"]
+Key = tuple[str, ...]  # label values, in the order of the family's label names
+UNKNOWN_ACCOUNT = "unknown"
+# The calls ggwatch makes: their request and throttle counters exist from the first scrape, so
+# rate() and increase() see the first request or throttle.
+OPERATIONS = (
+    "ListComponents",
+    "ListComponentVersions",
+    "DescribeComponent",
+    "ListDeployments",
+    "GetDeployment",
+    "ListCoreDevices",
+    "ListInstalledComponents",
+)
+DEPLOYMENT_STATUSES = ("ACTIVE", "COMPLETED", "CANCELED", "FAILED", "INACTIVE")
+DEVICE_STATUSES = ("HEALTHY", "UNHEALTHY")
+SCOPES = ("private", "public")
+INFO_LABELS = ["rule", "severity", "resource_type", "resource_id", "component", "version"]
+ERROR_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "ThrottlingException",
+        "InternalServerException",
+        "ResourceNotFoundException",
+        "ValidationException",
+        "ConflictException",
+        "Unreachable",
+        "NoCredentials",
+    }
+)
+# Codes the AWS adapter (ggwatch.aws.greengrass THROTTLES and DENIED) handles alike, folded
+# into one error_code so an alert on it sees them all; a unit test keeps these in step.
+THROTTLE_CODES = frozenset(
+    {"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
+)
+DENIED_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "MissingAuthenticationTokenException",
+        "InvalidClientTokenId",
+    }
+)
+OK = "ok"
+
+_LAST_SCAN = "as of the last scan of the target"
+_LAST_COMPLETE = "as of the last complete scan of the target (an incomplete one leaves it)"
+_FINDING_APIS = (
+    "from Greengrass V2 ListDeployments, GetDeployment, ListCoreDevices, "
+    "ListInstalledComponents and DescribeComponent"
+)
+
+
+def register_collector(
+    registry: CollectorRegistry,
+    holder: StateHolder,
+    max_finding_series: int,
+    version: str,
+    python_version: str | None = None,
+) -> ViewCollector:
+    """Add a collector over `holder` to `registry`; python_version defaults to the running one.
+
+    Tests pass python_version so that an exposition does not depend on the interpreter.
+    """
+    python = python_version or platform.python_version()
+    collector = ViewCollector(holder, max_finding_series, version, python)
+    registry.register(collector)
+    return collector
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: the registry keys collectors by identity
+class ViewCollector:
+    """Metric families from `holder.view`; see the module docstring."""
+
+    holder: StateHolder
+    max_finding_series: int
+    version: str
+    python_version: str
+
+    def collect(self) -> Iterator[Metric]:
+        view = self.holder.view  # read once: one scrape sees one view, never half an update
+        yield from _findings(view, self.max_finding_series)
+        yield from _inventory(view.targets)
+        yield from _scans(view)
+        yield from _api_calls(view)
+        yield _family(
+            "ggwatch_build_info",
+            "ggwatch's version and the Python running it; always 1.",
+            ["version", "python_version"],
+            {(self.version, self.python_version): 1},
+        )
+
+
+def target_labels(account: str | None, region: str) -> Key:
+    return (account or UNKNOWN_ACCOUNT, region)
+
+
+def error_code(outcome: str) -> str:
+    """An AWS error code (or Unreachable, NoCredentials) as one of a fixed set of values."""
+    if outcome in THROTTLE_CODES:
+        return "ThrottlingException"
+    if outcome in DENIED_CODES:
+        return "AccessDeniedException"
+    return outcome if outcome in ERROR_CODES else "Other"
+
+
+def _family(name: str, doc: str, labels: list[str], values: Mapping[Key, float]) -> Metric:
+    """One sample per key, sorted so the exposition is stable; a counter if named `_total`."""
+    kind = CounterMetricFamily if name.endswith("_total") else GaugeMetricFamily
+    family = kind(name, doc, labels=labels)
+    for key, value in sorted(values.items()):
+        family.add_metric(list(key), value)
+    return family
+
+
+def _findings(view: DaemonView, cap: int) -> Iterator[Metric]:
+    counts: Counter[Key] = Counter()
+    for target, (rule, severity) in product(view.targets, view.severities):
+        counts[(rule.value, severity.value, *target_labels(target.account, target.region))] = 0
+    for f in view.findings:
+        counts[(f.rule.value, f.severity.value, *target_labels(f.account, f.region))] += 1
+    yield _family(
+        "ggwatch_findings",
+        f"Open findings by rule and severity, {_LAST_SCAN}, {_FINDING_APIS}.",
+        ["rule", "severity", *TARGET],
+        counts,
+    )
+    # view.findings is in report order (severity first), so the cap keeps the worst.
+    kept = view.findings[: max(cap, 0)]
+    yield _family(
+        "ggwatch_finding_info",
+        f"One series (value 1) per open finding, {_LAST_SCAN}, {_FINDING_APIS}; worst severity "
+        "first, at most max_finding_series of them.",
+        [*INFO_LABELS, *TARGET],
+        {_info_labels(f): 1 for f in kept},
+    )
+    yield _family(
+        "ggwatch_finding_info_dropped",
+        f"Open findings left out of ggwatch_finding_info by max_finding_series, {_LAST_SCAN}.",
+        [],
+        {(): len(view.findings) - len(kept)},
+    )
+
+
+def _info_labels(f: Finding) -> Key:
+    return (
+        f.rule.value,
+        f.severity.value,
+        f.resource_type.value,
+        f.resource_id,
+        f.details.component_name or "",  # none for a stale deployment
+        f.details.component_version or "",
+        *target_labels(f.account, f.region),
+    )
+
+
+def in_use(snapshot: TargetSnapshot) -> set[VersionRef]:
+    """Versions named by deployments in force or installed on core devices.
+
+    snapshot.versions also holds versions described only while looking for a recommended one.
+    """
+    refs = {
+        ref
+        for d in snapshot.deployments
+        if d.in_force and d.deployment_id in snapshot.details
+        for ref in snapshot.details[d.deployment_id].components
+    }
+    refs |= {c.ref for device in snapshot.devices for c in device.installed or ()}
+    return refs & snapshot.versions.keys()
+
+
+def _inventory(targets: tuple[TargetStatus, ...]) -> Iterator[Metric]:
+    versions: Counter[Key] = Counter()
+    deployments: Counter[Key] = Counter()
+    devices: Counter[Key] = Counter()
+    for target in targets:
+        snapshot = target.complete_snapshot
+        if snapshot is None:  # absent, not zero: nothing is known yet
+            continue
+        where = target_labels(target.account, target.region)
+        for scope, guidance in product(SCOPES, Guidance):
+            versions[(scope, guidance.value, *where)] = 0
+        for ref in in_use(snapshot):
+            scope = "private" if ref.name in snapshot.private_components else "public"
+            versions[(scope, snapshot.versions[ref].guidance.value, *where)] += 1
+        for status, latest in product(DEPLOYMENT_STATUSES, ("true", "false")):
+            deployments[(status, latest, *where)] = 0
+        for d in snapshot.deployments:
+            deployments[(d.status, "true" if d.is_latest else "false", *where)] += 1
+        for status in DEVICE_STATUSES:
+            devices[(status, *where)] = 0
+        for device in snapshot.devices:
+            devices[(device.status or "unknown", *where)] += 1
+    yield _family(
+        "ggwatch_component_versions",
+        "Component versions in use (in a deployment in force or installed on a core device) by "
+        f"scope and vendor guidance, from Greengrass V2 DescribeComponent, {_LAST_COMPLETE}.",
+        ["scope", "vendor_guidance", *TARGET],
+        versions,
+    )
+    yield _family(
+        "ggwatch_deployments",
+        "Deployments (every revision) by status and whether latest for their target, from "
+        f"Greengrass V2 ListDeployments, {_LAST_COMPLETE}.",
+        ["status", "latest", *TARGET],
+        deployments,
+    )
+    yield _family(
+        "ggwatch_core_devices",
+        f"Core devices by status, from Greengrass V2 ListCoreDevices, {_LAST_COMPLETE}.",
+        ["status", *TARGET],
+        devices,
+    )
+
+
+def _scans(view: DaemonView) -> Iterator[Metric]:
+    targets = [(target_labels(t.account, t.region), t) for t in view.targets]
+    yield _family(
+        "ggwatch_last_scan_success_timestamp_seconds",
+        "Unix time of the last complete scan of the target (every Greengrass V2 call "
+        "succeeded); absent before the first.",
+        TARGET,
+        {k: t.last_success.timestamp() for k, t in targets if t.last_success is not None},
+    )
+    yield _family(
+        "ggwatch_last_scan_duration_seconds",
+        "Seconds the last scan of the target took, complete or not.",
+        TARGET,
+        {k: t.last_duration_seconds for k, t in targets if t.last_duration_seconds is not None},
+    )
+    yield _family(
+        "ggwatch_up",
+        "1 if the last scan of the target read every Greengrass V2 API it needed, 0 if it "
+        "finished incomplete; absent before the first scan.",
+        TARGET,
+        {k: float(t.complete) for k, t in targets if t.complete is not None},
+    )
+    yield _family(
+        "ggwatch_scans_total",
+        "Scans of the target attempted since ggwatch started.",
+        TARGET,
+        {k: t.scans for k, t in targets},
+    )
+    yield _family(
+        "ggwatch_scans_failed_total",
+        "Scans of the target that finished incomplete (a Greengrass V2 call failed after its "
+        "retries) since ggwatch started.",
+        TARGET,
+        {k: t.failed_scans for k, t in targets},
+    )
+    yield _family(
+        "ggwatch_evaluations_total",
+        "Evaluations of the rules over a scan since ggwatch started.",
+        [],
+        {(): view.evaluations},
+    )
+
+
+def _api_calls(view: DaemonView) -> Iterator[Metric]:
+    requests: Counter[Key] = Counter()
+    errors: Counter[Key] = Counter()
+    throttles: Counter[Key] = Counter()
+    for target, operation in product(view.targets, OPERATIONS):
+        key = (operation, *target_labels(target.account, target.region))
+        requests[key] = throttles[key] = 0
+    for call in view.api_calls:
+        key = (call.operation, *target_labels(call.account, call.region))
+        requests[key] += call.count
+        if call.outcome != OK:
+            code = error_code(call.outcome)
+            errors[(call.operation, code, *key[1:])] += call.count
+            if code == "ThrottlingException":
+                throttles[key] += call.count
+    yield _family(
+        "ggwatch_aws_requests_total",
+        "Greengrass V2 API requests by operation, every attempt and retry, since ggwatch started.",
+        ["operation", *TARGET],
+        requests,
+    )
+    yield _family(
+        "ggwatch_aws_errors_total",
+        "Greengrass V2 API requests that failed, by operation and error code (a fixed set; any "
+        "other code is Other), since ggwatch started.",
+        ["operation", "error_code", *TARGET],
+        errors,
+    )
+    yield _family(
+        "ggwatch_aws_throttles_total",
+        "Greengrass V2 API requests refused by throttling, by operation, since ggwatch started.",
+        ["operation", *TARGET],
+        throttles,
+    )
