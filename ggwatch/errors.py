@@ -21,6 +21,22 @@ exceptions, keeping the original as __cause__.
 
 from __future__ import annotations
 
+# AWS error codes that mean the same to ggwatch; the adapter retries or translates them alike,
+# and the metrics fold them into one error_code.
+THROTTLE_CODES = frozenset(
+    {"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
+)
+DENIED_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "MissingAuthenticationTokenException",
+        "InvalidClientTokenId",
+    }
+)
+
 EXIT_OK = 0
 EXIT_FINDINGS = 1  # `ggwatch scan`: findings at or above --fail-on
 EXIT_USAGE = 2  # bad command line, settings or config file

@@ -55,17 +55,8 @@ RETRYABLE = frozenset(
         "RequestTimeout",
     }
 )
-THROTTLES = frozenset({"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
-DENIED = frozenset(
-    {
-        "AccessDeniedException",
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "ExpiredTokenException",
-        "MissingAuthenticationTokenException",
-        "InvalidClientTokenId",
-    }
-)
+THROTTLES = errors.THROTTLE_CODES
+DENIED = errors.DENIED_CODES
 BY_CODE: Mapping[str, type[errors.AWSError]] = {
     **dict.fromkeys(DENIED, errors.AccessDenied),
     **dict.fromkeys(THROTTLES, errors.Throttled),

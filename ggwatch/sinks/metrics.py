@@ -23,6 +23,7 @@ from itertools import product
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
 
+from ggwatch.errors import DENIED_CODES, THROTTLE_CODES
 from ggwatch.findings import Finding
 from ggwatch.model import Guidance, TargetSnapshot, VersionRef
 from ggwatch.state import DaemonView, StateHolder, TargetStatus
@@ -55,21 +56,6 @@ ERROR_CODES = frozenset(
         "ConflictException",
         "Unreachable",
         "NoCredentials",
-    }
-)
-# Codes the AWS adapter (ggwatch.aws.greengrass THROTTLES and DENIED) handles alike, folded
-# into one error_code so an alert on it sees them all; a unit test keeps these in step.
-THROTTLE_CODES = frozenset(
-    {"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
-)
-DENIED_CODES = frozenset(
-    {
-        "AccessDeniedException",
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "ExpiredTokenException",
-        "MissingAuthenticationTokenException",
-        "InvalidClientTokenId",
     }
 )
 OK = "ok"

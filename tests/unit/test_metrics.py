@@ -18,7 +18,6 @@ import prometheus_client
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from ggwatch.aws import greengrass
 from ggwatch.findings import DEFAULT_SEVERITY, Finding, Rule, Severity
 from ggwatch.model import Guidance, TargetSnapshot
 from ggwatch.rules import RulesConfig, evaluate
@@ -294,11 +293,6 @@ def test_api_calls_are_counted_by_operation_and_bounded_code(registry: Collector
         for s in f.samples
     }
     assert codes <= metrics.ERROR_CODES | {"Other"}
-
-
-def test_folded_codes_match_the_adapter() -> None:
-    assert metrics.THROTTLE_CODES == greengrass.THROTTLES
-    assert metrics.DENIED_CODES == greengrass.DENIED
 
 
 def test_labels_follow_the_naming_guidelines(registry: CollectorRegistry) -> None:
