@@ -21,6 +21,7 @@ import anyio
 import structlog
 
 from ggwatch import __version__, daemon, demo, logs, report
+from ggwatch.aws.archive import parse_archive_uri
 from ggwatch.errors import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -203,6 +204,8 @@ def _only_expected(group: BaseExceptionGroup[Any]) -> GGWatchError | None:
 
 
 def _check_config(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.archive_uri is not None:
+        parse_archive_uri(settings.archive_uri)  # a bad one is a ConfigError: exit 2
     print(json.dumps(settings.model_dump(mode="json"), indent=2))
     return EXIT_OK
 

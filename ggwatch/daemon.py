@@ -17,7 +17,8 @@ import random
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -25,11 +26,15 @@ from typing import Any
 import anyio
 import structlog
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 from prometheus_client import CollectorRegistry
 
 from ggwatch import __version__
+from ggwatch.aws.archive import archive_from_uri
 from ggwatch.aws.clients import Session, greengrass_clients, new_session, regions_to_watch
 from ggwatch.aws.greengrass import AioGreengrass, CallCounter, RetryPolicy
+from ggwatch.cleanup.executor import Cleaner
+from ggwatch.cleanup.policy import Policy
 from ggwatch.findings import Rule, Severity
 from ggwatch.http import serve_http
 from ggwatch.inventory import collect, failed_snapshot
@@ -41,9 +46,34 @@ from ggwatch.sinks.events import log_events
 from ggwatch.sinks.metrics import register_collector
 from ggwatch.state import ApiCalls, DaemonView, StateHolder, TargetStatus
 from ggwatch.tracker import EventKind, FindingEvent, Key, OpenFinding, diff
+from ggwatch.webhook import AlertmanagerWebhook
 
 RETRY_BASE_SECONDS = 5.0  # first wait after an incomplete scan; doubles up to the interval
 EVENT_BUFFER = 1024  # finding events in flight to the log sink; the evaluator waits beyond
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupJob:
+    """After a complete scan of a target: its snapshot and the open findings then."""
+
+    snapshot: TargetSnapshot
+    open_findings: tuple[OpenFinding, ...]
+
+
+async def clean(cleaner: Cleaner, jobs: ObjectReceiveStream[CleanupJob]) -> None:
+    """Run each cleanup job, one after the other."""
+    async with jobs:
+        async for job in jobs:
+            await cleaner.cycle(job.snapshot, job.open_findings)
+
+
+def publisher(cleaner: Cleaner, holder: StateHolder) -> Callable[[], None]:
+    def publish() -> None:
+        # Read-modify-write with no await in between: the evaluator's writes cannot interleave.
+        counts = tuple(sorted(cleaner.counts.items()))
+        holder.view = replace(holder.view, cleanup_actions=counts)
+
+    return publish
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +130,11 @@ class Evaluator:
         holder: StateHolder,
         events: ObjectSendStream[tuple[FindingEvent, bool]],
         clock: Callable[[], dt.datetime],
+        cleanup: MemoryObjectSendStream[CleanupJob] | None = None,
+        cleanup_calls: Mapping[str, CallCounter] | None = None,
     ) -> None:
+        self.cleanup = cleanup
+        self.cleanup_calls = cleanup_calls or {}
         self.settings = settings
         self.holder = holder
         self.events = events
@@ -141,6 +175,14 @@ class Evaluator:
         for event in result.events:
             initial = event.kind is EventKind.OPENED and event.finding.region in not_yet
             await self.events.send((event, initial))
+        if self.cleanup is not None and snapshot.complete:
+            job = CleanupJob(snapshot, tuple(self.open.values()))
+            try:
+                self.cleanup.send_nowait(job)
+            except anyio.WouldBlock:
+                # The cleaner is still busy with this target's last job; the next scan brings
+                # a fresher one. Nothing is lost: candidates stay open findings.
+                self.log.debug("cleanup.busy", aws_region=region)
         self.log.info(
             "scan.completed",
             aws_region=region,
@@ -170,9 +212,13 @@ class Evaluator:
     def _view(self, status: TargetStatus) -> DaemonView:
         view = self.holder.view.with_target(status)
         accounts = {t.region: t.account for t in view.targets}
+        totals = Counter(self.calls)
+        for region, counter in self.cleanup_calls.items():
+            for (operation, outcome), count in counter.counts.items():
+                totals[(region, operation, outcome)] += count
         calls = tuple(
             ApiCalls(region, accounts.get(region), operation, outcome, count)
-            for (region, operation, outcome), count in sorted(self.calls.items())
+            for (region, operation, outcome), count in sorted(totals.items())
         )
         findings = tuple(sorted((o.finding for o in self.open.values()), key=lambda f: f.sort_key))
         return replace(view, findings=findings, api_calls=calls, evaluations=view.evaluations + 1)
@@ -214,6 +260,79 @@ def initial_view(settings: Settings, regions: tuple[str, ...], now: dt.datetime)
     )
 
 
+def webhook(settings: Settings, cleaner: Cleaner | None) -> AlertmanagerWebhook | None:
+    """POST /alertmanager exists only when a token is configured."""
+    if settings.webhook_token is None:
+        return None
+    return AlertmanagerWebhook(settings.webhook_token.get_secret_value(), cleaner)
+
+
+def cleanup_policy(settings: Settings) -> Policy:
+    return Policy(
+        stale_after_days=settings.stale_after_days,
+        grace_seconds=settings.cleanup_grace_seconds,
+        max_percent=settings.cleanup_max_percent,
+        max_per_cycle=settings.cleanup_max_per_cycle,
+        exclude_target_arns=settings.cleanup_exclude_target_arns,
+        exclude_deployment_names=settings.cleanup_exclude_deployment_names,
+    )
+
+
+async def _cleaner(
+    settings: Settings,
+    clients: Mapping[str, Any],
+    state: ScanState,
+    session: Session,
+    stack: AsyncExitStack,
+    clock: Callable[[], dt.datetime],
+) -> tuple[Cleaner | None, dict[str, CallCounter]]:
+    """The cleaner when cleanup is on, with its own call counters and the shared budgets."""
+    if settings.cleanup_mode == "off":
+        return None, {}
+    archive = None
+    if settings.archive_uri is not None:
+        archive = await stack.enter_async_context(
+            archive_from_uri(
+                settings.archive_uri,
+                session,
+                connect_timeout=settings.connect_timeout_seconds,
+                read_timeout=settings.read_timeout_seconds,
+            )
+        )
+    counters = {region: CallCounter() for region in clients}
+    policy = RetryPolicy(max_attempts=settings.max_attempts)
+    admins = {
+        region: AioGreengrass(
+            client, region, state.bucket(region, settings), counters[region], policy
+        )
+        for region, client in clients.items()
+    }
+    cleaner = Cleaner(
+        settings.cleanup_mode,
+        cleanup_policy(settings),
+        admins,
+        archive,
+        settings.cleanup_rate_per_second,
+        clock,
+    )
+    verb = "WILL DELETE" if settings.cleanup_mode == "enforce" else "would delete (dry run)"
+    structlog.get_logger("ggwatch.cleanup").warning(
+        "cleanup.enabled",
+        banner=f"*** CLEANUP {settings.cleanup_mode.upper()}: ggwatch {verb} stale deployments ***",
+        mode=settings.cleanup_mode,
+        archive=settings.archive_uri,
+        grace_seconds=settings.cleanup_grace_seconds,
+        stale_after_days=settings.stale_after_days,
+        max_percent=settings.cleanup_max_percent,
+        max_per_cycle=settings.cleanup_max_per_cycle,
+        rate_per_second=settings.cleanup_rate_per_second,
+        exclude_target_arns=list(settings.cleanup_exclude_target_arns),
+        exclude_deployment_names=list(settings.cleanup_exclude_deployment_names),
+        retain_tag="ggwatch:retain=true",
+    )
+    return cleaner, counters
+
+
 async def watch_signals(scope: anyio.CancelScope) -> None:
     log = structlog.get_logger("ggwatch.daemon")
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -239,16 +358,19 @@ async def run(
     register_collector(registry, holder, settings.max_finding_series, __version__, python)
     state = ScanState.new()
     log = structlog.get_logger("ggwatch.daemon")
-    async with (
-        greengrass_clients(
-            regions,
-            connect_timeout=settings.connect_timeout_seconds,
-            read_timeout=settings.read_timeout_seconds,
-            pool_size=settings.max_in_flight * 2,
-            session=session,
-        ) as clients,
-        anyio.create_task_group() as group,
-    ):
+    async with AsyncExitStack() as stack:
+        clients = await stack.enter_async_context(
+            greengrass_clients(
+                regions,
+                connect_timeout=settings.connect_timeout_seconds,
+                read_timeout=settings.read_timeout_seconds,
+                pool_size=settings.max_in_flight * 2,
+                session=session,
+            )
+        )
+        cleaner, cleanup_calls = await _cleaner(settings, clients, state, session, stack, clock)
+        holder.view = replace(holder.view, cleanup_mode=settings.cleanup_mode)
+        group = await stack.enter_async_context(anyio.create_task_group())
         http = partial(
             serve_http,
             holder,
@@ -257,6 +379,7 @@ async def run(
             settings.http_port,
             poll_interval_seconds=settings.poll_interval_seconds,
             clock=anyio.current_time,  # the clock last_attempt_monotonic is read on
+            webhook=webhook(settings, cleaner),
         )
         port = await group.start(http)
         log.info(
@@ -265,6 +388,7 @@ async def run(
             aws_regions=list(regions),
             http=f"{settings.http_host}:{port}",
             poll_interval_seconds=settings.poll_interval_seconds,
+            cleanup_mode=settings.cleanup_mode,
         )
         if on_ready is not None:
             on_ready(port)
@@ -275,7 +399,14 @@ async def run(
         events_send, events_receive = anyio.create_memory_object_stream[tuple[FindingEvent, bool]](
             max_buffer_size=EVENT_BUFFER
         )
-        evaluator = Evaluator(settings, holder, events_send, clock)
+        jobs_send: MemoryObjectSendStream[CleanupJob] | None = None
+        if cleaner is not None:
+            jobs_send, jobs_receive = anyio.create_memory_object_stream[CleanupJob](
+                max_buffer_size=len(regions)
+            )
+            cleaner.on_count = publisher(cleaner, holder)
+            group.start_soon(clean, cleaner, jobs_receive)
+        evaluator = Evaluator(settings, holder, events_send, clock, jobs_send, cleanup_calls)
         group.start_soon(log_events, events_receive)
         group.start_soon(evaluator.run, snapshots_receive)
         async with snapshots_send:

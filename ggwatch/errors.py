@@ -4,16 +4,17 @@
     ├── ConfigError            bad settings, config file or arguments          exit 2
     │   └── ServeError         a listener could not start (port in use, bad address)
     └── RuntimeFailure         the world did not cooperate                      exit 3
-        └── AWSError           an AWS call failed for good (after retries)
-            ├── AccessDenied        AccessDeniedException, or credentials the service rejects
-            ├── NotFound            ResourceNotFoundException
-            ├── Conflict            ConflictException
-            ├── Throttled           still throttled when the retries ran out
-            ├── ServiceError        5xx still failing when the retries ran out
-            ├── Unreachable         no connection to the endpoint (DNS, refused, timeout)
-            ├── NoCredentials       no credentials found in the standard chain
-            ├── MalformedResponse   an answer without the members the model promises
-            └── RequestRejected     any other 4xx (ValidationException, ...): a bug or a bad value
+        ├── AWSError           an AWS call failed for good (after retries)
+        │   ├── AccessDenied        AccessDeniedException, or credentials the service rejects
+        │   ├── NotFound            ResourceNotFoundException
+        │   ├── Conflict            ConflictException
+        │   ├── Throttled           still throttled when the retries ran out
+        │   ├── ServiceError        5xx still failing when the retries ran out
+        │   ├── Unreachable         no connection to the endpoint (DNS, refused, timeout)
+        │   ├── NoCredentials       no credentials found in the standard chain
+        │   ├── MalformedResponse   an answer without the members the model promises
+        │   └── RequestRejected     any other 4xx (ValidationException, ...): a bug or a bad value
+        └── ArchiveError       a deployment's archive could not be written or checked (file, S3)
 
 The AWS adapter (ggwatch.aws) is the only code that raises AWSError, from botocore's
 exceptions, keeping the original as __cause__.
@@ -105,3 +106,8 @@ class MalformedResponse(AWSError):
 
 class RequestRejected(AWSError):
     pass
+
+
+class ArchiveError(RuntimeFailure):
+    """A deployment's archive could not be written or checked: the file path or S3 location,
+    and the reason (the OS error, or the AWS error code). Cleanup deletes nothing unarchived."""

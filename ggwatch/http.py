@@ -6,7 +6,8 @@
 
 Every handler reads `holder.view` (or the registry, whose collectors read the same view) in
 memory: none calls AWS, so a probe stays fast and honest while AWS is slow or down, and none
-echoes what the request sent. Only GET and HEAD are routed; aiohttp answers 405 and 404 itself.
+echoes what the request sent. Only GET and HEAD are routed, and POST /alertmanager when a
+webhook token is configured (ggwatch.webhook); aiohttp answers 405 and 404 itself.
 (Below the app, aiohttp's parser answers a malformed request with a text/plain 400 that quotes
 the bad line; no browser sends such a request, and text/plain is not run as a page.)
 """
@@ -28,6 +29,7 @@ from ggwatch import statuspage
 from ggwatch.errors import ServeError
 from ggwatch.report import view_json
 from ggwatch.state import DaemonView, StateHolder
+from ggwatch.webhook import AlertmanagerWebhook
 
 # Liveness fails after this many poll intervals without a finished scan attempt: one slow or
 # retried scan is normal, three intervals of silence mean the poll loop is stuck.
@@ -109,8 +111,12 @@ def build_app(
     *,
     poll_interval_seconds: float,
     clock: Callable[[], float],
+    webhook: AlertmanagerWebhook | None = None,
 ) -> web.Application:
-    """The application; `clock` reads the same monotonic seconds as `last_attempt_monotonic`."""
+    """The application; `clock` reads the same monotonic seconds as `last_attempt_monotonic`.
+
+    With `webhook`, POST /alertmanager is routed too (only when a token is configured).
+    """
     endpoints = _Endpoints(
         holder=holder,
         registry=registry,
@@ -126,6 +132,8 @@ def build_app(
     app.router.add_get("/metrics", endpoints.metrics)
     app.router.add_get("/healthz", endpoints.healthz)
     app.router.add_get("/readyz", endpoints.readyz)
+    if webhook is not None:
+        app.router.add_post("/alertmanager", webhook.handle)
     return app
 
 
@@ -150,6 +158,7 @@ async def serve_http(
     *,
     poll_interval_seconds: float,
     clock: Callable[[], float],
+    webhook: AlertmanagerWebhook | None = None,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled; report the bound port (useful with port 0) once listening.
@@ -157,7 +166,9 @@ async def serve_http(
     Start it with `port = await tg.start(serve_http, ...)`: a port in use or an address that
     is not this host's then raises ServeError at start-up, not later in the task group.
     """
-    app = build_app(holder, registry, poll_interval_seconds=poll_interval_seconds, clock=clock)
+    app = build_app(
+        holder, registry, poll_interval_seconds=poll_interval_seconds, clock=clock, webhook=webhook
+    )
     runner = web.AppRunner(
         app,
         access_log=None,  # probes and scrapes every few seconds would drown the event log

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -99,6 +99,50 @@ class Settings(BaseSettings):
         description="Target ARN globs, component name globs and deployment tags to leave out.",
     )
 
+    # -- cleanup of stale deployments ------------------------------------------------------
+    cleanup_mode: Literal["off", "dry-run", "enforce"] = Field(
+        default="off",
+        description="off: never delete. dry-run: run every check, log and count what would be "
+        "deleted, call nothing mutating. enforce: archive, then DeleteDeployment.",
+    )
+    archive_uri: str | None = Field(
+        default=None,
+        description="Where full deployment definitions are archived before deletion: "
+        "file:///dir or s3://bucket/prefix. Required by enforce.",
+    )
+    cleanup_grace_seconds: float = Field(
+        default=3600.0,
+        ge=0.0,
+        description="How long a stale-deployment finding is open before cleanup acts, so "
+        "alerts and dry-run reports reach people first.",
+    )
+    cleanup_max_percent: float = Field(
+        default=50.0,
+        gt=0.0,
+        le=100.0,
+        description="If the candidates exceed this share of a target's deployments, nothing is "
+        "deleted there: a sign of misconfiguration, not of a fleet to purge.",
+    )
+    cleanup_max_per_cycle: int = Field(
+        default=10, ge=0, description="Deletions per target and cycle; the rest wait."
+    )
+    cleanup_rate_per_second: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=10.0,
+        description="Deletions per second, under the service's ceiling of 10 in progress.",
+    )
+    cleanup_exclude_target_arns: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Target ARN globs never cleaned (comma-separated in env)."
+    )
+    cleanup_exclude_deployment_names: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Deployment name globs never cleaned (comma-separated in env)."
+    )
+    webhook_token: SecretStr | None = Field(
+        default=None,
+        description="Enables POST /alertmanager; callers send Authorization: Bearer <token>.",
+    )
+
     # -- daemon ----------------------------------------------------------------------------
     poll_interval_seconds: float = Field(
         default=300.0,
@@ -136,9 +180,11 @@ class Settings(BaseSettings):
             stale_after_days=self.stale_after_days, rules=self.rules, exclusions=self.exclusions
         )
 
-    @field_validator("regions", mode="before")
+    @field_validator(
+        "regions", "cleanup_exclude_target_arns", "cleanup_exclude_deployment_names", mode="before"
+    )
     @classmethod
-    def _split_regions(cls, value: Any) -> Any:
+    def _split_lists(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
@@ -153,6 +199,24 @@ class Settings(BaseSettings):
         if len(set(value)) != len(value):
             raise ValueError("a Region is listed twice")
         return value
+
+    @field_validator("archive_uri")
+    @classmethod
+    def _check_archive_uri(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("file:///", "s3://")):
+            raise ValueError("must be file:///absolute/dir or s3://bucket/prefix")
+        return value
+
+    @model_validator(mode="after")
+    def _enforce_needs_archive(self) -> Settings:
+        if self.cleanup_mode == "enforce" and not self.archive_uri:
+            raise ValueError(
+                "cleanup_mode enforce needs an archive: set GGWATCH_ARCHIVE_URI "
+                "(file:///dir or s3://bucket/prefix)"
+            )
+        if self.webhook_token is not None and len(self.webhook_token.get_secret_value()) < 16:
+            raise ValueError("webhook_token must be at least 16 characters")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -223,10 +287,13 @@ def describe(exc: ValidationError, environ: Mapping[str, str]) -> str:
     """One line naming the first bad setting as the user wrote it (env name or file key)."""
     error = exc.errors()[0]
     loc = [str(part) for part in error["loc"]]
-    field = loc[0] if loc else "settings"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not loc:  # a rule across settings
+        return f"invalid settings: {message}"
+    field = loc[0]
     env_name = ENV_PREFIX + field.upper()
     origin = env_name if env_name in environ else "config file"
     value = error.get("input")
-    shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
-    message = str(error["msg"]).removeprefix("Value error, ")
+    secret = "token" in field or "secret" in field  # never echo a credential
+    shown = f" (got {value!r})" if isinstance(value, str | int | float) and not secret else ""
     return f"invalid setting {'.'.join(loc) or field} [{origin}]: {message}{shown}"

@@ -50,6 +50,9 @@ class DaemonView:
     api_calls: tuple[ApiCalls, ...] = ()
     severities: tuple[tuple[Rule, Severity], ...] = ()  # each enabled rule's configured severity
     evaluations: int = 0
+    cleanup_mode: str = "off"
+    # Cumulative cleanup steps: (aws_region, mode, action, outcome) -> count.
+    cleanup_actions: tuple[tuple[tuple[str, str, str, str], int], ...] = ()
 
     @property
     def ready(self) -> bool:

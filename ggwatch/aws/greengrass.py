@@ -102,6 +102,15 @@ class GreengrassAPI(Protocol):
     async def list_installed_components(self, thing: str) -> tuple[InstalledComponent, ...]: ...
 
 
+class DeploymentAdmin(Protocol):
+    """The calls the cleanup makes: a fresh read, and the delete."""
+
+    region: str
+
+    async def get_deployment_document(self, deployment_id: str) -> dict[str, Any]: ...
+    async def delete_deployment(self, deployment_id: str) -> None: ...
+
+
 class CallCounter:
     """Attempts by (operation, outcome); outcome is "ok" or the AWS error code."""
 
@@ -223,6 +232,15 @@ class AioGreengrass:
     async def get_deployment(self, deployment_id: str) -> DeploymentDetail:
         response = await self.call("GetDeployment", deploymentId=deployment_id)
         return _parsed("GetDeployment", lambda: _detail(deployment_id, response))
+
+    async def get_deployment_document(self, deployment_id: str) -> dict[str, Any]:
+        """GetDeployment's whole answer (what an archive keeps), without response metadata."""
+        response = await self.call("GetDeployment", deploymentId=deployment_id)
+        return {k: v for k, v in response.items() if k != "ResponseMetadata"}
+
+    async def delete_deployment(self, deployment_id: str) -> None:
+        """DeleteDeployment. NotFound and Conflict reach the caller, who decides what they mean."""
+        await self.call("DeleteDeployment", deploymentId=deployment_id)
 
     async def describe_component(self, ref: VersionRef, arn: str) -> VersionStatus:
         try:

@@ -100,6 +100,7 @@ class ViewCollector:
         yield from _inventory(view.targets)
         yield from _scans(view)
         yield from _api_calls(view)
+        yield from _cleanup(view)
         yield _family(
             "ggwatch_build_info",
             "ggwatch's version and the Python running it; always 1.",
@@ -306,4 +307,30 @@ def _api_calls(view: DaemonView) -> Iterator[Metric]:
         "Greengrass V2 API requests refused by throttling, by operation, since ggwatch started.",
         ["operation", *TARGET],
         throttles,
+    )
+
+
+CLEANUP_ACTIONS = (
+    ("deleted", "ok"),
+    ("would_delete", "ok"),
+    ("archived", "ok"),
+    ("archived", "failed"),
+)
+
+
+def _cleanup(view: DaemonView) -> Iterator[Metric]:
+    """Cleanup steps since start; absent when cleanup is off, so no alert sees zeros."""
+    if view.cleanup_mode == "off":
+        return
+    values: dict[Key, float] = dict(view.cleanup_actions)
+    for target, (action, outcome) in product(view.targets, CLEANUP_ACTIONS):
+        values.setdefault((target.region, view.cleanup_mode, action, outcome), 0)
+    yield _family(
+        "ggwatch_cleanup_actions_total",
+        "Stale-deployment cleanup steps since ggwatch started, by mode (dry-run or enforce), "
+        "action (deleted, would_delete, archived, skipped, blocked) and outcome (ok, "
+        "already_deleted, failed, or the reason skipped); deletes use Greengrass V2 "
+        "GetDeployment and DeleteDeployment.",
+        ["aws_region", "mode", "action", "outcome"],
+        values,
     )

@@ -1,0 +1,145 @@
+"""`ggwatch run` with cleanup on, against `ggwatch sim`: dry-run, enforce, the webhook."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from ggwatch.sim.fleet import access_key
+from tests.cli.test_daemon import get, sample, wait_first_scans
+
+TOKEN = "a-long-enough-webhook-token"
+
+
+@pytest.fixture
+def fleet(serve_cli):
+    return serve_cli("sim", "--fleet", "config/sample-fleet.yaml", "--port", "0")
+
+
+@pytest.fixture
+def deployments(fleet) -> dict[str, dict[str, Any]]:
+    client = boto3.client(
+        "greengrassv2",
+        endpoint_url=fleet.endpoint,
+        region_name="us-west-2",
+        aws_access_key_id=access_key(0),
+        aws_secret_access_key="simulated",
+    )
+    items = client.list_deployments(historyFilter="ALL")["deployments"]
+    return {d["deploymentName"]: d for d in items}
+
+
+@pytest.fixture
+def cleanup_env(fleet, tmp_path: Path) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL_GREENGRASSV2": fleet.endpoint,
+        "AWS_ACCESS_KEY_ID": access_key(0),
+        "AWS_SECRET_ACCESS_KEY": "simulated",
+        "GGWATCH_REGIONS": "us-west-2,eu-central-1",
+        "GGWATCH_POLL_INTERVAL_SECONDS": "1",
+        "GGWATCH_SERVICE_RATE": "1000",
+        "GGWATCH_ARCHIVE_URI": f"file://{tmp_path}/archive",
+        "GGWATCH_WEBHOOK_TOKEN": TOKEN,
+    }
+
+
+def deletes(fleet) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{fleet.endpoint}/_sim/calls", timeout=10) as response:
+        calls = json.loads(response.read())["calls"]
+    return [c for c in calls if c["operation"] == "DeleteDeployment"]
+
+
+def alert(deployment_id: str, fingerprint: str = "f1") -> dict[str, Any]:
+    return {
+        "version": "4",
+        "status": "firing",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {
+                    "alertname": "GGWatchStaleDeployments",
+                    "rule": "stale-deployment",
+                    "aws_region": "us-west-2",
+                    "resource_id": deployment_id,
+                },
+                "fingerprint": fingerprint,
+                "startsAt": "2026-11-24T00:00:00Z",
+            }
+        ],
+    }
+
+
+def post_alert(port: int, body: dict[str, Any], token: str = TOKEN) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/alertmanager",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_dry_run_logs_what_it_would_delete_and_deletes_nothing(
+    start_daemon, fleet, cleanup_env
+) -> None:
+    env = {**cleanup_env, "GGWATCH_CLEANUP_MODE": "dry-run", "GGWATCH_CLEANUP_GRACE_SECONDS": "0"}
+    _, logs, port = start_daemon(env)
+    banner = logs.wait_for(lambda e: e.get("event") == "cleanup.enabled", timeout=10)
+    assert "DRY-RUN" in banner["banner"]
+    logs.wait_for(lambda e: e.get("event") == "cleanup.would_delete", timeout=30)
+    wait_first_scans(logs)
+    logs.drain(2)
+    assert deletes(fleet) == []
+    metrics = get(f"http://127.0.0.1:{port}/metrics")[1]
+    would = sample(
+        metrics, "ggwatch_cleanup_actions_total", aws_region="us-west-2", action="would_delete"
+    )
+    assert would is not None
+    assert would >= 2
+
+
+def test_enforce_through_the_webhook(start_daemon, fleet, cleanup_env, deployments) -> None:
+    env = {**cleanup_env, "GGWATCH_CLEANUP_MODE": "enforce"}  # grace: an hour, the default
+    _, logs, port = start_daemon(env)
+    wait_first_scans(logs)
+    stale = deployments["berlin baseline"]["deploymentId"]
+    in_force = deployments["berlin nucleus upgrade"]["deploymentId"]
+
+    assert post_alert(port, alert(stale), token="wrong-token-wrong-token")[0] == 401
+    assert post_alert(port, {"version": "4", "alerts": "nope"})[0] == 400
+    assert deletes(fleet) == []
+
+    status, body = post_alert(port, alert(stale))
+    assert status == 200
+    assert body["results"][0]["action"] == "deleted"
+    assert body["results"][0]["outcome"] == "ok"
+    status, body = post_alert(port, alert(stale))  # Alertmanager repeats itself
+    assert body["results"][0].get("duplicate") == "true"
+    status, body = post_alert(port, alert(in_force, fingerprint="f2"))
+    assert (body["results"][0]["action"], body["results"][0]["outcome"]) == (
+        "skipped",
+        "latest_for_target",
+    )
+    assert [c["params"]["deploymentId"] for c in deletes(fleet)] == [stale]
+    archived = list(Path(env["GGWATCH_ARCHIVE_URI"].removeprefix("file://")).rglob("*.json"))
+    assert [p.stem for p in archived] == [stale]
+    metrics = get(f"http://127.0.0.1:{port}/metrics")[1]
+    west = {"aws_region": "us-west-2", "action": "deleted", "outcome": "ok"}
+    assert sample(metrics, "ggwatch_cleanup_actions_total", **west) == 1
+
+
+def test_enforce_without_an_archive_refuses_to_start(ggwatch, cleanup_env) -> None:
+    env = {**cleanup_env, "GGWATCH_CLEANUP_MODE": "enforce", "GGWATCH_ARCHIVE_URI": ""}
+    env.pop("GGWATCH_ARCHIVE_URI")
+    result = ggwatch("run", env={**env, "GGWATCH_ARCHIVE_URI": ""})
+    assert result.code == 2
+    assert "GGWATCH_ARCHIVE_URI" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
