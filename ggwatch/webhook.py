@@ -21,6 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import anyio
 from aiohttp import web
 
 from ggwatch.findings import Rule
@@ -60,6 +61,8 @@ def parse(body: bytes) -> list[Alert]:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError("body is not JSON this service reads: nested too deep") from None
     if not isinstance(data, dict):
         raise PayloadError("body must be a JSON object")
     if str(data.get("version")) != "4":
@@ -93,9 +96,14 @@ class AlertmanagerWebhook:
         self._token = f"Bearer {token}".encode()
         self._remediator = remediator
         self._seen: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
+        # A repeat may arrive while the first delivery still runs (an HA peer, a retry).
+        self._lock = anyio.Lock()
 
     def _authorized(self, request: web.Request) -> bool:
-        given = request.headers.get("Authorization", "").encode()
+        try:
+            given = request.headers.get("Authorization", "").encode()
+        except UnicodeEncodeError:  # bytes that were not UTF-8: no token of ours
+            return False
         return hmac.compare_digest(given, self._token)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -103,11 +111,18 @@ class AlertmanagerWebhook:
             return web.json_response({"error": "missing or wrong bearer token"}, status=401)
         if (request.content_length or 0) > MAX_BODY:
             return web.json_response({"error": "body larger than 1 MiB"}, status=413)
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
+        parts: list[bytes] = []
+        size = 0
+        while size <= MAX_BODY:  # read() returns what has arrived, perhaps only a part
+            part = await request.content.read(MAX_BODY + 1 - size)
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+        if size > MAX_BODY:
             return web.json_response({"error": "body larger than 1 MiB"}, status=413)
         try:
-            alerts = parse(body)
+            alerts = parse(b"".join(parts))
         except PayloadError as exc:
             return web.json_response({"error": str(exc).splitlines()[0]}, status=400)
         results = [await self._one(alert) for alert in alerts]
@@ -127,14 +142,15 @@ class AlertmanagerWebhook:
             return _ignored(alert, "label resource_id is missing or not a deployment id")
         if self._remediator is None:
             return _ignored(alert, "cleanup is off (GGWATCH_CLEANUP_MODE)")
-        if alert.fingerprint and alert.identity in self._seen:
-            return {**self._seen[alert.identity], "duplicate": "true"}
-        name = labels.get("alertname", "?")
-        why = f"Alertmanager alert {name} ({alert.fingerprint or 'no fingerprint'})"
-        outcome = (await self._remediator.remediate(region, deployment_id, why)).to_json()
-        result = {"fingerprint": alert.fingerprint, **outcome}
-        if alert.fingerprint:
-            self._seen[alert.identity] = result
-            while len(self._seen) > DEDUP_MEMORY:
-                self._seen.popitem(last=False)
-        return result
+        async with self._lock:
+            if alert.fingerprint and alert.identity in self._seen:
+                return {**self._seen[alert.identity], "duplicate": "true"}
+            name = labels.get("alertname", "?")
+            why = f"Alertmanager alert {name} ({alert.fingerprint or 'no fingerprint'})"
+            outcome = (await self._remediator.remediate(region, deployment_id, why)).to_json()
+            result = {"fingerprint": alert.fingerprint, **outcome}
+            if alert.fingerprint:
+                self._seen[alert.identity] = result
+                while len(self._seen) > DEDUP_MEMORY:
+                    self._seen.popitem(last=False)
+            return result

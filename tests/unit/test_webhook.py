@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -137,7 +138,7 @@ async def post(
     data = body if isinstance(body, bytes) else encode(body)
     response = await client.post(
         "/alertmanager",
-        data=data,
+        data=io.BytesIO(data),
         headers={"Content-Type": "application/json", **(AUTH if headers is None else headers)},
     )
     return response.status, await response.json()
