@@ -143,3 +143,39 @@ def test_enforce_without_an_archive_refuses_to_start(ggwatch, cleanup_env) -> No
     assert result.code == 2
     assert "GGWATCH_ARCHIVE_URI" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def patch_knobs(fleet, knobs: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        f"{fleet.endpoint}/_sim/knobs", data=json.dumps(knobs).encode(), method="PATCH"
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def test_killed_between_archive_and_delete_completes_once(start_daemon, fleet, cleanup_env) -> None:
+    env = {
+        **cleanup_env,
+        "GGWATCH_REGIONS": "us-west-2",
+        "GGWATCH_CLEANUP_MODE": "enforce",
+        "GGWATCH_CLEANUP_GRACE_SECONDS": "0",
+        "GGWATCH_MAX_IN_FLIGHT": "16",
+    }
+    # Slow answers leave a window between the archive and the end of the delete.
+    patch_knobs(fleet, {"latency_ms": 1500})
+    process, logs, _ = start_daemon(env)
+    archived = logs.wait_for(lambda e: e.get("event") == "cleanup.archived", timeout=60)
+    process.kill()  # no chance to finish anything
+    process.wait(timeout=10)
+    victim = archived["deployment_id"]
+    assert Path(archived["location"]).exists()
+
+    patch_knobs(fleet, {"latency_ms": 0})
+    # After the restart every finding is young again: only the archived one may go now.
+    _, logs, _ = start_daemon({**env, "GGWATCH_CLEANUP_GRACE_SECONDS": "3600"})
+    done = logs.wait_for(
+        lambda e: e.get("event") == "cleanup.deleted" and e.get("deployment_id") == victim, 30
+    )
+    assert done
+    logs.drain(3)
+    finished = [c for c in deletes(fleet) if c["status"] == 204]
+    assert [c["params"]["deploymentId"] for c in finished] == [victim]
