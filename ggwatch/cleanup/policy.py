@@ -106,7 +106,7 @@ def select(
             for o in open_findings
             if o.finding.rule is Rule.STALE_DEPLOYMENT and o.finding.region == target.region
         ),
-        key=lambda o: (o.finding.resource_id,),
+        key=lambda o: (o.since, o.finding.resource_id),
     )
     if not target.complete:
         return Selection((), tuple((o.finding.resource_id, Skip.INCOMPLETE_SCAN) for o in stale))

@@ -88,7 +88,9 @@ def test_stale_finding_past_grace_on_a_complete_scan_is_a_candidate() -> None:
 def test_no_open_findings_select_nothing() -> None:
     selection = select(fleet("d-1", "d-2").build(), [], POLICY, NOW)
 
-    assert selection.candidates == selection.skipped == selection.waiting == ()
+    assert selection.candidates == ()
+    assert selection.skipped == ()
+    assert selection.waiting == ()
     assert selection.blocked is None
 
 
@@ -98,7 +100,9 @@ def test_findings_of_other_rules_are_not_considered(rule: Rule) -> None:
 
     selection = select(target, [stale_finding("d-1", rule=rule)], POLICY, NOW)
 
-    assert selection.candidates == selection.skipped == selection.waiting == ()
+    assert selection.candidates == ()
+    assert selection.skipped == ()
+    assert selection.waiting == ()
 
 
 def test_findings_of_other_regions_are_not_considered() -> None:
@@ -107,7 +111,9 @@ def test_findings_of_other_regions_are_not_considered() -> None:
 
     selection = select(target, [elsewhere], POLICY, NOW)
 
-    assert selection.candidates == selection.skipped == selection.waiting == ()
+    assert selection.candidates == ()
+    assert selection.skipped == ()
+    assert selection.waiting == ()
 
 
 def test_target_in_another_region_takes_only_its_own_findings() -> None:
@@ -561,7 +567,7 @@ def test_recheck_reasons_in_order_of_precedence() -> None:
         target_arn="arn:aws:iot:us-west-2:123456789012:thinggroup/lab",
         name="keep-me",
     )
-    steps = [
+    steps: list[tuple[Skip, dict[str, Any]]] = [
         (Skip.LATEST, {"is_latest": False}),
         (Skip.ACTIVE, {"status": "COMPLETED"}),
         (Skip.TOO_YOUNG, {"created": days_ago(30)}),

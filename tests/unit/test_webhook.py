@@ -464,6 +464,29 @@ async def test_body_over_one_mib_with_content_length_is_413(start: Start) -> Non
     assert fake.calls == []
 
 
+async def test_announced_oversize_body_is_refused_before_it_is_sent(start: Start) -> None:
+    """A Content-Length over 1 MiB is enough: the server does not wait for the body."""
+    fake = FakeRemediator()
+    client = await start(fake)
+    request = (
+        b"POST /alertmanager HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
+        b"Content-Type: application/json\r\n"
+        b"Content-Length: " + str(MAX_BODY + 1).encode() + b"\r\n\r\n{"
+    )
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 5)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+    assert status_line.split()[1] == b"413"
+    assert fake.calls == []
+
+
 async def chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
     for offset in range(0, len(data), size):
         yield data[offset : offset + size]
@@ -545,7 +568,7 @@ MALFORMED: dict[str, bytes] = {
     "alerts missing": encode({"version": "4"}),
     "alerts object": encode(payload(version="4", alerts={"0": alert()})),
     "alerts string": encode(payload(version="4", alerts="[]")),
-    "alert not object": encode(payload("firing")),
+    "alert not object": encode({"version": "4", "alerts": ["firing"]}),
     "alert without labels": encode(payload({"status": "firing", "fingerprint": "x"})),
     "labels a list": with_alert(labels=[["rule", "stale-deployment"]]),
     "labels null": with_alert(labels=None),
