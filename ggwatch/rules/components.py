@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 
 from ggwatch.findings import Details, Finding, ResourceType, Rule
 from ggwatch.model import Guidance, TargetSnapshot, VersionRef, VersionStatus
@@ -53,6 +54,32 @@ def _flagged(
         yield ref, status
 
 
+def _component_findings(
+    target: TargetSnapshot,
+    config: RulesConfig,
+    refs: tuple[VersionRef, ...],
+    rules: Mapping[Guidance, Rule],
+    resource: tuple[ResourceType, str],
+    subject: str,
+    extend: Callable[[Details], Details] = lambda details: details,
+) -> Iterator[Finding]:
+    """One finding per flagged version a resource names; `subject` starts the message."""
+    for ref, status in _flagged(target, refs, config):
+        rule = rules[status.guidance]
+        if not config.enabled(rule):
+            continue
+        details = _component_details(target, ref, status)
+        message = f"{subject} {ref.name} {ref.version}, {describe_status(status)}."
+        yield finding(
+            config,
+            rule,
+            target,
+            resource,
+            message + _advice(details.recommended_version),
+            extend(details),
+        )
+
+
 def deployment_findings(target: TargetSnapshot, config: RulesConfig) -> Iterator[Finding]:
     exclusions = config.exclusions
     for deployment in target.deployments:
@@ -61,20 +88,15 @@ def deployment_findings(target: TargetSnapshot, config: RulesConfig) -> Iterator
         detail = target.details.get(deployment.deployment_id)
         if detail is None or exclusions.tagged(detail.tags):
             continue
-        for ref, status in _flagged(target, detail.components, config):
-            rule = DEPLOYMENT_RULES[status.guidance]
-            if not config.enabled(rule):
-                continue
-            details = _component_details(target, ref, status)
-            yield finding(
-                config,
-                rule,
-                target,
-                (ResourceType.DEPLOYMENT, deployment.deployment_id),
-                f"Deployment '{label(deployment)}' for {deployment.target_arn} names {ref.name} "
-                f"{ref.version}, {describe_status(status)}." + _advice(details.recommended_version),
-                with_deployment(details, deployment),
-            )
+        yield from _component_findings(
+            target,
+            config,
+            detail.components,
+            DEPLOYMENT_RULES,
+            (ResourceType.DEPLOYMENT, deployment.deployment_id),
+            f"Deployment '{label(deployment)}' for {deployment.target_arn} names",
+            partial(with_deployment, deployment=deployment),
+        )
 
 
 def device_findings(target: TargetSnapshot, config: RulesConfig) -> Iterator[Finding]:
@@ -85,18 +107,11 @@ def device_findings(target: TargetSnapshot, config: RulesConfig) -> Iterator[Fin
         thing_arn = f"arn:aws:iot:{target.region}:{target.account or '*'}:thing/{device.thing_name}"
         if exclusions.target(thing_arn):
             continue
-        refs = tuple(component.ref for component in device.installed)
-        for ref, status in _flagged(target, refs, config):
-            rule = DEVICE_RULES[status.guidance]
-            if not config.enabled(rule):
-                continue
-            details = _component_details(target, ref, status)
-            yield finding(
-                config,
-                rule,
-                target,
-                (ResourceType.CORE_DEVICE, device.thing_name),
-                f"Core device {device.thing_name} runs {ref.name} {ref.version}, "
-                f"{describe_status(status)}." + _advice(details.recommended_version),
-                details,
-            )
+        yield from _component_findings(
+            target,
+            config,
+            tuple(component.ref for component in device.installed),
+            DEVICE_RULES,
+            (ResourceType.CORE_DEVICE, device.thing_name),
+            f"Core device {device.thing_name} runs",
+        )
