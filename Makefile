@@ -9,9 +9,10 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
-# Real tools some tests need, from Debian: promtool (package prometheus) checks the metrics
-# exposition, Chromium renders the status page. Installed once; needs root (CI runs as root).
-DEBIAN_TOOLS := prometheus chromium
+# Real tools some tests need, from Debian: promtool and the Prometheus server (package
+# prometheus), Alertmanager, and Chromium for the status page. Installed once; needs root (CI
+# runs as root).
+DEBIAN_TOOLS := prometheus prometheus-alertmanager chromium
 
 .PHONY: demo test lint typecheck imports unit bench fmt clean sim tools
 
@@ -44,9 +45,10 @@ imports: $(DEV_STAMP)
 	$(BIN)/lint-imports
 
 tools:
-	@if command -v promtool >/dev/null && command -v chromium >/dev/null; then exit 0; fi; \
+	@if command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null \
+		&& command -v chromium >/dev/null; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then \
-		echo "make tools: promtool and chromium are missing; run as root, or: sudo apt-get install $(DEBIAN_TOOLS)"; \
+		echo "make tools: missing tools; run as root, or: sudo apt-get install $(DEBIAN_TOOLS)"; \
 		exit 1; \
 	fi; \
 	apt-get update -qq && \

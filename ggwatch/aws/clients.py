@@ -7,6 +7,7 @@ retries itself so that it can honour Retry-After and count every attempt.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeAlias
@@ -27,7 +28,9 @@ def new_session() -> Session:
 
 
 def default_region(session: Session) -> str:
-    region = session.get_config_variable("region")
+    # botocore reads AWS_DEFAULT_REGION and profiles; other SDKs (and Lambda, ECS) set
+    # AWS_REGION, which users expect to work too.
+    region = session.get_config_variable("region") or os.environ.get("AWS_REGION")
     if not region:
         raise ConfigError("no AWS Region: set GGWATCH_REGIONS (or AWS_REGION / AWS_DEFAULT_REGION)")
     return str(region)

@@ -44,6 +44,22 @@ from ggwatch.model import (
 T = TypeVar("T")
 PAGE_SIZE = 100  # the model's maximum: fewest calls per listing
 
+# Every Greengrass V2 operation ggwatch may call; `AioGreengrass.call` refuses any other. The IAM
+# policies in deploy/iam/ grant exactly these (tests/deploy/test_iam.py holds them to it).
+READ_OPERATIONS: frozenset[str] = frozenset(
+    {
+        "ListComponents",
+        "ListComponentVersions",
+        "DescribeComponent",
+        "ListDeployments",
+        "GetDeployment",
+        "ListCoreDevices",
+        "ListInstalledComponents",
+    }
+)
+CLEANUP_OPERATIONS: frozenset[str] = frozenset({"DeleteDeployment"})  # and GetDeployment, a read
+OPERATIONS: frozenset[str] = READ_OPERATIONS | CLEANUP_OPERATIONS
+
 RETRYABLE = frozenset(
     {
         "ThrottlingException",
@@ -168,7 +184,12 @@ class AioGreengrass:
         self.rng = rng or random.Random()
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
-        """One operation, paced and retried; raises a ggwatch AWSError when it gives up."""
+        """One operation, paced and retried; raises a ggwatch AWSError when it gives up.
+
+        An operation outside OPERATIONS is a bug (the IAM policies would deny it): ValueError.
+        """
+        if operation not in OPERATIONS:
+            raise ValueError(f"{operation} is not a registered Greengrass V2 operation")
         method = getattr(self.client, _snake(operation))
         attempt = 0
         while True:

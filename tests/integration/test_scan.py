@@ -175,3 +175,10 @@ async def test_cli_without_a_region_exits_2(sim: Running) -> None:
     assert code == 2
     assert "no AWS Region" in err
     assert err.count("\n") == 1
+
+
+async def test_cli_takes_the_region_from_aws_region_too(sim: Running) -> None:
+    env = {**FAST, "GGWATCH_REGIONS": "", "AWS_DEFAULT_REGION": "", "AWS_REGION": "eu-central-1"}
+    code, out, err = await run_cli("scan", "--format", "json", env=env)
+    assert code == 1, err
+    assert [t["region"] for t in json.loads(out)["targets"]] == ["eu-central-1"]
