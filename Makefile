@@ -35,8 +35,8 @@ sim: $(RUNTIME_STAMP)
 	$(BIN)/ggwatch sim --fleet config/sample-fleet.yaml
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff format --check ggwatch tests bench
-	$(BIN)/ruff check ggwatch tests bench
+	$(BIN)/ruff format --check ggwatch tests bench deploy
+	$(BIN)/ruff check ggwatch tests bench deploy
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy --strict ggwatch
@@ -63,8 +63,8 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.sim_scale
 
 fmt: $(DEV_STAMP)
-	$(BIN)/ruff format ggwatch tests bench
-	$(BIN)/ruff check --fix ggwatch tests bench
+	$(BIN)/ruff format ggwatch tests bench deploy
+	$(BIN)/ruff check --fix ggwatch tests bench deploy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
