@@ -23,6 +23,7 @@ from itertools import product
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
 
+from ggwatch.aws.greengrass import READ_OPERATIONS
 from ggwatch.errors import DENIED_CODES, THROTTLE_CODES
 from ggwatch.findings import Finding
 from ggwatch.model import Guidance, TargetSnapshot, VersionRef
@@ -31,17 +32,9 @@ from ggwatch.state import DaemonView, StateHolder, TargetStatus
 TARGET = ["aws_account_id", "aws_region"]
 Key = tuple[str, ...]  # label values, in the order of the family's label names
 UNKNOWN_ACCOUNT = "unknown"
-# The calls ggwatch makes: their request and throttle counters exist from the first scrape, so
+# The calls a scan makes: their request and throttle counters exist from the first scrape, so
 # rate() and increase() see the first request or throttle.
-OPERATIONS = (
-    "ListComponents",
-    "ListComponentVersions",
-    "DescribeComponent",
-    "ListDeployments",
-    "GetDeployment",
-    "ListCoreDevices",
-    "ListInstalledComponents",
-)
+OPERATIONS = tuple(sorted(READ_OPERATIONS))
 DEPLOYMENT_STATUSES = ("ACTIVE", "COMPLETED", "CANCELED", "FAILED", "INACTIVE")
 DEVICE_STATUSES = ("HEALTHY", "UNHEALTHY")
 SCOPES = ("private", "public")
