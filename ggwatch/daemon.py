@@ -111,7 +111,11 @@ async def poll(
             api = AioGreengrass(client, region, state.bucket(region, settings), counter, policy)
             try:
                 snapshot = await collect(
-                    api, counter, state.details, max_in_flight=settings.max_in_flight, clock=clock
+                    api,
+                    counter,
+                    state.cache(region, settings),
+                    max_in_flight=settings.max_in_flight,
+                    clock=clock,
                 )
             except Exception as exc:  # a bug or a payload nobody expected: report, carry on
                 log.exception("scan.crashed", error=type(exc).__name__)

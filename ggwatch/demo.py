@@ -88,6 +88,8 @@ async def run(settings: Settings, port: int) -> None:
             update={
                 "regions": regions,
                 "poll_interval_seconds": POLL_SECONDS,
+                # The demo flips guidance and wants it seen within a poll, not 15 minutes.
+                "describe_refresh_seconds": POLL_SECONDS,
                 "http_host": "127.0.0.1",
                 "http_port": port,
             }

@@ -4,8 +4,9 @@
    every core device.
 2. GetDeployment for each in-force deployment not seen before (a deployment's components never
    change, so the cache is kept for the life of the process), and each device's installed
-   components (topologyFilter=ALL).
-3. DescribeComponent for every version those name.
+   components (topologyFilter=ALL) unless its lastStatusUpdateTimestamp has not moved since
+   the cached read (see RegionCache).
+3. DescribeComponent for every version those name, unless described within the refresh.
 4. For each component with a DISCONTINUED or DELETED version in use, the newest ACTIVE version.
 
 Calls run at most `max_in_flight` at a time, all in task groups of this function; the token
@@ -17,14 +18,14 @@ is absent (never "empty"), so nothing downstream mistakes a failure for a clean 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeVar
 
 import anyio
 
-from ggwatch.aws.greengrass import CallCounter, ComponentSummary, GreengrassAPI
+from ggwatch.aws.greengrass import PAGE_SIZE, CallCounter, ComponentSummary, GreengrassAPI
 from ggwatch.errors import AWSError
 from ggwatch.model import (
     CallCount,
@@ -32,6 +33,7 @@ from ggwatch.model import (
     Deployment,
     DeploymentDetail,
     Guidance,
+    InstalledComponent,
     TargetError,
     TargetSnapshot,
     VersionRef,
@@ -69,7 +71,6 @@ async def bounded_each(
 class _Collector:
     api: GreengrassAPI
     counter: CallCounter
-    details_cache: MutableMapping[str, DeploymentDetail]
     limit: int
     errors: list[TargetError] = field(default_factory=list)
 
@@ -81,16 +82,56 @@ class _Collector:
             return None
 
 
+@dataclass
+class RegionCache:
+    """What a daemon keeps between scans of one target, so that a steady fleet costs little.
+
+    - details: GetDeployment by id, forever (a deployment's components never change);
+    - versions: DescribeComponent answers, re-described after `describe_refresh` seconds;
+    - installed: each device's components, re-read when its lastStatusUpdateTimestamp moves
+      (devices report on every deployment and component failure) or after `device_refresh`;
+    - recommended: the newest ACTIVE version per flagged component, refreshed with guidance.
+    Every entry is dropped once its deployment, device or version is no longer listed or
+    used, so the caches are bounded by the fleet. A one-shot scan starts with an empty cache:
+    that is a full scan.
+    """
+
+    describe_refresh: float = 900.0
+    device_refresh: float = 86_400.0
+    details: dict[str, DeploymentDetail] = field(default_factory=dict)
+    versions: dict[VersionRef, tuple[VersionStatus, dt.datetime]] = field(default_factory=dict)
+    installed: dict[str, tuple[dt.datetime | None, tuple[InstalledComponent, ...], dt.datetime]] = (
+        field(default_factory=dict)
+    )
+    # name -> (recommended version, calls a full scan needs to find it, when found)
+    recommended: dict[str, tuple[str | None, int, dt.datetime]] = field(default_factory=dict)
+
+    def fresh(self, when: dt.datetime, now: dt.datetime, seconds: float) -> bool:
+        return (now - when).total_seconds() < seconds
+
+    def sizes(self) -> tuple[tuple[str, int], ...]:
+        return (
+            ("deployment_details", len(self.details)),
+            ("installed_components", len(self.installed)),
+            ("recommended_versions", len(self.recommended)),
+            ("vendor_guidance", len(self.versions)),
+        )
+
+
+def _pages(items: int) -> int:
+    return max(1, -(-items // PAGE_SIZE))
+
+
 async def collect(
     api: GreengrassAPI,
     counter: CallCounter,
-    details_cache: MutableMapping[str, DeploymentDetail],
+    cache: RegionCache,
     *,
     max_in_flight: int,
     clock: Callable[[], dt.datetime],
 ) -> TargetSnapshot:
     started = clock()
-    c = _Collector(api, counter, details_cache, max_in_flight)
+    c = _Collector(api, counter, max_in_flight)
     region = api.region
 
     # 1. Listings, in parallel: each is a chain of page calls.
@@ -127,16 +168,26 @@ async def collect(
     installed: dict[str, CoreDevice] = {}
 
     async def detail(deployment: Deployment) -> None:
-        known = details_cache.get(deployment.deployment_id)
+        known = cache.details.get(deployment.deployment_id)
         if known is None:
             known = await c.guarded(lambda: api.get_deployment(deployment.deployment_id))
             if known is None:
                 return
-            details_cache[deployment.deployment_id] = known
+            cache.details[deployment.deployment_id] = known
         details[deployment.deployment_id] = known
 
     async def device_components(device: CoreDevice) -> None:
-        found = await c.guarded(lambda: api.list_installed_components(device.thing_name))
+        seen = cache.installed.get(device.thing_name)
+        if (
+            seen is not None
+            and seen[0] == device.last_status_update
+            and cache.fresh(seen[2], started, cache.device_refresh)
+        ):
+            found: tuple[InstalledComponent, ...] | None = seen[1]
+        else:
+            found = await c.guarded(lambda: api.list_installed_components(device.thing_name))
+            if found is not None:
+                cache.installed[device.thing_name] = (device.last_status_update, found, started)
         if found is not None:
             installed[device.thing_name] = CoreDevice(
                 device.thing_name, device.status, device.last_status_update, found
@@ -153,9 +204,14 @@ async def collect(
     versions: dict[VersionRef, VersionStatus] = {}
 
     async def describe(ref: VersionRef) -> None:
+        seen = cache.versions.get(ref)
+        if seen is not None and cache.fresh(seen[1], started, cache.describe_refresh):
+            versions[ref] = seen[0]
+            return
         status = await c.guarded(lambda: api.describe_component(ref, arns.version(ref)))
         if status is not None:
             versions[ref] = status
+            cache.versions[ref] = (status, started)
 
     await bounded_each(sorted(referenced), describe, c.limit)
 
@@ -163,24 +219,44 @@ async def collect(
     flagged = sorted({s.ref.name for s in versions.values() if s.flagged})
     recommended: dict[str, str | None] = {}
 
+    walk_cost: dict[str, int] = {}
+
     async def recommend(name: str) -> None:
-        async def walk() -> str | None:
+        seen = cache.recommended.get(name)
+        if seen is not None and cache.fresh(seen[2], started, cache.describe_refresh):
+            recommended[name], walk_cost[name] = seen[0], seen[1]
+            return
+
+        async def walk() -> tuple[str | None, int]:
+            cost = 1  # the first page of versions, newest first
             async for version, arn in api.component_versions(arns.component(name)):
                 ref = VersionRef(name, version)
-                status = versions.get(ref) or await api.describe_component(ref, arn)
-                versions.setdefault(ref, status)
+                status = versions.get(ref)
+                if status is None:
+                    status = await api.describe_component(ref, arn)
+                    versions[ref] = status
+                cost += ref not in referenced
                 if status.exists and status.guidance is Guidance.ACTIVE:
-                    return version
-            return None
+                    return version, cost
+            return None, cost
 
         try:
-            recommended[name] = await walk()
+            found, cost = await walk()
         except AWSError as exc:
             c.errors.append(TargetError(exc.operation, exc.code, exc.message))
+            return
+        recommended[name], walk_cost[name] = found, cost
+        cache.recommended[name] = (found, cost, started)
 
     await bounded_each(flagged, recommend, c.limit)
 
     device_list = tuple(installed.get(d.thing_name, d) for d in devices or ())
+    if not c.errors:
+        _prune(cache, deployments or (), devices or (), referenced, set(flagged))
+    # What a full scan of this fleet needs at the least, and so its time at the budget.
+    minimal = sum(_pages(len(x or ())) for x in (private, public, deployments, devices))
+    minimal += len(in_force) + len(referenced) + sum(walk_cost.values())
+    minimal += sum(_pages(len(d.installed or ())) for d in installed.values())
     return TargetSnapshot(
         region=region,
         account=account,
@@ -197,7 +273,30 @@ async def collect(
         ),
         started=started,
         finished=clock(),
+        minimal_calls=minimal,
+        floor_seconds=minimal / api.budget,
+        cache_sizes=cache.sizes(),
     )
+
+
+def _prune(
+    cache: RegionCache,
+    deployments: Iterable[Deployment],
+    devices: Iterable[CoreDevice],
+    referenced: set[VersionRef],
+    flagged: set[str],
+) -> None:
+    """After a complete scan: forget what is no longer listed or used (bounds the caches)."""
+    listed = {d.deployment_id for d in deployments if d.in_force}
+    for key in [k for k in cache.details if k not in listed]:
+        del cache.details[key]
+    things = {d.thing_name for d in devices}
+    for key in [k for k in cache.installed if k not in things]:
+        del cache.installed[key]
+    for ref in [r for r in cache.versions if r not in referenced]:
+        del cache.versions[ref]
+    for name in [n for n in cache.recommended if n not in flagged]:
+        del cache.recommended[name]
 
 
 def _account(private: Iterable[ComponentSummary], deployments: Iterable[Deployment]) -> str | None:

@@ -130,6 +130,11 @@ class TargetSnapshot:
     calls: tuple[CallCount, ...]
     started: dt.datetime
     finished: dt.datetime
+    # The fewest calls a full scan of this fleet needs, and so its time at the request budget.
+    minimal_calls: int = 0
+    floor_seconds: float = 0.0
+    # Entries the daemon's caches hold for this target after the scan.
+    cache_sizes: tuple[tuple[str, int], ...] = ()
 
     @property
     def api_calls(self) -> int:

@@ -48,6 +48,10 @@ def stats_json(report: ScanResult) -> dict[str, Any]:
         "deployments": sum(len(t.deployments) for t in targets),
         "core_devices": sum(len(t.devices) for t in targets),
         "component_versions_described": sum(len(t.versions) for t in targets),
+        # What a full scan needs at the least, and its time at each target's budget (targets
+        # are scanned in parallel, so the slowest one sets the floor).
+        "minimal_calls": sum(t.minimal_calls for t in targets),
+        "rate_limit_floor_seconds": round(max((t.floor_seconds for t in targets), default=0.0), 3),
         "duration_seconds": round(report.duration_seconds, 3),
     }
 

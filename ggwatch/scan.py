@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -12,8 +12,8 @@ import anyio
 from ggwatch.aws.clients import Session, greengrass_clients, new_session, regions_to_watch
 from ggwatch.aws.greengrass import AioGreengrass, CallCounter, RetryPolicy
 from ggwatch.aws.quota import TokenBucket, service_rate
-from ggwatch.inventory import collect
-from ggwatch.model import DeploymentDetail, Snapshot, TargetSnapshot
+from ggwatch.inventory import RegionCache, collect
+from ggwatch.model import Snapshot, TargetSnapshot
 from ggwatch.report import ScanResult
 from ggwatch.rules import evaluate
 from ggwatch.settings import Settings
@@ -25,14 +25,22 @@ def utcnow() -> dt.datetime:
 
 @dataclass
 class ScanState:
-    """What outlives one scan in a process: the immutable deployment details, the buckets."""
+    """What outlives one scan in a process: the per-Region caches and request buckets."""
 
-    details: MutableMapping[str, DeploymentDetail]
+    caches: dict[str, RegionCache]
     buckets: dict[str, TokenBucket]
 
     @classmethod
     def new(cls) -> ScanState:
-        return cls(details={}, buckets={})
+        return cls(caches={}, buckets={})
+
+    def cache(self, region: str, settings: Settings) -> RegionCache:
+        if region not in self.caches:
+            self.caches[region] = RegionCache(
+                describe_refresh=settings.describe_refresh_seconds,
+                device_refresh=settings.device_refresh_seconds,
+            )
+        return self.caches[region]
 
     def bucket(self, region: str, settings: Settings) -> TokenBucket:
         if region not in self.buckets:
@@ -73,7 +81,7 @@ async def scan_once(
             targets[region] = await collect(
                 api,
                 api.counter,
-                state.details,
+                state.cache(region, settings),
                 max_in_flight=settings.max_in_flight,
                 clock=clock,
             )

@@ -150,6 +150,18 @@ class Settings(BaseSettings):
         description="Seconds between full scans in the daemon. Vendor guidance changes "
         "rarely; five minutes keeps alerts timely at a small share of the quota.",
     )
+    describe_refresh_seconds: float = Field(
+        default=900.0,
+        ge=0.0,
+        description="The daemon re-describes a version in use (vendor guidance) after this long; "
+        "a version newly in use is described at once. No event announces guidance changes.",
+    )
+    device_refresh_seconds: float = Field(
+        default=86_400.0,
+        ge=0.0,
+        description="The daemon re-reads a device's installed components when its "
+        "lastStatusUpdateTimestamp moves, and at the latest after this long.",
+    )
     poll_jitter: float = Field(
         default=0.1,
         ge=0.0,

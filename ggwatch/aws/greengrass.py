@@ -109,6 +109,11 @@ class GreengrassAPI(Protocol):
 
     region: str
 
+    @property
+    def budget(self) -> float:
+        """Requests/second this client may make: its share of the account's budget."""
+        ...
+
     async def list_components(self, scope: str) -> tuple[ComponentSummary, ...]: ...
     async def list_deployments(self) -> tuple[Deployment, ...]: ...
     async def get_deployment(self, deployment_id: str) -> DeploymentDetail: ...
@@ -182,6 +187,10 @@ class AioGreengrass:
         self.counter = counter
         self.policy = policy or RetryPolicy()
         self.rng = rng or random.Random()
+
+    @property
+    def budget(self) -> float:
+        return self.bucket.ceiling
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         """One operation, paced and retried; raises a ggwatch AWSError when it gives up.

@@ -259,6 +259,36 @@ def _scans(view: DaemonView) -> Iterator[Metric]:
         TARGET,
         {k: t.failed_scans for k, t in targets},
     )
+    last = [(k, t.snapshot) for k, t in targets if t.snapshot is not None]
+    yield _family(
+        "ggwatch_last_scan_api_calls",
+        "Greengrass V2 calls the last scan of the target made, retries included; with the "
+        "daemon's caches, a steady fleet costs only its list pages.",
+        TARGET,
+        {k: s.api_calls for k, s in last},
+    )
+    yield _family(
+        "ggwatch_scan_minimal_calls",
+        "The fewest Greengrass V2 calls a full scan of the target needs, as of the last scan "
+        "(list pages at 100, GetDeployment per in-force deployment, DescribeComponent per "
+        "version in use, ListInstalledComponents pages per device, recommended-version lookups).",
+        TARGET,
+        {k: s.minimal_calls for k, s in last},
+    )
+    yield _family(
+        "ggwatch_scan_rate_limit_floor_seconds",
+        "Seconds a full scan of the target takes at the least at ggwatch's share of the "
+        "Greengrass V2 request budget (minimal calls / budget), as of the last scan.",
+        TARGET,
+        {k: s.floor_seconds for k, s in last},
+    )
+    yield _family(
+        "ggwatch_cache_entries",
+        "Entries in the daemon's caches for the target after the last scan, by cache "
+        "(deployment details, installed components, vendor guidance, recommended versions).",
+        ["cache", *TARGET],
+        {(name, *k): n for k, s in last for name, n in s.cache_sizes},
+    )
     yield _family(
         "ggwatch_evaluations_total",
         "Evaluations of the rules over a scan since ggwatch started.",

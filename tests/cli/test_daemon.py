@@ -59,6 +59,8 @@ def daemon_env(fleet) -> dict[str, str]:
         "GGWATCH_REGIONS": "us-west-2,eu-central-1",
         "GGWATCH_POLL_INTERVAL_SECONDS": str(INTERVAL),
         "GGWATCH_SERVICE_RATE": "1000",
+        # Guidance flips must show within an interval here, not after the default 15 minutes.
+        "GGWATCH_DESCRIBE_REFRESH_SECONDS": "0",
     }
 
 
@@ -133,7 +135,7 @@ def test_incomplete_scans_keep_findings_and_recover(start_daemon, fleet, daemon_
     wait_first_scans(logs)
     request = urllib.request.Request(
         f"{fleet.endpoint}/_sim/knobs",
-        data=json.dumps({"access_denied": ["ListInstalledComponents"]}).encode(),
+        data=json.dumps({"access_denied": ["ListCoreDevices"]}).encode(),
         method="PATCH",
     )
     urllib.request.urlopen(request, timeout=10).close()

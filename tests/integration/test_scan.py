@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from ggwatch.findings import Rule
-from ggwatch.report import ScanResult
+from ggwatch.report import ScanResult, to_json
 from ggwatch.scan import ScanState, scan_once
 from ggwatch.settings import Settings
 from ggwatch.sim.server import Running
@@ -182,3 +182,60 @@ async def test_cli_takes_the_region_from_aws_region_too(sim: Running) -> None:
     code, out, err = await run_cli("scan", "--format", "json", env=env)
     assert code == 1, err
     assert [t["region"] for t in json.loads(out)["targets"]] == ["eu-central-1"]
+
+
+def calls_of(target: Any, operation: str) -> int:
+    return sum(c.count for c in target.calls if c.operation == operation)
+
+
+async def test_a_full_scan_makes_exactly_the_minimal_calls(
+    sim: Running, settings: Settings
+) -> None:
+    result = await scan_once(settings)
+    for target in result.snapshot.targets:
+        assert target.api_calls == target.minimal_calls
+        assert target.floor_seconds == pytest.approx(target.minimal_calls / 1000.0)
+    stats = json.loads(to_json(result))["stats"]
+    assert stats["minimal_calls"] == stats["api_calls"]
+
+
+async def test_steady_state_scans_cost_only_the_list_pages(
+    sim: Running, settings: Settings, control: Any
+) -> None:
+    state = ScanState.new()
+    first = await scan_once(settings, state)
+    second = await scan_once(settings, state)
+    assert summarize(second) == EXPECTED
+    for before, after in zip(first.snapshot.targets, second.snapshot.targets, strict=True):
+        listings = ("ListComponents", "ListDeployments", "ListCoreDevices")
+        assert after.api_calls == sum(calls_of(after, op) for op in listings)
+        assert after.minimal_calls == before.minimal_calls
+        assert dict(after.cache_sizes)["installed_components"] == len(after.devices)
+    # A device reports a change (its lastStatusUpdateTimestamp moves): only it is re-read.
+    response = await control.post(
+        "/_sim/devices/gg-osaka-00005/installed",
+        json={
+            "region": "us-west-2",
+            "componentName": "com.example.Telemetry",
+            "componentVersion": "1.1.0",
+        },
+    )
+    assert response.status == 200
+    third = await scan_once(settings, state)
+    west = third.snapshot.targets[0]
+    assert calls_of(west, "ListInstalledComponents") == 1
+    assert any(
+        f.resource_id == "gg-osaka-00005" and f.details.component_version == "1.1.0"
+        for f in third.findings
+    )
+
+
+async def test_guidance_is_described_again_after_the_refresh(
+    sim: Running, settings: Settings
+) -> None:
+    eager = settings.model_copy(update={"describe_refresh_seconds": 0.0})
+    state = ScanState.new()
+    first = await scan_once(eager, state)
+    second = await scan_once(eager, state)
+    for before, after in zip(first.snapshot.targets, second.snapshot.targets, strict=True):
+        assert calls_of(after, "DescribeComponent") >= len(before.versions) - 1
