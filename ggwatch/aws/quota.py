@@ -7,7 +7,8 @@ Region that every call passes.
 
 When the service throttles anyway (others are using the budget), the bucket backs off the way
 TCP does (AIMD): it halves its rate once per throttling episode and pauses for the service's
-Retry-After, then adds back about one request/second per second of success, up to its share.
+Retry-After, then adds back a fifth of its share per second of success, up to its share. Its
+burst is a tenth of a second's worth, so it never outruns the service's own bucket.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import anyio
 FULL_RATE = 30.0
 REDUCED_RATE = 10.0
 MIN_RATE = 0.2  # never stop entirely: a scan must finish, only slower
+RECOVERY = 0.2  # share of the ceiling added back per second of success after a back-off
+BURST_SECONDS = 0.1  # tokens a quiet bucket may save up, in seconds of its rate
 
 
 def service_rate(region: str) -> float:
@@ -27,7 +30,7 @@ def service_rate(region: str) -> float:
 
 
 class TokenBucket:
-    """Tokens refill at `rate` per second up to one second's worth; `acquire` waits for one."""
+    """Tokens refill at `rate` per second up to a tenth of a second's worth; `acquire` waits."""
 
     def __init__(self, ceiling: float, clock: Callable[[], float] | None = None) -> None:
         if ceiling <= 0:
@@ -43,7 +46,7 @@ class TokenBucket:
 
     @property
     def burst(self) -> float:
-        return max(1.0, self.rate)
+        return max(1.0, self.rate * BURST_SECONDS)
 
     def _refill(self, now: float) -> None:
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
@@ -75,6 +78,6 @@ class TokenBucket:
         self._stamp = now
 
     def succeeded(self) -> None:
-        """About +1 request/second per second of success, up to the ceiling."""
+        """Each success adds a little, so a second of them adds RECOVERY x the ceiling."""
         if self.rate < self.ceiling:
-            self.rate = min(self.ceiling, self.rate + 1.0 / self.rate)
+            self.rate = min(self.ceiling, self.rate + RECOVERY * self.ceiling / self.rate)

@@ -45,14 +45,14 @@ def test_rate_never_drops_to_zero() -> None:
     assert bucket.rate == MIN_RATE
 
 
-def test_success_adds_back_about_one_per_second_up_to_the_ceiling() -> None:
+def test_success_adds_back_a_fifth_of_the_ceiling_per_second_up_to_it() -> None:
     clock = FakeClock()
     bucket = TokenBucket(30.0, clock)
     bucket.throttled(1.0)
-    # One second of success at 15 requests/second adds about one request/second.
+    # One second of success at 15 requests/second adds about 6 (a fifth of 30).
     for _ in range(15):
         bucket.succeeded()
-    assert 15.9 < bucket.rate < 16.1
+    assert 20.0 < bucket.rate < 21.5
     for _ in range(10_000):
         bucket.succeeded()
     assert bucket.rate == 30.0

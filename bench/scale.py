@@ -1,0 +1,231 @@
+"""Scale: a full scan near the rate-limit floor, steady-state scans nearly free, a flat daemon.
+
+The simulator runs as its own process with 50 ms latency and the real quota model: one budget
+per account and Region shared by every operation (the real 30 req/s, or `--budget` to keep a
+run short: the ratios are what count). Figures, each against its target:
+
+- full-scan calls / minimal calls the fleet needs (computed from the fleet itself) <= 1.1
+- full-scan wall time / rate-limit floor (minimal calls / budget)                  <= 1.25
+- throttled calls / total calls, alone in the account                               <= 2 %
+- with a second client using half the budget: wall / floor of the remaining budget <= 1.5,
+  throttled / total                                                                 <= 5 %
+- steady-state scan (nothing changed) calls / full-scan calls                       <= 5 %
+- peak RSS of `ggwatch run` over its first scans                                    <= 250 MB
+- CPU of the idle daemon between scans                                              <= 1 % of a core
+
+It prints its table and exits 1 when a target is missed. `--small` is the scaled-down variant
+that tests/integration/test_bench_small.py runs.
+
+    .venv/bin/python -m bench.scale [--budget 300] [--small]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import anyio
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+
+from bench.scan import REGION, call_totals, control, minimal_calls, start_simulator
+from ggwatch.scan import ScanState, scan_once
+from ggwatch.settings import Settings
+from ggwatch.sim.fleet import access_key
+
+TARGETS = {
+    "full calls / minimal": 1.1,
+    "full wall / floor": 1.25,
+    "throttled share alone": 0.02,
+    "shared wall / floor": 1.5,
+    "throttled share shared": 0.05,
+    "steady calls / full": 0.05,
+    "daemon peak RSS MB": 250.0,
+    "idle daemon CPU share": 0.01,
+}
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    # Enough calls in flight to hide the latency at this budget, and no more.
+    in_flight = max(2, math.ceil(args.budget * args.latency_ms / 1000 * 1.5))
+    return Settings(
+        regions=(REGION,),
+        quota_share=1.0,
+        service_rate=args.budget,
+        max_in_flight=min(64, in_flight),
+    )
+
+
+async def timed_scan(settings: Settings, state: ScanState) -> tuple[float, int]:
+    started = time.perf_counter()
+    result = await scan_once(settings, state)
+    assert result.snapshot.complete, [t.errors for t in result.snapshot.targets]
+    return time.perf_counter() - started, result.snapshot.targets[0].api_calls
+
+
+async def competitor(endpoint: str, rate: float, stop: anyio.Event) -> None:
+    """Another tenant of the account: `rate` calls a second, sharing the same budget."""
+    config = AioConfig(retries={"total_max_attempts": 1}, max_pool_connections=64)
+    async with (
+        get_session().create_client("greengrassv2", endpoint_url=endpoint, config=config) as client,
+        anyio.create_task_group() as group,
+    ):
+
+        async def one() -> None:
+            # Throttled or not, the other tenant just carries on.
+            with contextlib.suppress(Exception):
+                await client.list_components(maxResults=1)
+
+        started, sent = anyio.current_time(), 0
+        while not stop.is_set():
+            # Calls start on a fixed schedule whatever the latency, as a busy pipeline's would.
+            sent += 1
+            group.start_soon(one)
+            await anyio.sleep(max(0.0, started + sent / rate - anyio.current_time()))
+
+
+async def shared_scan(settings: Settings, endpoint: str, rate: float) -> tuple[float, int, int]:
+    stop = anyio.Event()
+    control(endpoint, "/_sim/calls", "DELETE")
+    async with anyio.create_task_group() as group:
+        group.start_soon(competitor, endpoint, rate, stop)
+        await anyio.sleep(1.0)
+        wall, _ = await timed_scan(settings, ScanState.new())
+        stop.set()
+    counts = control(endpoint, "/_sim/calls?since=999999999")["counts"]
+    ours = sum(
+        n for op, outcomes in counts.items() if op != "ListComponents" for n in outcomes.values()
+    )
+    throttled = sum(
+        o.get("ThrottlingException", 0) for op, o in counts.items() if op != "ListComponents"
+    )
+    return wall, ours, throttled
+
+
+def daemon_figures(args: argparse.Namespace, endpoint: str) -> tuple[float, float]:
+    """Peak RSS over the first scans, and CPU share while idle between scans."""
+    port = 18499
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL_GREENGRASSV2": endpoint,
+        "AWS_ACCESS_KEY_ID": access_key(0),
+        "AWS_SECRET_ACCESS_KEY": "simulated",
+        "GGWATCH_REGIONS": REGION,
+        "GGWATCH_SERVICE_RATE": str(args.budget),
+        "GGWATCH_QUOTA_SHARE": "1",
+        "GGWATCH_MAX_IN_FLIGHT": str(settings_for(args).max_in_flight),
+        "GGWATCH_POLL_INTERVAL_SECONDS": "3600",
+        "GGWATCH_HTTP_HOST": "127.0.0.1",
+        "GGWATCH_HTTP_PORT": str(port),
+        "GGWATCH_LOG_LEVEL": "warning",
+    }
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "ggwatch", "run"], env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5):
+                    break
+            except OSError:
+                continue
+        # Let the first scan's aftermath (evaluation, the initial events) finish: idle is
+        # what comes after it, until the next interval.
+        time.sleep(args.settle_seconds)
+        ticks = os.sysconf("SC_CLK_TCK")
+
+        def cpu() -> float:
+            fields = Path(f"/proc/{daemon.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / ticks
+
+        before, started = cpu(), time.monotonic()
+        time.sleep(args.idle_seconds)
+        idle = (cpu() - before) / (time.monotonic() - started)
+        status = Path(f"/proc/{daemon.pid}/status").read_text()
+        peak = (
+            next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+            / 1024
+        )
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+    return peak, idle
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--budget", type=float, default=30.0, help="requests/second")
+    parser.add_argument("--small", action="store_true", help="the scaled-down variant")
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--idle-seconds", type=float, default=20.0)
+    parser.add_argument("--settle-seconds", type=float, default=15.0)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    args = parser.parse_args()
+    args.devices, args.deployments, args.components, args.versions = (
+        (300, 600, 20, 10) if args.small else (10_000, 20_000, 100, 30)
+    )
+    process, endpoint = start_simulator(args)
+    os.environ.update(
+        AWS_ENDPOINT_URL_GREENGRASSV2=endpoint,
+        AWS_ACCESS_KEY_ID=access_key(0),
+        AWS_SECRET_ACCESS_KEY="simulated",
+        AWS_DEFAULT_REGION=REGION,
+    )
+    settings = settings_for(args)
+    figures: dict[str, float] = {}
+    try:
+        minimal = minimal_calls(args)
+        floor = minimal / args.budget
+        control(endpoint, "/_sim/calls", "DELETE")
+        time.sleep(1.0)
+        state = ScanState.new()
+        wall, _ = anyio.run(timed_scan, settings, state)
+        total, throttled = call_totals(endpoint)
+        control(endpoint, "/_sim/calls", "DELETE")
+        _, steady = anyio.run(timed_scan, settings, state)
+        figures["full calls / minimal"] = (total - throttled) / minimal
+        figures["full wall / floor"] = wall / floor
+        figures["throttled share alone"] = throttled / total
+        figures["steady calls / full"] = steady / total
+        time.sleep(1.0)
+        shared_wall, ours, shared_throttled = anyio.run(
+            shared_scan, settings, endpoint, args.budget / 2
+        )
+        figures["shared wall / floor"] = shared_wall / (minimal / (args.budget / 2))
+        figures["throttled share shared"] = shared_throttled / max(1, ours)
+        figures["daemon peak RSS MB"], figures["idle daemon CPU share"] = daemon_figures(
+            args, endpoint
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    print(
+        f"fleet: {args.devices} devices, {args.deployments} deployments, {args.components} "
+        f"components x {args.versions} versions; {args.latency_ms:.0f} ms latency; "
+        f"budget {args.budget:g} req/s; minimal calls {minimal}, floor {floor:.1f} s; "
+        f"full scan {wall:.1f} s, {total} calls"
+    )
+    missed = 0
+    for name, target in TARGETS.items():
+        value = figures[name]
+        ok = value <= target
+        missed += not ok
+        print(f"{name:>24}  {value:10.3f}  target <= {target:<8g} {'ok' if ok else 'MISSED'}")
+    if args.json:
+        print(json.dumps(figures))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
