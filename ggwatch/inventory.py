@@ -69,16 +69,19 @@ async def bounded_each(
 
 @dataclass
 class _Collector:
-    api: GreengrassAPI
-    counter: CallCounter
+    """The failures met while collecting one target, and the calls in flight allowed."""
+
     limit: int
     errors: list[TargetError] = field(default_factory=list)
+
+    def record(self, exc: AWSError) -> None:
+        self.errors.append(TargetError(exc.operation, exc.code, exc.message))
 
     async def guarded(self, call: Callable[[], Awaitable[R]]) -> R | None:
         try:
             return await call()
         except AWSError as exc:
-            self.errors.append(TargetError(exc.operation, exc.code, exc.message))
+            self.record(exc)
             return None
 
 
@@ -131,7 +134,7 @@ async def collect(
     clock: Callable[[], dt.datetime],
 ) -> TargetSnapshot:
     started = clock()
-    c = _Collector(api, counter, max_in_flight)
+    c = _Collector(max_in_flight)
     region = api.region
 
     # 1. Listings, in parallel: each is a chain of page calls.
@@ -243,7 +246,7 @@ async def collect(
         try:
             found, cost = await walk()
         except AWSError as exc:
-            c.errors.append(TargetError(exc.operation, exc.code, exc.message))
+            c.record(exc)
             return
         recommended[name], walk_cost[name] = found, cost
         cache.recommended[name] = (found, cost, started)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ggwatch.findings import Finding, Severity
-from ggwatch.model import Snapshot, TargetSnapshot
+from ggwatch.model import Snapshot, TargetError, TargetSnapshot
 from ggwatch.state import DaemonView
 
 
@@ -23,14 +23,21 @@ class ScanResult:
     duration_seconds: float
 
 
+def errors_json(errors: Sequence[TargetError]) -> list[dict[str, str]]:
+    return [{"operation": e.operation, "code": e.code, "message": e.message} for e in errors]
+
+
+def timestamp(moment: dt.datetime) -> str:
+    """ISO 8601 in UTC with a Z, as the JSON schema says."""
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 def target_json(target: TargetSnapshot) -> dict[str, Any]:
     return {
         "region": target.region,
         "account": target.account,
         "complete": target.complete,
-        "errors": [
-            {"operation": e.operation, "code": e.code, "message": e.message} for e in target.errors
-        ],
+        "errors": errors_json(target.errors),
     }
 
 
@@ -58,7 +65,7 @@ def stats_json(report: ScanResult) -> dict[str, Any]:
 
 def to_json(report: ScanResult) -> str:
     document = {
-        "generated_at": report.generated_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "generated_at": timestamp(report.generated_at),
         "complete": report.snapshot.complete,
         "targets": [target_json(t) for t in report.snapshot.targets],
         "stats": stats_json(report),
@@ -87,14 +94,12 @@ def view_json(view: DaemonView) -> dict[str, Any]:
             "region": t.region,
             "account": t.account,
             "complete": t.complete is True,
-            "errors": [
-                {"operation": e.operation, "code": e.code, "message": e.message} for e in t.errors
-            ],
+            "errors": errors_json(t.errors),
         }
         for t in view.targets
     ]
     return {
-        "generated_at": generated_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "generated_at": timestamp(generated_at),
         "complete": all(t["complete"] for t in targets),
         "targets": targets,
         "stats": stats_json(scanned),
