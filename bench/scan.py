@@ -67,8 +67,11 @@ def start_simulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], st
     raise RuntimeError("the simulator did not start")
 
 
-def control(endpoint: str, path: str, method: str = "GET") -> Any:
-    request = urllib.request.Request(f"{endpoint}{path}", method=method)
+def control(endpoint: str, path: str, method: str = "GET", body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{endpoint}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 

@@ -23,6 +23,19 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def guidance_max_age(settings: Settings) -> float:
+    """How old a cached vendor guidance read may be at the start of a scan.
+
+    Reads are checked only when a scan starts, so a read younger than the refresh interval
+    is kept until the next scan, up to one poll interval (with jitter) later. Taking that
+    interval off keeps every guidance read the daemon evaluates younger than
+    `describe_refresh_seconds` by the time the next scan could replace it, so a guidance flip
+    is seen within one refresh interval (plus the scan that sees it).
+    """
+    longest_wait = settings.poll_interval_seconds * (1 + settings.poll_jitter)
+    return max(0.0, settings.describe_refresh_seconds - longest_wait)
+
+
 @dataclass
 class ScanState:
     """What outlives one scan in a process: the per-Region caches and request buckets."""
@@ -37,7 +50,7 @@ class ScanState:
     def cache(self, region: str, settings: Settings) -> RegionCache:
         if region not in self.caches:
             self.caches[region] = RegionCache(
-                describe_refresh=settings.describe_refresh_seconds,
+                describe_refresh=guidance_max_age(settings),
                 device_refresh=settings.device_refresh_seconds,
             )
         return self.caches[region]

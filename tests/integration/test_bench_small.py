@@ -25,6 +25,8 @@ def test_small_fleet_meets_the_scale_targets() -> None:
             "60",
             "--idle-seconds",
             "2",
+            "--settle-seconds",
+            "5",
             "--json",
         ],
         cwd=ROOT,
