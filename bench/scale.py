@@ -44,7 +44,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
 from bench.scan import REGION, call_totals, control, minimal_calls, start_simulator
-from ggwatch.model import Guidance, VersionRef
+from ggwatch.model import DEFAULT_ALIAS, Guidance, TargetId, VersionRef
 from ggwatch.scan import ScanState, scan_once
 from ggwatch.settings import Settings
 from ggwatch.sim.fleet import access_key
@@ -121,7 +121,7 @@ async def shared_scan(settings: Settings, endpoint: str, rate: float) -> tuple[f
 
 def in_use_active(state: ScanState) -> VersionRef:
     """A private version the scans found in use and ACTIVE: flipping it opens new findings."""
-    cache = state.caches[REGION]
+    cache = state.caches[TargetId(DEFAULT_ALIAS, REGION)]
     return min(
         ref
         for ref, (status, _) in cache.versions.items()

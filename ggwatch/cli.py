@@ -34,6 +34,7 @@ from ggwatch.errors import (
 from ggwatch.findings import Severity
 from ggwatch.scan import scan_once
 from ggwatch.settings import Settings, load_settings
+from ggwatch.sim.events import check_queue_url
 from ggwatch.sim.faults import Knobs
 from ggwatch.sim.fleet import FleetError, FleetSpec, access_key, generate, load
 from ggwatch.sim.server import Running, Simulator, serve
@@ -75,6 +76,13 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be 0..65535, got {text}")
     return value
+
+
+def _queue_url(text: str) -> str:
+    try:
+        return check_queue_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _regions(text: str) -> tuple[str, ...]:
@@ -164,6 +172,16 @@ def _add_sim_arguments(parser: argparse.ArgumentParser, default_port: int) -> No
     net.add_argument("--host", default="127.0.0.1", help="address (default: loopback only)")
     net.add_argument("--port", type=_port, default=default_port, help="port (0 = any free one)")
 
+    events = parser.add_argument_group("EventBridge events")
+    events.add_argument(
+        "--events-queue-url",
+        type=_queue_url,
+        metavar="URL",
+        help="SQS queue to deliver the simulated EventBridge events to, as a rule's target "
+        "would (endpoint from AWS_ENDPOINT_URL_SQS; default: record them only, see "
+        "GET /_sim/events; change at run time with PUT /_sim/events)",
+    )
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -218,7 +236,7 @@ def _scan(args: argparse.Namespace, settings: Settings) -> int:
     if failed:
         target, error = failed[0]
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        where = f"{target.account or '?'}/{target.region}"
+        where = target.target.label(target.account)
         print(
             f"ggwatch: error: scan incomplete: {where}: {error.operation}: {error.code}: "
             f"{error.message}{more}",
@@ -248,7 +266,7 @@ def _sim(args: argparse.Namespace, settings: Settings) -> int:
         knobs.check()
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    simulator = Simulator(world, knobs, seed=args.seed)
+    simulator = Simulator(world, knobs, seed=args.seed, events_queue_url=args.events_queue_url)
     anyio.run(_serve_until_signal, simulator, args.host, args.port)
     return EXIT_OK
 

@@ -1,13 +1,18 @@
 """`ggwatch run`: one task group owns every task of the daemon.
 
-    poller (one per Region) --snapshots--> evaluator --finding events--> log sink
-                                               |
-                                               +--> StateHolder <-- HTTP (/metrics, /, health)
+    SQS consumer (per queue) --requests--> mailbox (per target)
+                                              |
+    poller (one per account and Region) <-----+
+        --snapshots--> evaluator --finding events--> log sink
+                           |
+                           +--> StateHolder <-- HTTP (/metrics, /, health)
 
-Stages talk over bounded memory object streams. A poller that meets an AWS failure reports an
-incomplete snapshot and backs off; nothing it meets stops the daemon, and an incomplete scan
-resolves no finding it could not re-check. SIGTERM or SIGINT cancels the group; the HTTP server
-is cleaned up under a shielded timeout, and the process exits 0.
+Stages talk over bounded memory object streams. A poller scans its target every interval, and
+sooner when events ask: a targeted refresh of the devices they name, or of the guidance in use.
+A poller that meets an AWS failure reports an incomplete snapshot and backs off; nothing it
+meets stops the daemon or the other targets, and an incomplete scan resolves no finding it
+could not re-check. SIGTERM or SIGINT cancels the group; the HTTP server is cleaned up under a
+shielded timeout, and the process exits 0.
 """
 
 from __future__ import annotations
@@ -31,24 +36,37 @@ from prometheus_client import CollectorRegistry
 
 from ggwatch import __version__
 from ggwatch.aws.archive import archive_from_uri
-from ggwatch.aws.clients import Session, greengrass_clients, new_session, regions_to_watch
+from ggwatch.aws.clients import (
+    Session,
+    Target,
+    default_region,
+    greengrass_clients,
+    new_session,
+    target_sessions,
+    targets_to_watch,
+)
 from ggwatch.aws.greengrass import AioGreengrass, CallCounter, RetryPolicy
+from ggwatch.aws.queue import Consumer, QueueStats, Router, sqs_client, sqs_config
 from ggwatch.cleanup.executor import Cleaner
 from ggwatch.cleanup.policy import Policy
+from ggwatch.errors import ConfigError
 from ggwatch.findings import Rule, Severity
 from ggwatch.http import serve_http
-from ggwatch.inventory import collect, failed_snapshot
-from ggwatch.model import Snapshot, TargetSnapshot
+from ggwatch.inventory import refresh_devices
+from ggwatch.model import Snapshot, TargetId, TargetSnapshot
+from ggwatch.refresh import Ack, Batch, Mailbox
 from ggwatch.rules import evaluate
-from ggwatch.scan import ScanState, utcnow
+from ggwatch.scan import ScanState, collect_target, utcnow
 from ggwatch.settings import Settings
 from ggwatch.sinks.events import log_events
 from ggwatch.sinks.metrics import register_collector
 from ggwatch.state import ApiCalls, DaemonView, StateHolder, TargetStatus
 from ggwatch.tracker import EventKind, FindingEvent, Key, OpenFinding, diff
+from ggwatch.triggers import Kind, Trigger
 from ggwatch.webhook import AlertmanagerWebhook
 
 RETRY_BASE_SECONDS = 5.0  # first wait after an incomplete scan; doubles up to the interval
+NO_REQUESTS = Batch()
 EVENT_BUFFER = 1024  # finding events in flight to the log sink; the evaluator waits beyond
 
 
@@ -76,11 +94,21 @@ def publisher(cleaner: Cleaner, holder: StateHolder) -> Callable[[], None]:
     return publish
 
 
+def queue_publisher(stats: QueueStats, holder: StateHolder) -> Callable[[], None]:
+    def publish() -> None:
+        counts = (*sorted(stats.messages.items()), ("receive_errors", stats.receive_errors))
+        holder.view = replace(holder.view, event_messages=counts)
+
+    return publish
+
+
 @dataclass(frozen=True, slots=True)
 class ScanOutcome:
-    region: str
+    target: TargetId
     snapshot: TargetSnapshot
     duration_seconds: float
+    refresh: bool = False  # a targeted refresh that events asked for, not a scan
+    batch: Batch = NO_REQUESTS  # the requests it answers, resolved once it is evaluated
 
 
 def next_delay(settings: Settings, failures: int, rng: random.Random) -> float:
@@ -92,37 +120,63 @@ def next_delay(settings: Settings, failures: int, rng: random.Random) -> float:
 
 
 async def poll(
-    region: str,
+    target: Target,
     client: Any,
     settings: Settings,
     state: ScanState,
+    mailbox: Mailbox,
     send: ObjectSendStream[ScanOutcome],
     clock: Callable[[], dt.datetime],
 ) -> None:
-    """Scan one target forever: every interval, or sooner after a failure."""
-    log = structlog.get_logger("ggwatch.poller").bind(aws_region=region)
+    """Scan one target forever: every interval, sooner after a failure, and refresh what
+    events ask for in between."""
     rng = random.Random()
-    policy = RetryPolicy(max_attempts=settings.max_attempts)
     failures = 0
+    last: TargetSnapshot | None = None
+    next_scan = anyio.current_time()
     async with send:
         while True:
+            # Events can only refresh a target whose last pass was complete; otherwise the
+            # scan (or its retry after a failure) comes first.
+            refreshable = last is not None and last.complete
+            with anyio.move_on_after(max(0.0, next_scan - anyio.current_time())):
+                await (mailbox.wait() if refreshable else anyio.sleep_forever())
             started = anyio.current_time()
-            counter = CallCounter()
-            api = AioGreengrass(client, region, state.bucket(region, settings), counter, policy)
-            try:
-                snapshot = await collect(
-                    api,
-                    counter,
-                    state.cache(region, settings),
-                    max_in_flight=settings.max_in_flight,
-                    clock=clock,
-                )
-            except Exception as exc:  # a bug or a payload nobody expected: report, carry on
-                log.exception("scan.crashed", error=type(exc).__name__)
-                snapshot = failed_snapshot(region, counter, exc, clock())
-            await send.send(ScanOutcome(region, snapshot, anyio.current_time() - started))
+            if started < next_scan and last is not None:
+                await mailbox.settle(settings.events_coalesce_seconds)
+                batch = mailbox.take()
+                snapshot = None
+                if not batch.guidance:
+                    api = state.api(target, client, settings)
+                    snapshot = await refresh_devices(
+                        api,
+                        api.counter,
+                        state.cache(target.id, settings),
+                        last,
+                        batch.things,
+                        max_in_flight=settings.max_in_flight,
+                        clock=clock,
+                    )
+                if snapshot is not None:
+                    duration = anyio.current_time() - started
+                    await send.send(ScanOutcome(target.id, snapshot, duration, True, batch))
+                    last = snapshot
+                    if not snapshot.complete:
+                        next_scan = anyio.current_time()  # a full scan sorts it out
+                    continue
+                # A new device, a device gone, or new guidance: a full scan answers it.
+                if batch.guidance:
+                    state.cache(target.id, settings).expire_guidance()
+                mailbox.put_back(batch)
+            # Whatever was asked before the scan starts, the scan answers.
+            batch = mailbox.take()
+            api = state.api(target, client, settings)
+            snapshot = await collect_target(target, api, state, settings, clock)
+            duration = anyio.current_time() - started
+            await send.send(ScanOutcome(target.id, snapshot, duration, False, batch))
+            last = snapshot
             failures = 0 if snapshot.complete else failures + 1
-            await anyio.sleep(next_delay(settings, failures, rng))
+            next_scan = anyio.current_time() + next_delay(settings, failures, rng)
 
 
 class Evaluator:
@@ -135,7 +189,7 @@ class Evaluator:
         events: ObjectSendStream[tuple[FindingEvent, bool]],
         clock: Callable[[], dt.datetime],
         cleanup: MemoryObjectSendStream[CleanupJob] | None = None,
-        cleanup_calls: Mapping[str, CallCounter] | None = None,
+        cleanup_calls: Mapping[TargetId, CallCounter] | None = None,
     ) -> None:
         self.cleanup = cleanup
         self.cleanup_calls = cleanup_calls or {}
@@ -144,9 +198,9 @@ class Evaluator:
         self.events = events
         self.clock = clock
         self.config = settings.rules_config
-        self.latest: dict[str, TargetSnapshot] = {}
+        self.latest: dict[TargetId, TargetSnapshot] = {}
         self.open: dict[Key, OpenFinding] = {}
-        self.calls: Counter[tuple[str, str, str]] = Counter()
+        self.calls: Counter[tuple[TargetId, str, str]] = Counter()
         self.log = structlog.get_logger("ggwatch.evaluator")
 
     async def run(self, outcomes: ObjectReceiveStream[ScanOutcome]) -> None:
@@ -155,30 +209,32 @@ class Evaluator:
                 await self.fold(outcome)
 
     async def fold(self, outcome: ScanOutcome) -> None:
-        region, snapshot = outcome.region, outcome.snapshot
-        before = self.holder.view.target(region)
+        where, snapshot = outcome.target, outcome.snapshot
+        before = self.holder.view.target(where)
         first_complete = snapshot.complete and before.last_success is None
         self._log_state_change(before, snapshot)
         for call in snapshot.calls:
-            self.calls[(region, call.operation, call.outcome)] += call.count
-        self.latest[region] = snapshot
+            self.calls[(where, call.operation, call.outcome)] += call.count
+        self.latest[where] = snapshot
         now = self.clock()
-        combined = Snapshot(tuple(self.latest[r] for r in sorted(self.latest)))
+        combined = Snapshot(tuple(self.latest[t] for t in sorted(self.latest)))
         found = evaluate(combined, self.config, now)
-        rechecked = {r for r, s in self.latest.items() if s.complete}
+        rechecked = {t for t, s in self.latest.items() if s.complete}
         result = diff(self.open, found, rechecked, now)
         self.open = dict(result.open)
         # A target's findings up to its first complete scan are what was already true before
         # this process started: one summary for them instead of an event each.
-        not_yet = {t.region for t in self.holder.view.targets if t.last_success is None}
+        not_yet = {t.target for t in self.holder.view.targets if t.last_success is None}
         status = self._status(before, outcome)
         self.holder.view = self._view(status)
         self.holder.last_attempt_monotonic = anyio.current_time()
         if first_complete:
-            self._log_summary(region)
+            self._log_summary(where)
         for event in result.events:
-            initial = event.kind is EventKind.OPENED and event.finding.region in not_yet
+            initial = event.kind is EventKind.OPENED and event.finding.target in not_yet
             await self.events.send((event, initial))
+        # The events that asked for this pass may now be deleted from their queue.
+        outcome.batch.resolve(snapshot.complete)
         if self.cleanup is not None and snapshot.complete:
             job = CleanupJob(snapshot, tuple(self.open.values()))
             try:
@@ -186,27 +242,31 @@ class Evaluator:
             except anyio.WouldBlock:
                 # The cleaner is still busy with this target's last job; the next scan brings
                 # a fresher one. Nothing is lost: candidates stay open findings.
-                self.log.debug("cleanup.busy", aws_region=region)
+                self.log.debug("cleanup.busy", **_fields(where))
         self.log.info(
-            "scan.completed",
-            aws_region=region,
+            "refresh.completed" if outcome.refresh else "scan.completed",
+            **_fields(where, snapshot.account),
             complete=snapshot.complete,
             duration_seconds=round(outcome.duration_seconds, 3),
             api_calls=snapshot.api_calls,
             throttled_calls=snapshot.throttled_calls,
-            open_findings=sum(1 for f in self.open.values() if f.finding.region == region),
+            open_findings=sum(1 for f in self.open.values() if f.finding.target == where),
         )
 
     def _status(self, before: TargetStatus, outcome: ScanOutcome) -> TargetStatus:
         snapshot = outcome.snapshot
+        scanned = 0 if outcome.refresh else 1
         return replace(
             before,
             account=snapshot.account or before.account,
-            scans=before.scans + 1,
+            scans=before.scans + scanned,
+            refreshes=before.refreshes + (1 - scanned),
             failed_scans=before.failed_scans + (0 if snapshot.complete else 1),
             last_attempt=snapshot.finished,
             last_success=snapshot.finished if snapshot.complete else before.last_success,
-            last_duration_seconds=outcome.duration_seconds,
+            last_duration_seconds=(
+                before.last_duration_seconds if outcome.refresh else outcome.duration_seconds
+            ),
             complete=snapshot.complete,
             errors=snapshot.errors,
             snapshot=snapshot,
@@ -215,51 +275,60 @@ class Evaluator:
 
     def _view(self, status: TargetStatus) -> DaemonView:
         view = self.holder.view.with_target(status)
-        accounts = {t.region: t.account for t in view.targets}
+        accounts = {t.target: t.account for t in view.targets}
         totals = Counter(self.calls)
-        for region, counter in self.cleanup_calls.items():
+        for where, counter in self.cleanup_calls.items():
             for (operation, outcome), count in counter.counts.items():
-                totals[(region, operation, outcome)] += count
+                totals[(where, operation, outcome)] += count
         calls = tuple(
-            ApiCalls(region, accounts.get(region), operation, outcome, count)
-            for (region, operation, outcome), count in sorted(totals.items())
+            ApiCalls(where.region, accounts.get(where), operation, outcome, count, where.alias)
+            for (where, operation, outcome), count in sorted(totals.items())
         )
         findings = tuple(sorted((o.finding for o in self.open.values()), key=lambda f: f.sort_key))
         return replace(view, findings=findings, api_calls=calls, evaluations=view.evaluations + 1)
 
     def _log_state_change(self, before: TargetStatus, snapshot: TargetSnapshot) -> None:
-        region = snapshot.region
+        where = _fields(snapshot.target, snapshot.account or before.account)
         if not snapshot.complete and before.complete is not False:
             first = snapshot.errors[0] if snapshot.errors else None
             self.log.warning(
                 "scan.incomplete",
-                aws_region=region,
+                **where,
                 errors=len(snapshot.errors),
                 operation=first.operation if first else None,
                 error_code=first.code if first else None,
                 error=first.message if first else None,
             )
         elif snapshot.complete and before.complete is False:
-            self.log.info("scan.recovered", aws_region=region)
+            self.log.info("scan.recovered", **where)
 
-    def _log_summary(self, region: str) -> None:
-        mine = [o.finding for o in self.open.values() if o.finding.region == region]
+    def _log_summary(self, target: TargetId) -> None:
+        mine = [o.finding for o in self.open.values() if o.finding.target == target]
         by_severity = {s.value: sum(f.severity is s for f in mine) for s in Severity}
         by_rule = {r.value: n for r in Rule if (n := sum(f.rule is r for f in mine))}
         self.log.info(
             "findings.summary",
-            aws_region=region,
+            **_fields(target),
             open_findings=len(mine),
             by_severity=by_severity,
             by_rule=by_rule,
         )
 
 
-def initial_view(settings: Settings, regions: tuple[str, ...], now: dt.datetime) -> DaemonView:
+def _fields(target: TargetId, account: str | None = None) -> dict[str, str | None]:
+    """How logs name a target."""
+    fields = {"account_alias": target.alias, "aws_region": target.region}
+    return {**fields, "aws_account_id": account} if account else dict(fields)
+
+
+def initial_view(settings: Settings, targets: tuple[Target, ...], now: dt.datetime) -> DaemonView:
     config = settings.rules_config
     return DaemonView(
         started_at=now,
-        targets=tuple(TargetStatus(region=r) for r in regions),
+        targets=tuple(
+            TargetStatus(region=t.id.region, account=t.account_id, alias=t.id.alias)
+            for t in targets
+        ),
         severities=tuple((rule, config.severity(rule)) for rule in Rule if config.enabled(rule)),
     )
 
@@ -284,12 +353,12 @@ def cleanup_policy(settings: Settings) -> Policy:
 
 async def _cleaner(
     settings: Settings,
-    clients: Mapping[str, Any],
+    clients: Mapping[TargetId, Any],
     state: ScanState,
     session: Session,
     stack: AsyncExitStack,
     clock: Callable[[], dt.datetime],
-) -> tuple[Cleaner | None, dict[str, CallCounter]]:
+) -> tuple[Cleaner | None, dict[TargetId, CallCounter]]:
     """The cleaner when cleanup is on, with its own call counters and the shared budgets."""
     if settings.cleanup_mode == "off":
         return None, {}
@@ -303,13 +372,13 @@ async def _cleaner(
                 read_timeout=settings.read_timeout_seconds,
             )
         )
-    counters = {region: CallCounter() for region in clients}
+    counters = {where: CallCounter() for where in clients}
     policy = RetryPolicy(max_attempts=settings.max_attempts)
     admins = {
-        region: AioGreengrass(
-            client, region, state.bucket(region, settings), counters[region], policy
+        where: AioGreengrass(
+            client, where.region, state.bucket(where, settings), counters[where], policy
         )
-        for region, client in clients.items()
+        for where, client in clients.items()
     }
     cleaner = Cleaner(
         settings.cleanup_mode,
@@ -337,6 +406,46 @@ async def _cleaner(
     return cleaner, counters
 
 
+def router(
+    targets: tuple[Target, ...], mailboxes: Mapping[TargetId, Mailbox], holder: StateHolder
+) -> Router:
+    """Post a trigger to the targets it names: its Region, and its account when that is known
+    (the SDK's own account is known from the first scan on)."""
+
+    def route(trigger: Trigger) -> list[Ack]:
+        acks = []
+        for target in targets:
+            if target.id.region != trigger.region:
+                continue
+            account = holder.view.target(target.id).account or target.account_id
+            if account is not None and account != trigger.account:
+                continue
+            things = (trigger.thing,) if trigger.thing is not None else ()
+            mailbox = mailboxes[target.id]
+            acks.append(mailbox.post(things, guidance=trigger.kind is Kind.GUIDANCE))
+        return acks
+
+    return route
+
+
+async def _queues(
+    settings: Settings, session: Session, targets: tuple[Target, ...], stack: AsyncExitStack
+) -> dict[str, Any]:
+    """An SQS client per events queue, with the SDK's own credentials (the queue is the
+    monitoring account's); the Region comes from the queue's URL."""
+    if not settings.events_queue_url:
+        return {}
+    try:
+        fallback = default_region(session)
+    except ConfigError:
+        fallback = targets[0].id.region
+    config = sqs_config(settings.connect_timeout_seconds, settings.events_wait_seconds)
+    return {
+        url: await stack.enter_async_context(sqs_client(session, url, fallback, config))
+        for url in settings.events_queue_url
+    }
+
+
 async def watch_signals(scope: anyio.CancelScope) -> None:
     log = structlog.get_logger("ggwatch.daemon")
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -355,8 +464,8 @@ async def run(
 ) -> None:
     """Run until SIGTERM/SIGINT or until the caller cancels."""
     session = session or new_session()
-    regions = regions_to_watch(settings.regions, session)
-    holder = StateHolder(initial_view(settings, regions, clock()))
+    targets = targets_to_watch(settings, session)
+    holder = StateHolder(initial_view(settings, targets, clock()))
     registry = CollectorRegistry(auto_describe=True)
     python = ".".join(map(str, sys.version_info[:3]))
     register_collector(registry, holder, settings.max_finding_series, __version__, python)
@@ -365,15 +474,18 @@ async def run(
     async with AsyncExitStack() as stack:
         clients = await stack.enter_async_context(
             greengrass_clients(
-                regions,
+                targets,
+                target_sessions(targets, session, settings),
                 connect_timeout=settings.connect_timeout_seconds,
                 read_timeout=settings.read_timeout_seconds,
                 pool_size=settings.max_in_flight * 2,
-                session=session,
             )
         )
+        queues = await _queues(settings, session, targets, stack)
         cleaner, cleanup_calls = await _cleaner(settings, clients, state, session, stack, clock)
-        holder.view = replace(holder.view, cleanup_mode=settings.cleanup_mode)
+        holder.view = replace(
+            holder.view, cleanup_mode=settings.cleanup_mode, events_queues=len(queues)
+        )
         group = await stack.enter_async_context(anyio.create_task_group())
         http = partial(
             serve_http,
@@ -389,7 +501,8 @@ async def run(
         log.info(
             "daemon.started",
             version=__version__,
-            aws_regions=list(regions),
+            targets=[str(t.id) for t in targets],
+            events_queues=len(queues),
             http=f"{settings.http_host}:{port}",
             poll_interval_seconds=settings.poll_interval_seconds,
             cleanup_mode=settings.cleanup_mode,
@@ -398,7 +511,7 @@ async def run(
             on_ready(port)
         group.start_soon(watch_signals, group.cancel_scope)
         snapshots_send, snapshots_receive = anyio.create_memory_object_stream[ScanOutcome](
-            max_buffer_size=len(regions)
+            max_buffer_size=len(targets)
         )
         events_send, events_receive = anyio.create_memory_object_stream[tuple[FindingEvent, bool]](
             max_buffer_size=EVENT_BUFFER
@@ -406,16 +519,36 @@ async def run(
         jobs_send: MemoryObjectSendStream[CleanupJob] | None = None
         if cleaner is not None:
             jobs_send, jobs_receive = anyio.create_memory_object_stream[CleanupJob](
-                max_buffer_size=len(regions)
+                max_buffer_size=len(targets)
             )
             cleaner.on_count = publisher(cleaner, holder)
             group.start_soon(clean, cleaner, jobs_receive)
         evaluator = Evaluator(settings, holder, events_send, clock, jobs_send, cleanup_calls)
         group.start_soon(log_events, events_receive)
         group.start_soon(evaluator.run, snapshots_receive)
+        mailboxes = {t.id: Mailbox() for t in targets}
+        stats = QueueStats.new()
+        route = router(targets, mailboxes, holder)
+        for url, client in queues.items():
+            consumer = Consumer(
+                url,
+                client,
+                route,
+                wait_seconds=settings.events_wait_seconds,
+                stats=stats,
+                on_count=queue_publisher(stats, holder),
+            )
+            group.start_soon(consumer.run)
         async with snapshots_send:
-            for region in regions:
+            for target in targets:
                 group.start_soon(
-                    poll, region, clients[region], settings, state, snapshots_send.clone(), clock
+                    poll,
+                    target,
+                    clients[target.id],
+                    settings,
+                    state,
+                    mailboxes[target.id],
+                    snapshots_send.clone(),
+                    clock,
                 )
     log.info("daemon.stopped")

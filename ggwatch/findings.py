@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from ggwatch.model import DEFAULT_ALIAS, TargetId
+
 
 class Severity(StrEnum):
     CRITICAL = "critical"
@@ -83,12 +85,18 @@ class Finding:
     resource_id: str
     message: str
     details: Details
+    account_alias: str = DEFAULT_ALIAS
+
+    @property
+    def target(self) -> TargetId:
+        return TargetId(self.account_alias, self.region)
 
     @property
     def key(self) -> tuple[str, ...]:
         """Identity across scans: the same problem on the same resource is the same finding."""
         return (
             self.rule.value,
+            self.account_alias,
             self.account or "",
             self.region,
             self.resource_type.value,
@@ -107,6 +115,7 @@ class Finding:
             "severity": self.severity.value,
             "region": self.region,
             "account": self.account,
+            "account_alias": self.account_alias,
             "resource_type": self.resource_type.value,
             "resource_id": self.resource_id,
             "message": self.message,

@@ -90,7 +90,7 @@ class _Endpoints:
 
     async def readyz(self, request: web.Request) -> web.Response:
         view = self.holder.view
-        waiting = [f"{t.account or '?'}/{t.region}" for t in view.targets if t.last_success is None]
+        waiting = [t.target.label(t.account) for t in view.targets if t.last_success is None]
         body = {
             "status": "ready" if view.ready else "not ready",
             "reason": "every target had a complete scan" if view.ready else "no complete scan yet",

@@ -18,15 +18,15 @@ is absent (never "empty"), so nothing downstream mistakes a failure for a clean 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TypeVar
 
 import anyio
 
 from ggwatch.aws.greengrass import PAGE_SIZE, CallCounter, ComponentSummary, GreengrassAPI
-from ggwatch.errors import AWSError
+from ggwatch.errors import AWSError, NotFound
 from ggwatch.model import (
     CallCount,
     CoreDevice,
@@ -111,6 +111,12 @@ class RegionCache:
 
     def fresh(self, when: dt.datetime, now: dt.datetime, seconds: float) -> bool:
         return (now - when).total_seconds() < seconds
+
+    def expire_guidance(self) -> None:
+        """Forget every guidance read (an AWS Health notice says one changed): the next scan
+        re-describes every version in use and looks up where to move again."""
+        self.versions.clear()
+        self.recommended.clear()
 
     def sizes(self) -> tuple[tuple[str, int], ...]:
         return (
@@ -200,11 +206,58 @@ async def collect(
         group.start_soon(bounded_each, in_force, detail, c.limit)
         group.start_soon(bounded_each, devices or (), device_components, c.limit)
 
-    # 3. Vendor guidance of every version in force or installed.
+    # 3 and 4. Vendor guidance of every version in force or installed, and where to move.
     arns = _ArnResolver(region, account, private, public)
     referenced = {ref for d in details.values() for ref in d.components}
     referenced |= {i.ref for d in installed.values() for i in d.installed or ()}
     versions: dict[VersionRef, VersionStatus] = {}
+    recommended: dict[str, str | None] = {}
+    walk_cost: dict[str, int] = {}
+    await _guidance(api, c, cache, arns, referenced, versions, recommended, walk_cost, started)
+    flagged = {s.ref.name for ref, s in versions.items() if s.flagged and ref in referenced}
+
+    device_list = tuple(installed.get(d.thing_name, d) for d in devices or ())
+    if not c.errors:
+        _prune(cache, deployments or (), devices or (), referenced, set(flagged))
+    # What a full scan of this fleet needs at the least, and so its time at the budget.
+    minimal = sum(_pages(len(x or ())) for x in (private, public, deployments, devices))
+    minimal += len(in_force) + len(referenced) + sum(walk_cost.values())
+    minimal += sum(_pages(len(d.installed or ())) for d in installed.values())
+    return TargetSnapshot(
+        region=region,
+        account=account,
+        complete=not c.errors,
+        errors=tuple(c.errors),
+        deployments=tuple(sorted(deployments or (), key=lambda d: d.deployment_id)),
+        details=MappingProxyType(details),
+        devices=tuple(sorted(device_list, key=lambda d: d.thing_name)),
+        versions=MappingProxyType(versions),
+        recommended=MappingProxyType(recommended),
+        private_components=frozenset(s.name for s in private or ()),
+        calls=tuple(
+            CallCount(op, outcome, n) for (op, outcome), n in sorted(counter.counts.items())
+        ),
+        started=started,
+        finished=clock(),
+        minimal_calls=minimal,
+        floor_seconds=minimal / api.budget,
+        cache_sizes=cache.sizes(),
+    )
+
+
+async def _guidance(
+    api: GreengrassAPI,
+    c: _Collector,
+    cache: RegionCache,
+    arns: _ArnResolver,
+    referenced: set[VersionRef],
+    versions: dict[VersionRef, VersionStatus],
+    recommended: dict[str, str | None],
+    walk_cost: dict[str, int],
+    started: dt.datetime,
+) -> None:
+    """Fill `versions` for every referenced version not in it yet, then `recommended` for
+    every component with a flagged version that has none yet: from the cache when fresh."""
 
     async def describe(ref: VersionRef) -> None:
         seen = cache.versions.get(ref)
@@ -216,13 +269,7 @@ async def collect(
             versions[ref] = status
             cache.versions[ref] = (status, started)
 
-    await bounded_each(sorted(referenced), describe, c.limit)
-
-    # 4. Where to move: the newest ACTIVE version of each component with a flagged one in use.
-    flagged = sorted({s.ref.name for s in versions.values() if s.flagged})
-    recommended: dict[str, str | None] = {}
-
-    walk_cost: dict[str, int] = {}
+    await bounded_each(sorted(referenced - versions.keys()), describe, c.limit)
 
     async def recommend(name: str) -> None:
         seen = cache.recommended.get(name)
@@ -251,33 +298,73 @@ async def collect(
         recommended[name], walk_cost[name] = found, cost
         cache.recommended[name] = (found, cost, started)
 
-    await bounded_each(flagged, recommend, c.limit)
+    flagged = {s.ref.name for s in versions.values() if s.flagged and s.ref in referenced}
+    await bounded_each(sorted(flagged - recommended.keys()), recommend, c.limit)
 
-    device_list = tuple(installed.get(d.thing_name, d) for d in devices or ())
-    if not c.errors:
-        _prune(cache, deployments or (), devices or (), referenced, set(flagged))
-    # What a full scan of this fleet needs at the least, and so its time at the budget.
-    minimal = sum(_pages(len(x or ())) for x in (private, public, deployments, devices))
-    minimal += len(in_force) + len(referenced) + sum(walk_cost.values())
-    minimal += sum(_pages(len(d.installed or ())) for d in installed.values())
-    return TargetSnapshot(
-        region=region,
-        account=account,
-        complete=not c.errors,
+
+async def refresh_devices(
+    api: GreengrassAPI,
+    counter: CallCounter,
+    cache: RegionCache,
+    previous: TargetSnapshot,
+    things: Collection[str],
+    *,
+    max_in_flight: int,
+    clock: Callable[[], dt.datetime],
+) -> TargetSnapshot | None:
+    """Re-read what events named: the installed components of `things`, then the guidance of
+    versions they newly run. The rest of the target is the previous snapshot's.
+
+    None when only a full scan can answer: a device the last scan did not list (the listing
+    gives its status), or a device that is gone.
+    """
+    started = clock()
+    known = {d.thing_name: d for d in previous.devices}
+    if any(thing not in known for thing in things):
+        return None
+    c = _Collector(max_in_flight)
+    gone = False
+    fresh: dict[str, CoreDevice] = {}
+
+    async def reread(thing: str) -> None:
+        nonlocal gone
+        try:
+            found = await api.list_installed_components(thing)
+        except NotFound:
+            gone = True
+            return
+        except AWSError as exc:
+            c.record(exc)
+            return
+        device = known[thing]
+        # The cached timestamp stays the listed one: the next poll sees it move, and re-reads.
+        cache.installed[thing] = (device.last_status_update, found, started)
+        fresh[thing] = CoreDevice(
+            device.thing_name, device.status, device.last_status_update, found
+        )
+
+    await bounded_each(sorted(things), reread, c.limit)
+    if gone:
+        return None
+    devices = tuple(fresh.get(d.thing_name, d) for d in previous.devices)
+    referenced = {ref for d in previous.details.values() for ref in d.components}
+    referenced |= {i.ref for d in devices for i in d.installed or ()}
+    arns = _ArnResolver(previous.region, previous.account, None, None)
+    versions = dict(previous.versions)
+    recommended = dict(previous.recommended)
+    await _guidance(api, c, cache, arns, referenced, versions, recommended, {}, started)
+    return replace(
+        previous,
+        complete=previous.complete and not c.errors,
         errors=tuple(c.errors),
-        deployments=tuple(sorted(deployments or (), key=lambda d: d.deployment_id)),
-        details=MappingProxyType(details),
-        devices=tuple(sorted(device_list, key=lambda d: d.thing_name)),
+        devices=devices,
         versions=MappingProxyType(versions),
         recommended=MappingProxyType(recommended),
-        private_components=frozenset(s.name for s in private or ()),
         calls=tuple(
             CallCount(op, outcome, n) for (op, outcome), n in sorted(counter.counts.items())
         ),
         started=started,
         finished=clock(),
-        minimal_calls=minimal,
-        floor_seconds=minimal / api.budget,
         cache_sizes=cache.sizes(),
     )
 

@@ -11,8 +11,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import NamedTuple
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
+DEFAULT_ALIAS = "default"  # the target of the SDK's own credentials, when none is configured
+
+
+class TargetId(NamedTuple):
+    """One watched account and Region, by the alias the configuration gives the account.
+
+    The alias, not the account id, keys a target: the id of the SDK's own account is known
+    only once a scan has read an ARN, and a target must have a name before its first scan.
+    """
+
+    alias: str
+    region: str
+
+    def __str__(self) -> str:
+        return f"{self.alias}/{self.region}"
+
+    def label(self, account: str | None) -> str:
+        """How people read a target: `account/region`, with the alias unless it is the default."""
+        where = f"{account or '?'}/{self.region}"
+        return where if self.alias == DEFAULT_ALIAS else f"{self.alias}:{where}"
 
 
 class Guidance(StrEnum):
@@ -135,6 +156,11 @@ class TargetSnapshot:
     floor_seconds: float = 0.0
     # Entries the daemon's caches hold for this target after the scan.
     cache_sizes: tuple[tuple[str, int], ...] = ()
+    alias: str = DEFAULT_ALIAS
+
+    @property
+    def target(self) -> TargetId:
+        return TargetId(self.alias, self.region)
 
     @property
     def api_calls(self) -> int:

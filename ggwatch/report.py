@@ -36,6 +36,7 @@ def target_json(target: TargetSnapshot) -> dict[str, Any]:
     return {
         "region": target.region,
         "account": target.account,
+        "account_alias": target.alias,
         "complete": target.complete,
         "errors": errors_json(target.errors),
     }
@@ -93,6 +94,7 @@ def view_json(view: DaemonView) -> dict[str, Any]:
         {
             "region": t.region,
             "account": t.account,
+            "account_alias": t.alias,
             "complete": t.complete is True,
             "errors": errors_json(t.errors),
         }
@@ -136,8 +138,7 @@ def to_table(report: ScanResult) -> str:
         lines.append(f"{severity.value.upper()} ({len(group)})")
         rows = [("rule", "where", "resource", "component -> recommended")]
         rows += [
-            (f.rule.value, f"{f.account or '?'}/{f.region}", _resource(f), _component(f))
-            for f in group
+            (f.rule.value, f.target.label(f.account), _resource(f), _component(f)) for f in group
         ]
         header, *body = _columns(rows)
         lines.append("  " + header)
@@ -149,7 +150,7 @@ def to_table(report: ScanResult) -> str:
     for target in report.snapshot.targets:
         for error in target.errors:
             lines.append(
-                f"incomplete {target.account or '?'}/{target.region}: {error.operation}: "
+                f"incomplete {target.target.label(target.account)}: {error.operation}: "
                 f"{error.code}: {error.message}"
             )
     return "\n".join(lines)

@@ -7,12 +7,21 @@ that names the setting the way the user wrote it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -26,6 +35,95 @@ from ggwatch.rules.config import Exclusions, RuleOverride, RulesConfig
 
 ENV_PREFIX = "GGWATCH_"
 CONFIG_ENV = "GGWATCH_CONFIG"
+ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
+QUEUE_URL = re.compile(r"^https?://[^/\s]+/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
+
+
+def check_regions(value: tuple[str, ...]) -> tuple[str, ...]:
+    for region in value:
+        parts = region.split("-")
+        if len(parts) < 3 or not parts[-1].isdigit() or not region.islower():
+            raise ValueError(f"{region!r} is not a Region name such as us-west-2")
+    if len(set(value)) != len(value):
+        raise ValueError("a Region is listed twice")
+    return value
+
+
+class TargetConfig(BaseModel):
+    """One watched account: an alias, how to reach it, and its Regions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    account: str = Field(
+        description="The account's alias: names the target in metrics (account_alias), logs, "
+        "findings and alerts. Letters, digits, '.', '_', '-'."
+    )
+    role_arn: str | None = Field(
+        default=None,
+        description="Role to assume with STS (credentials refreshed before they expire). "
+        "None: the SDK's own credentials.",
+    )
+    external_id: SecretStr | None = Field(default=None, description="AssumeRole ExternalId.")
+    session_name: str = Field(default="ggwatch", description="AssumeRole RoleSessionName.")
+    duration_seconds: int = Field(
+        default=3600, ge=900, le=43200, description="Lifetime asked of assumed credentials."
+    )
+    regions: tuple[str, ...] = Field(
+        default=(), description="Regions to watch; empty: the top-level `regions` setting."
+    )
+    endpoint_url: str | None = Field(
+        default=None,
+        description="Greengrass V2 endpoint for this target (a VPC interface endpoint); "
+        "default: AWS_ENDPOINT_URL_GREENGRASSV2 or the public one.",
+    )
+
+    @property
+    def account_id(self) -> str | None:
+        """The account id, when the role ARN names it (else learned from a scan's ARNs)."""
+        match = ROLE_ARN.fullmatch(self.role_arn or "")
+        return match.group(2) if match else None
+
+    @field_validator("account")
+    @classmethod
+    def _check_alias(cls, value: str) -> str:
+        if not ALIAS.fullmatch(value):
+            raise ValueError(f"{value!r} is not an alias (letters, digits, '.', '_', '-'; <= 64)")
+        return value
+
+    @field_validator("role_arn")
+    @classmethod
+    def _check_role(cls, value: str | None) -> str | None:
+        if value is not None and not ROLE_ARN.fullmatch(value):
+            raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/x)")
+        return value
+
+    @field_validator("session_name")
+    @classmethod
+    def _check_session(cls, value: str) -> str:
+        if not SESSION_NAME.fullmatch(value):
+            raise ValueError("must be 2-64 characters of letters, digits and +=,.@_-")
+        return value
+
+    @field_validator("external_id")
+    @classmethod
+    def _check_external_id(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not 2 <= len(value.get_secret_value()) <= 1224:
+            raise ValueError("must be 2-1224 characters")
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _check_regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_regions(value)
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s):// URL")
+        return value
 
 
 class Settings(BaseSettings):
@@ -79,6 +177,12 @@ class Settings(BaseSettings):
         le=20,
         description="Attempts per call when throttled, on 5xx or on connection errors "
         "(honouring Retry-After), before the target is reported incomplete.",
+    )
+    targets: tuple[TargetConfig, ...] = Field(
+        default=(),
+        description="Accounts to watch, each {account: alias, role_arn, external_id, "
+        "session_name, regions, endpoint_url}; JSON in the environment. Empty: one target, "
+        "alias 'default', with the SDK's own credentials and `regions`.",
     )
     connect_timeout_seconds: float = Field(default=5.0, gt=0.0)
     read_timeout_seconds: float = Field(default=30.0, gt=0.0)
@@ -176,6 +280,23 @@ class Settings(BaseSettings):
         "Prometheus; how many were left out is exported.",
     )
 
+    # -- event-driven refresh -----------------------------------------------------------------
+    events_queue_url: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="SQS queues receiving EventBridge's Greengrass V2 and AWS Health events "
+        "(comma-separated; one per Region or one shared). Empty: polling only.",
+    )
+    events_wait_seconds: int = Field(
+        default=20, ge=1, le=20, description="SQS long-poll wait per ReceiveMessage."
+    )
+    events_coalesce_seconds: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=60.0,
+        description="A target's refresh waits until its events have been quiet this long (at "
+        "most 5 times as long), so a burst for one device causes one refresh.",
+    )
+
     # -- HTTP (metrics and health) -------------------------------------------------------------
     http_host: str = Field(default="0.0.0.0", description="Address /metrics and health listen on.")  # noqa: S104
     http_port: int = Field(
@@ -193,7 +314,11 @@ class Settings(BaseSettings):
         )
 
     @field_validator(
-        "regions", "cleanup_exclude_target_arns", "cleanup_exclude_deployment_names", mode="before"
+        "regions",
+        "cleanup_exclude_target_arns",
+        "cleanup_exclude_deployment_names",
+        "events_queue_url",
+        mode="before",
     )
     @classmethod
     def _split_lists(cls, value: Any) -> Any:
@@ -204,12 +329,26 @@ class Settings(BaseSettings):
     @field_validator("regions")
     @classmethod
     def _check_regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for region in value:
-            parts = region.split("-")
-            if len(parts) < 3 or not parts[-1].isdigit() or not region.islower():
-                raise ValueError(f"{region!r} is not a Region name such as us-west-2")
+        return check_regions(value)
+
+    @field_validator("events_queue_url")
+    @classmethod
+    def _check_queues(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not QUEUE_URL.fullmatch(url):
+                raise ValueError(
+                    f"{url!r} is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+                )
         if len(set(value)) != len(value):
-            raise ValueError("a Region is listed twice")
+            raise ValueError("a queue is listed twice")
+        return value
+
+    @field_validator("targets")
+    @classmethod
+    def _check_targets(cls, value: tuple[TargetConfig, ...]) -> tuple[TargetConfig, ...]:
+        aliases = [t.account for t in value]
+        if len(set(aliases)) != len(aliases):
+            raise ValueError("an account alias is listed twice")
         return value
 
     @field_validator("archive_uri")
@@ -306,6 +445,7 @@ def describe(exc: ValidationError, environ: Mapping[str, str]) -> str:
     env_name = ENV_PREFIX + field.upper()
     origin = env_name if env_name in environ else "config file"
     value = error.get("input")
-    secret = "token" in field or "secret" in field  # never echo a credential
+    # Never echo a credential, wherever it sits (a target's external id is one).
+    secret = any(word in part for part in loc for word in ("token", "secret", "external_id"))
     shown = f" (got {value!r})" if isinstance(value, str | int | float) and not secret else ""
     return f"invalid setting {'.'.join(loc) or field} [{origin}]: {message}{shown}"

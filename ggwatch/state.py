@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 
 from ggwatch.findings import Finding, Rule, Severity
-from ggwatch.model import TargetError, TargetSnapshot
+from ggwatch.model import DEFAULT_ALIAS, TargetError, TargetId, TargetSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,12 +23,14 @@ class ApiCalls:
     operation: str
     outcome: str
     count: int
+    alias: str = DEFAULT_ALIAS
 
 
 @dataclass(frozen=True, slots=True)
 class TargetStatus:
     region: str
     account: str | None = None
+    alias: str = DEFAULT_ALIAS
     scans: int = 0  # attempted
     failed_scans: int = 0  # finished incomplete
     last_attempt: dt.datetime | None = None  # when the last scan finished, complete or not
@@ -40,6 +42,11 @@ class TargetStatus:
     # scan never zeroes them.
     snapshot: TargetSnapshot | None = None
     complete_snapshot: TargetSnapshot | None = None
+    refreshes: int = 0  # targeted refreshes that events triggered
+
+    @property
+    def target(self) -> TargetId:
+        return TargetId(self.alias, self.region)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,19 +58,23 @@ class DaemonView:
     severities: tuple[tuple[Rule, Severity], ...] = ()  # each enabled rule's configured severity
     evaluations: int = 0
     cleanup_mode: str = "off"
-    # Cumulative cleanup steps: (aws_region, mode, action, outcome) -> count.
-    cleanup_actions: tuple[tuple[tuple[str, str, str, str], int], ...] = ()
+    # Cumulative cleanup steps: (account_alias, aws_region, mode, action, outcome) -> count.
+    cleanup_actions: tuple[tuple[tuple[str, str, str, str, str], int], ...] = ()
+    # Events queues consumed, and their messages by outcome (refreshed, ignored, malformed,
+    # failed) plus failed receives (receive_errors) -> count.
+    events_queues: int = 0
+    event_messages: tuple[tuple[str, int], ...] = ()
 
     @property
     def ready(self) -> bool:
         """Every target has had a complete scan since start."""
         return all(t.last_success is not None for t in self.targets)
 
-    def target(self, region: str) -> TargetStatus:
-        return next(t for t in self.targets if t.region == region)
+    def target(self, where: TargetId) -> TargetStatus:
+        return next(t for t in self.targets if t.target == where)
 
     def with_target(self, status: TargetStatus) -> DaemonView:
-        targets = tuple(status if t.region == status.region else t for t in self.targets)
+        targets = tuple(status if t.target == status.target else t for t in self.targets)
         return replace(self, targets=targets)
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 import html
 
 from ggwatch.findings import Finding, Severity
+from ggwatch.model import TargetId
 from ggwatch.state import DaemonView, TargetStatus
 
 # Past this many rows the page points at /findings instead: a page the size of a huge fleet's
@@ -54,8 +55,8 @@ def _time(value: dt.datetime | None) -> str:
     return _e(value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 
-def _where(region: str, account: str | None) -> str:
-    return _e(f"{account or '?'}/{region}")
+def _where(target: TargetId, account: str | None) -> str:
+    return _e(target.label(account))
 
 
 def _target_row(t: TargetStatus) -> str:
@@ -71,7 +72,7 @@ def _target_row(t: TargetStatus) -> str:
         calls = f"{t.snapshot.api_calls} ({t.snapshot.throttled_calls} throttled)"
     errors = "".join(f"<li>{_e(f'{e.operation}: {e.code}: {e.message}')}</li>" for e in t.errors)
     return (
-        f"<tr><td>{_where(t.region, t.account)}</td><td>{_time(t.last_attempt)}</td>{result}"
+        f"<tr><td>{_where(t.target, t.account)}</td><td>{_time(t.last_attempt)}</td>{result}"
         f"<td>{_e(duration)}</td><td>{_e(calls)}</td>"
         f"<td>{_e(t.scans)} ({_e(t.failed_scans)} failed)</td><td>{_time(t.last_success)}</td>"
         f"<td>{f'<ul>{errors}</ul>' if errors else _e('none')}</td></tr>"
@@ -86,7 +87,7 @@ def _finding_row(f: Finding) -> str:
     cells = (
         f.severity.value,
         f.rule.value,
-        f"{f.account or '?'}/{f.region}",
+        f.target.label(f.account),
         f"{f.resource_type.value} {f.resource_id}",
         d.component_name,
         d.component_version,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ggwatch.findings import Finding
+from ggwatch.model import TargetId
 
 Key = tuple[str, ...]
 
@@ -47,13 +48,12 @@ class Diff:
 def diff(
     open_now: Mapping[Key, OpenFinding],
     found: Collection[Finding],
-    rechecked_regions: Collection[str],
+    rechecked: Collection[TargetId],
     now: dt.datetime,
 ) -> Diff:
     """New open findings and the events that lead there, in a deterministic order.
 
-    `rechecked_regions` are the targets whose scan was complete: only their findings can
-    resolve.
+    `rechecked` are the targets whose scan was complete: only their findings can resolve.
     """
     result: dict[Key, OpenFinding] = {}
     events: list[FindingEvent] = []
@@ -71,7 +71,7 @@ def diff(
         if key in result:
             continue
         before = open_now[key]
-        if before.finding.region in rechecked_regions:
+        if before.finding.target in rechecked:
             events.append(FindingEvent(EventKind.RESOLVED, before.finding, before.since))
         else:
             result[key] = before  # not re-checked: still open

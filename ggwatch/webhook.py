@@ -1,15 +1,16 @@
 """POST /alertmanager: an Alertmanager webhook (version 4) that triggers the cleanup procedure.
 
 A firing alert whose labels name `rule="stale-deployment"`, the Region (`aws_region`, or
-`region`) and the deployment (`resource_id`) runs the same re-check, archive and delete as the
-daemon's own cycle, at once: the alert (perhaps silenced, then let through) is the human's go,
-so the grace period does not apply. Everything else is answered and ignored.
+`region`), the target's account alias (`account_alias`; "default" when absent, the target of the
+SDK's own credentials) and the deployment (`resource_id`) runs the same re-check, archive and
+delete as the daemon's own cycle, at once: the alert (perhaps silenced, then let through) is the
+human's go, so the grace period does not apply. Everything else is answered and ignored.
 
-Guards, in order: a bearer token (constant-time comparison; 401 and nothing done without it),
-a body of at most 1 MiB (413), a well-formed payload (400 with a one-line reason), label values
-that look like a Region and a deployment id (checked before any AWS call). Alertmanager
-delivers at least once and an HA pair sends duplicates by design: a notification seen before
-(same fingerprint and startsAt) gets its earlier answer and costs no AWS call.
+Guards, in order: a bearer token (constant-time comparison; 401 and nothing done without it), a
+body of at most 1 MiB (413), a well-formed payload (400 with a one-line reason), label values
+that look like a Region and a deployment id (checked before any AWS call). Alertmanager delivers
+at least once and an HA pair sends duplicates by design: a notification seen before (same
+fingerprint and startsAt) gets its earlier answer and costs no AWS call.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ import anyio
 from aiohttp import web
 
 from ggwatch.findings import Rule
+from ggwatch.model import DEFAULT_ALIAS, TargetId
 
 MAX_BODY = 1024 * 1024
 DEDUP_MEMORY = 4096  # notifications remembered
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEPLOYMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$")
 
 
@@ -41,7 +44,7 @@ class Outcome(Protocol):
 
 
 class Remediator(Protocol):
-    async def remediate(self, region: str, deployment_id: str, reason: str) -> Outcome: ...
+    async def remediate(self, where: TargetId, deployment_id: str, reason: str) -> Outcome: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +139,11 @@ class AlertmanagerWebhook:
             return _ignored(alert, "not a stale-deployment alert")
         region = labels.get("aws_region") or labels.get("region") or ""
         deployment_id = labels.get("resource_id", "")
+        alias = labels.get("account_alias") or DEFAULT_ALIAS
         if not REGION.fullmatch(region):
             return _ignored(alert, "label aws_region is missing or not a Region name")
+        if not ALIAS.fullmatch(alias):
+            return _ignored(alert, "label account_alias is not an account alias")
         if not DEPLOYMENT_ID.fullmatch(deployment_id):
             return _ignored(alert, "label resource_id is missing or not a deployment id")
         if self._remediator is None:
@@ -147,7 +153,8 @@ class AlertmanagerWebhook:
                 return {**self._seen[alert.identity], "duplicate": "true"}
             name = labels.get("alertname", "?")
             why = f"Alertmanager alert {name} ({alert.fingerprint or 'no fingerprint'})"
-            outcome = (await self._remediator.remediate(region, deployment_id, why)).to_json()
+            where = TargetId(alias, region)
+            outcome = (await self._remediator.remediate(where, deployment_id, why)).to_json()
             result = {"fingerprint": alert.fingerprint, **outcome}
             if alert.fingerprint:
                 self._seen[alert.identity] = result

@@ -1,21 +1,31 @@
-"""aiobotocore clients, created once per Region from the standard AWS configuration.
+"""aiobotocore sessions and clients: one client per watched account and Region.
 
-The session honours the usual chain (environment, profiles, SSO, container and instance
-credentials) and AWS_ENDPOINT_URL_GREENGRASSV2. botocore's own retries are off: the adapter
-retries itself so that it can honour Retry-After and count every attempt.
+The SDK's own session honours the usual chain (environment, profiles, SSO, container and
+instance credentials) and the standard AWS_ENDPOINT_URL_<SERVICE> settings. A target with a
+`role_arn` gets its own session whose credentials come from STS AssumeRole, called with the
+SDK's credentials and refreshed by botocore before they expire. botocore's own retries are off
+for Greengrass V2: the adapter retries itself so that it can honour Retry-After and count every
+attempt.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from aiobotocore.config import AioConfig
+from aiobotocore.credentials import AioCredentialResolver, AnyioDeferredRefreshableCredentials
 from aiobotocore.session import get_session
+from botocore.credentials import CredentialProvider
+from botocore.exceptions import BotoCoreError, ClientError
 
+from ggwatch.aws.greengrass import translate
 from ggwatch.errors import ConfigError
+from ggwatch.model import DEFAULT_ALIAS, TargetId
+from ggwatch.settings import Settings, TargetConfig
 
 SERVICE = "greengrassv2"
 # aiobotocore ships no type hints; callers outside ggwatch.aws name the session by this alias.
@@ -40,17 +50,127 @@ def regions_to_watch(configured: Sequence[str], session: Session) -> tuple[str, 
     return tuple(configured) if configured else (default_region(session),)
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One account and Region to watch, and how to reach it."""
+
+    id: TargetId
+    config: TargetConfig | None = None  # None: the SDK's own credentials
+
+    @property
+    def account_id(self) -> str | None:
+        return self.config.account_id if self.config is not None else None
+
+
+def targets_to_watch(settings: Settings, session: Session) -> tuple[Target, ...]:
+    """The configured targets, one per Region, or the SDK's account in `regions`."""
+    if not settings.targets:
+        regions = regions_to_watch(settings.regions, session)
+        return tuple(Target(TargetId(DEFAULT_ALIAS, r)) for r in regions)
+    found: list[Target] = []
+    for config in settings.targets:
+        regions = config.regions or regions_to_watch(settings.regions, session)
+        found.extend(Target(TargetId(config.account, r), config) for r in regions)
+    return tuple(found)
+
+
+class _AssumedRole(CredentialProvider):  # type: ignore[misc]
+    """The only provider of a target's session: AssumeRole with the SDK's credentials."""
+
+    METHOD = "ggwatch-assume-role"
+    CANONICAL_NAME = "ggwatch-assume-role"
+
+    def __init__(self, credentials: Any) -> None:
+        super().__init__()
+        self.credentials = credentials
+
+    async def load(self) -> Any:
+        return self.credentials
+
+
+def assumed_session(
+    base: Session, config: TargetConfig, region: str, *, connect_timeout: float, read_timeout: float
+) -> Session:
+    """A session whose credentials are the target role's, fetched on first use.
+
+    botocore refreshes them 15 minutes before they expire (10 at the latest, when a refresh
+    failure is no longer tolerated). A failure is one ggwatch AWSError naming the role, raised
+    from the Greengrass V2 call that needed the credentials, so the target is reported
+    incomplete with the cause and the others carry on.
+    """
+    role_arn = config.role_arn
+    assert role_arn is not None
+    sts_config = AioConfig(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"total_max_attempts": 3, "mode": "standard"},
+    )
+
+    async def fetch() -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "RoleArn": role_arn,
+            "RoleSessionName": config.session_name,
+            "DurationSeconds": config.duration_seconds,
+        }
+        if config.external_id is not None:
+            params["ExternalId"] = config.external_id.get_secret_value()
+        try:
+            async with base.create_client("sts", region_name=region, config=sts_config) as sts:
+                response = await sts.assume_role(**params)
+        except (ClientError, BotoCoreError) as exc:
+            error = translate("AssumeRole", exc)
+            raise type(error)(
+                "AssumeRole", error.code, f"cannot assume {role_arn}: {error.message}"
+            ) from exc
+        credentials = response["Credentials"]
+        return {
+            "access_key": credentials["AccessKeyId"],
+            "secret_key": credentials["SecretAccessKey"],
+            "token": credentials["SessionToken"],
+            "expiry_time": credentials["Expiration"].isoformat(),
+        }
+
+    session = get_session()
+    credentials = AnyioDeferredRefreshableCredentials(refresh_using=fetch, method="assume-role")
+    session.register_component(
+        "credential_provider", AioCredentialResolver([_AssumedRole(credentials)])
+    )
+    return session
+
+
+def target_sessions(
+    targets: Sequence[Target], base: Session, settings: Settings
+) -> dict[TargetId, Session]:
+    """One session per account: the SDK's own, or one per role (shared by its Regions)."""
+    by_alias: dict[str, Session] = {}
+    out: dict[TargetId, Session] = {}
+    for target in targets:
+        config = target.config
+        if config is None or config.role_arn is None:
+            out[target.id] = base
+            continue
+        if config.account not in by_alias:
+            by_alias[config.account] = assumed_session(
+                base,
+                config,
+                target.id.region,
+                connect_timeout=settings.connect_timeout_seconds,
+                read_timeout=settings.read_timeout_seconds,
+            )
+        out[target.id] = by_alias[config.account]
+    return out
+
+
 @asynccontextmanager
 async def greengrass_clients(
-    regions: Sequence[str],
+    targets: Sequence[Target],
+    sessions: Mapping[TargetId, Session],
     *,
     connect_timeout: float,
     read_timeout: float,
     pool_size: int,
-    session: Session | None = None,
-) -> AsyncIterator[dict[str, Any]]:
-    """One client per Region, closed when the block exits."""
-    session = session or get_session()
+) -> AsyncIterator[dict[TargetId, Any]]:
+    """One client per target, closed when the block exits."""
     config = AioConfig(
         retries={"total_max_attempts": 1, "mode": "standard"},  # one attempt: ours retry
         connect_timeout=connect_timeout,
@@ -58,8 +178,11 @@ async def greengrass_clients(
         max_pool_connections=pool_size,
     )
     async with AsyncExitStack() as stack:
-        clients = {}
-        for region in regions:
-            client = session.create_client(SERVICE, region_name=region, config=config)
-            clients[region] = await stack.enter_async_context(client)
+        clients: dict[TargetId, Any] = {}
+        for target in targets:
+            options: dict[str, Any] = {"region_name": target.id.region, "config": config}
+            if target.config is not None and target.config.endpoint_url is not None:
+                options["endpoint_url"] = target.config.endpoint_url
+            client = sessions[target.id].create_client(SERVICE, **options)
+            clients[target.id] = await stack.enter_async_context(client)
         yield clients

@@ -2,10 +2,10 @@
 
 The dry-run branch lives in exactly one place (`_act`). Every step is a structlog event
 (`cleanup.would_delete`, `cleanup.archived`, `cleanup.deleted`, `cleanup.skipped`,
-`cleanup.blocked`) and a count by (Region, mode, action, outcome). Nothing is deleted unless it
-came from a complete scan (or an alert naming it), passed a fresh GetDeployment re-check, and
-its full definition was archived first. A delete that is under way when the daemon is told to
-stop is allowed to finish.
+`cleanup.blocked`) and a count by (account alias, Region, mode, action, outcome). Nothing is
+deleted unless it came from a complete scan (or an alert naming it), passed a fresh
+GetDeployment re-check, and its full definition was archived first. A delete that is under way
+when the daemon is told to stop is allowed to finish.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ggwatch.aws.greengrass import DeploymentAdmin
 from ggwatch.aws.quota import TokenBucket
 from ggwatch.cleanup.policy import Candidate, Fresh, Policy, Skip, recheck, select
 from ggwatch.errors import ArchiveError, AWSError, Conflict, NotFound
-from ggwatch.model import TargetSnapshot
+from ggwatch.model import TargetId, TargetSnapshot
 from ggwatch.tracker import OpenFinding
 
 DELETE_GRACE_ON_STOP = 30.0  # seconds a started delete may take after SIGTERM
@@ -34,7 +34,7 @@ DELETE_GRACE_ON_STOP = 30.0  # seconds a started delete may take after SIGTERM
 @dataclass(frozen=True, slots=True)
 class Outcome:
     deployment_id: str
-    region: str
+    target: TargetId
     action: str  # deleted | would_delete | skipped | archived | blocked
     outcome: str  # ok | already_deleted | a Skip value
     detail: str = ""
@@ -42,7 +42,8 @@ class Outcome:
     def to_json(self) -> dict[str, str]:
         return {
             "deployment_id": self.deployment_id,
-            "region": self.region,
+            "account_alias": self.target.alias,
+            "region": self.target.region,
             "action": self.action,
             "outcome": self.outcome,
             "detail": self.detail,
@@ -69,7 +70,7 @@ class Cleaner:
         self,
         mode: str,
         policy: Policy,
-        admins: Mapping[str, DeploymentAdmin],
+        admins: Mapping[TargetId, DeploymentAdmin],
         archive: Archive | None,
         rate_per_second: float,
         clock: Callable[[], dt.datetime],
@@ -83,7 +84,7 @@ class Cleaner:
         self.archive = archive
         self.rate = TokenBucket(rate_per_second)
         self.clock = clock
-        self.counts: Counter[tuple[str, str, str, str]] = Counter()
+        self.counts: Counter[tuple[str, str, str, str, str]] = Counter()
         self.on_count = on_count  # told after every count, to publish them
         self.log = structlog.get_logger("ggwatch.cleanup").bind(mode=mode)
         # One deployment at a time: the rate limit and the service's ceiling of 10 deletions
@@ -91,20 +92,22 @@ class Cleaner:
         self._lock = anyio.Lock()
 
     def _count(self, outcome: Outcome) -> Outcome:
-        self.counts[(outcome.region, self.mode, outcome.action, outcome.outcome)] += 1
+        where = outcome.target
+        self.counts[(where.alias, where.region, self.mode, outcome.action, outcome.outcome)] += 1
         if self.on_count is not None:
             self.on_count()
         return outcome
 
-    def _skip(self, region: str, deployment_id: str, why: Skip, detail: str = "") -> Outcome:
+    def _skip(self, where: TargetId, deployment_id: str, why: Skip, detail: str = "") -> Outcome:
         self.log.info(
             "cleanup.skipped",
-            aws_region=region,
+            account_alias=where.alias,
+            aws_region=where.region,
             deployment_id=deployment_id,
             reason=why.value,
             detail=detail or None,
         )
-        return self._count(Outcome(deployment_id, region, "skipped", why.value, detail))
+        return self._count(Outcome(deployment_id, where, "skipped", why.value, detail))
 
     async def cycle(
         self, target: TargetSnapshot, open_findings: Sequence[OpenFinding]
@@ -117,12 +120,13 @@ class Cleaner:
         if selection.blocked is not None:
             self.log.warning(
                 "cleanup.blocked",
+                account_alias=target.alias,
                 aws_region=target.region,
                 reason=Skip.BLAST_RADIUS.value,
                 detail=selection.blocked,
             )
             outcome = Outcome(
-                "*", target.region, "blocked", Skip.BLAST_RADIUS.value, selection.blocked
+                "*", target.target, "blocked", Skip.BLAST_RADIUS.value, selection.blocked
             )
             return [self._count(outcome)]
         ready = list(selection.candidates)
@@ -138,7 +142,7 @@ class Cleaner:
         for candidate in ready:
             outcomes.append(
                 await self.remediate(
-                    candidate.region,
+                    candidate.target,
                     candidate.deployment_id,
                     "stale-deployment past its grace period",
                 )
@@ -149,37 +153,43 @@ class Cleaner:
         assert self.archive is not None
         try:
             return await self.archive.exists(
-                candidate.region, candidate.account, candidate.deployment_id
+                candidate.target.region, candidate.account, candidate.deployment_id
             )
         except ArchiveError:
             return False
 
-    async def remediate(self, region: str, deployment_id: str, reason: str) -> Outcome:
+    async def remediate(self, where: TargetId, deployment_id: str, reason: str) -> Outcome:
         """Re-check, archive and delete one deployment (also the webhook's entry point)."""
-        admin = self.admins.get(region)
+        admin = self.admins.get(where)
         if admin is None:
-            return self._skip(region, deployment_id, Skip.INVALID, "not a watched Region")
+            return self._skip(where, deployment_id, Skip.INVALID, "not a watched target")
         async with self._lock:
             try:
                 document = await admin.get_deployment_document(deployment_id)
             except NotFound:
-                return self._count(Outcome(deployment_id, region, "deleted", "already_deleted"))
+                return self._count(Outcome(deployment_id, where, "deleted", "already_deleted"))
             except AWSError as exc:
-                return self._skip(region, deployment_id, Skip.AWS_ERROR, str(exc))
+                return self._skip(where, deployment_id, Skip.AWS_ERROR, str(exc))
             try:
                 fresh = fresh_from(document)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                return self._skip(region, deployment_id, Skip.AWS_ERROR, f"malformed: {exc}")
+                return self._skip(where, deployment_id, Skip.AWS_ERROR, f"malformed: {exc}")
             why = recheck(fresh, self.policy, self.clock())
             if why is not None:
-                return self._skip(region, deployment_id, why)
-            return await self._act(admin, document, fresh, reason)
+                return self._skip(where, deployment_id, why)
+            return await self._act(where, admin, document, fresh, reason)
 
     async def _act(
-        self, admin: DeploymentAdmin, document: dict[str, Any], fresh: Fresh, reason: str
+        self,
+        where: TargetId,
+        admin: DeploymentAdmin,
+        document: dict[str, Any],
+        fresh: Fresh,
+        reason: str,
     ) -> Outcome:
-        region, deployment_id = admin.region, fresh.deployment_id
+        region, deployment_id = where.region, fresh.deployment_id
         fields = {
+            "account_alias": where.alias,
             "aws_region": region,
             "deployment_id": deployment_id,
             "target_arn": fresh.target_arn,
@@ -187,7 +197,7 @@ class Cleaner:
         }
         if self.mode != "enforce":
             self.log.info("cleanup.would_delete", **fields, reason=reason)
-            return self._count(Outcome(deployment_id, region, "would_delete", "ok"))
+            return self._count(Outcome(deployment_id, where, "would_delete", "ok"))
         assert self.archive is not None
         await self.rate.acquire()
         account = fresh.target_arn.split(":")[4] or None
@@ -204,21 +214,21 @@ class Cleaner:
             location = await self.archive.write(record)
         except ArchiveError as exc:
             self.log.warning("cleanup.archive_failed", **fields, error=str(exc))
-            self._count(Outcome(deployment_id, region, "archived", "failed", str(exc)))
-            return self._skip(region, deployment_id, Skip.ARCHIVE_FAILED, str(exc))
+            self._count(Outcome(deployment_id, where, "archived", "failed", str(exc)))
+            return self._skip(where, deployment_id, Skip.ARCHIVE_FAILED, str(exc))
         self.log.info("cleanup.archived", **fields, location=location)
-        self._count(Outcome(deployment_id, region, "archived", "ok", location))
+        self._count(Outcome(deployment_id, where, "archived", "ok", location))
         # A delete under way finishes even if the daemon is told to stop meanwhile.
         with anyio.CancelScope(shield=True), anyio.move_on_after(DELETE_GRACE_ON_STOP):
             try:
                 await admin.delete_deployment(deployment_id)
             except NotFound:
                 self.log.info("cleanup.deleted", **fields, already=True)
-                return self._count(Outcome(deployment_id, region, "deleted", "already_deleted"))
+                return self._count(Outcome(deployment_id, where, "deleted", "already_deleted"))
             except Conflict as exc:
-                return self._skip(region, deployment_id, Skip.CONFLICT, exc.message)
+                return self._skip(where, deployment_id, Skip.CONFLICT, exc.message)
             except AWSError as exc:
-                return self._skip(region, deployment_id, Skip.AWS_ERROR, str(exc))
+                return self._skip(where, deployment_id, Skip.AWS_ERROR, str(exc))
             self.log.info("cleanup.deleted", **fields, archive=location)
-            return self._count(Outcome(deployment_id, region, "deleted", "ok", location))
-        return self._skip(region, deployment_id, Skip.AWS_ERROR, "delete timed out while stopping")
+            return self._count(Outcome(deployment_id, where, "deleted", "ok", location))
+        return self._skip(where, deployment_id, Skip.AWS_ERROR, "delete timed out while stopping")

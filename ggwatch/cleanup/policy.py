@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from ggwatch.findings import Rule
-from ggwatch.model import Deployment, TargetSnapshot
+from ggwatch.model import Deployment, TargetId, TargetSnapshot
 from ggwatch.tracker import OpenFinding
 
 RETAIN_TAG = ("ggwatch:retain", "true")
@@ -54,7 +54,7 @@ class Policy:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    region: str
+    target: TargetId
     account: str | None
     deployment_id: str
     target_arn: str
@@ -88,7 +88,7 @@ def retained(tags: Mapping[str, str]) -> bool:
 
 def _candidate(target: TargetSnapshot, deployment: Deployment) -> Candidate:
     return Candidate(
-        target.region,
+        target.target,
         target.account,
         deployment.deployment_id,
         deployment.target_arn,
@@ -104,7 +104,7 @@ def select(
         (
             o
             for o in open_findings
-            if o.finding.rule is Rule.STALE_DEPLOYMENT and o.finding.region == target.region
+            if o.finding.rule is Rule.STALE_DEPLOYMENT and o.finding.target == target.target
         ),
         key=lambda o: (o.since, o.finding.resource_id),
     )

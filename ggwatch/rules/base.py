@@ -27,6 +27,7 @@ def finding(
         resource_id=resource_id,
         message=message,
         details=details,
+        account_alias=target.alias,
     )
 
 

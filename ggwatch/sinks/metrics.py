@@ -7,9 +7,10 @@ from the view each time: a resolved finding's series simply vanishes.
 The app owns its registry: `register_collector(registry, holder, ...)` adds the collector to a
 `CollectorRegistry` the caller created; nothing here touches prometheus_client's default one.
 
-Labels name the target as `aws_account_id` and `aws_region` (never `instance` or `job`, which
-Prometheus sets itself), and every label but those of `ggwatch_finding_info` takes values from
-a closed set. `ggwatch_finding_info` has one series per open finding, so it is capped.
+Labels name the target as `aws_account_id`, `aws_region` and `account_alias` (the target's name
+in the configuration; never `instance` or `job`, which Prometheus sets itself), and every label
+but those of `ggwatch_finding_info` takes values from a closed set. `ggwatch_finding_info` has
+one series per open finding, so it is capped.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ggwatch.findings import Finding
 from ggwatch.model import Guidance, TargetSnapshot, VersionRef
 from ggwatch.state import DaemonView, StateHolder, TargetStatus
 
-TARGET = ["aws_account_id", "aws_region"]
+TARGET = ["aws_account_id", "aws_region", "account_alias"]
 Key = tuple[str, ...]  # label values, in the order of the family's label names
 UNKNOWN_ACCOUNT = "unknown"
 # The calls a scan makes: their request and throttle counters exist from the first scrape, so
@@ -94,6 +95,7 @@ class ViewCollector:
         yield from _scans(view)
         yield from _api_calls(view)
         yield from _cleanup(view)
+        yield from _events(view)
         yield _family(
             "ggwatch_build_info",
             "ggwatch's version and the Python running it; always 1.",
@@ -102,8 +104,8 @@ class ViewCollector:
         )
 
 
-def target_labels(account: str | None, region: str) -> Key:
-    return (account or UNKNOWN_ACCOUNT, region)
+def target_labels(account: str | None, region: str, alias: str) -> Key:
+    return (account or UNKNOWN_ACCOUNT, region, alias)
 
 
 def error_code(outcome: str) -> str:
@@ -127,9 +129,17 @@ def _family(name: str, doc: str, labels: list[str], values: Mapping[Key, float])
 def _findings(view: DaemonView, cap: int) -> Iterator[Metric]:
     counts: Counter[Key] = Counter()
     for target, (rule, severity) in product(view.targets, view.severities):
-        counts[(rule.value, severity.value, *target_labels(target.account, target.region))] = 0
+        counts[
+            (
+                rule.value,
+                severity.value,
+                *target_labels(target.account, target.region, target.alias),
+            )
+        ] = 0
     for f in view.findings:
-        counts[(f.rule.value, f.severity.value, *target_labels(f.account, f.region))] += 1
+        counts[
+            (f.rule.value, f.severity.value, *target_labels(f.account, f.region, f.account_alias))
+        ] += 1
     yield _family(
         "ggwatch_findings",
         f"Open findings by rule and severity, {_LAST_SCAN}, {_FINDING_APIS}.",
@@ -161,7 +171,7 @@ def _info_labels(f: Finding) -> Key:
         f.resource_id,
         f.details.component_name or "",  # none for a stale deployment
         f.details.component_version or "",
-        *target_labels(f.account, f.region),
+        *target_labels(f.account, f.region, f.account_alias),
     )
 
 
@@ -188,7 +198,7 @@ def _inventory(targets: tuple[TargetStatus, ...]) -> Iterator[Metric]:
         snapshot = target.complete_snapshot
         if snapshot is None:  # absent, not zero: nothing is known yet
             continue
-        where = target_labels(target.account, target.region)
+        where = target_labels(target.account, target.region, target.alias)
         for scope, guidance in product(SCOPES, Guidance):
             versions[(scope, guidance.value, *where)] = 0
         for ref in in_use(snapshot):
@@ -225,7 +235,7 @@ def _inventory(targets: tuple[TargetStatus, ...]) -> Iterator[Metric]:
 
 
 def _scans(view: DaemonView) -> Iterator[Metric]:
-    targets = [(target_labels(t.account, t.region), t) for t in view.targets]
+    targets = [(target_labels(t.account, t.region, t.alias), t) for t in view.targets]
     yield _family(
         "ggwatch_last_scan_success_timestamp_seconds",
         "Unix time of the last complete scan of the target (every Greengrass V2 call "
@@ -302,10 +312,10 @@ def _api_calls(view: DaemonView) -> Iterator[Metric]:
     errors: Counter[Key] = Counter()
     throttles: Counter[Key] = Counter()
     for target, operation in product(view.targets, OPERATIONS):
-        key = (operation, *target_labels(target.account, target.region))
+        key = (operation, *target_labels(target.account, target.region, target.alias))
         requests[key] = throttles[key] = 0
     for call in view.api_calls:
-        key = (call.operation, *target_labels(call.account, call.region))
+        key = (call.operation, *target_labels(call.account, call.region, call.alias))
         requests[key] += call.count
         if call.outcome != OK:
             code = error_code(call.outcome)
@@ -333,6 +343,37 @@ def _api_calls(view: DaemonView) -> Iterator[Metric]:
     )
 
 
+EVENT_OUTCOMES = ("refreshed", "ignored", "malformed", "failed")
+
+
+def _events(view: DaemonView) -> Iterator[Metric]:
+    """The events consumer's counters; absent when no events queue is configured."""
+    if not view.events_queues:
+        return
+    counts = dict(view.event_messages)
+    yield _family(
+        "ggwatch_event_messages_total",
+        "SQS messages from the events queues by outcome: refreshed (deleted after a complete "
+        "refresh), ignored (not a Greengrass V2 or AWS Health trigger; deleted), malformed "
+        "(left for the dead-letter queue), failed (the refresh was incomplete; redelivered).",
+        ["outcome"],
+        {(outcome,): counts.get(outcome, 0) for outcome in EVENT_OUTCOMES},
+    )
+    yield _family(
+        "ggwatch_event_receive_errors_total",
+        "SQS ReceiveMessage calls on the events queues that failed since ggwatch started.",
+        [],
+        {(): counts.get("receive_errors", 0)},
+    )
+    yield _family(
+        "ggwatch_event_refreshes_total",
+        "Targeted refreshes of the target (devices' installed components, after events) since "
+        "ggwatch started.",
+        TARGET,
+        {target_labels(t.account, t.region, t.alias): t.refreshes for t in view.targets},
+    )
+
+
 CLEANUP_ACTIONS = (
     ("deleted", "ok"),
     ("would_delete", "ok"),
@@ -347,13 +388,13 @@ def _cleanup(view: DaemonView) -> Iterator[Metric]:
         return
     values: dict[Key, float] = dict(view.cleanup_actions)
     for target, (action, outcome) in product(view.targets, CLEANUP_ACTIONS):
-        values.setdefault((target.region, view.cleanup_mode, action, outcome), 0)
+        values.setdefault((target.alias, target.region, view.cleanup_mode, action, outcome), 0)
     yield _family(
         "ggwatch_cleanup_actions_total",
         "Stale-deployment cleanup steps since ggwatch started, by mode (dry-run or enforce), "
         "action (deleted, would_delete, archived, skipped, blocked) and outcome (ok, "
         "already_deleted, failed, or the reason skipped); deletes use Greengrass V2 "
         "GetDeployment and DeleteDeployment.",
-        ["aws_region", "mode", "action", "outcome"],
+        ["account_alias", "aws_region", "mode", "action", "outcome"],
         values,
     )

@@ -45,7 +45,7 @@ import pytest
 
 from ggwatch.aws import archive
 from ggwatch.aws.archive import FileArchive
-from ggwatch.aws.clients import greengrass_clients
+from ggwatch.aws.clients import Target, greengrass_clients, new_session
 from ggwatch.aws.greengrass import (
     CLEANUP_OPERATIONS,
     OPERATIONS,
@@ -57,6 +57,7 @@ from ggwatch.aws.greengrass import (
 from ggwatch.aws.quota import TokenBucket
 from ggwatch.cleanup.executor import Cleaner
 from ggwatch.cleanup.policy import Policy
+from ggwatch.model import DEFAULT_ALIAS, TargetId
 from ggwatch.scan import scan_once, utcnow
 from ggwatch.settings import Settings
 from ggwatch.sim.fleet import load
@@ -310,13 +311,15 @@ async def test_registry_matches_what_a_scan_and_a_cleanup_call(
     (target,) = [t for t in result.snapshot.targets if t.region == region]
     since = utcnow() - dt.timedelta(hours=2)
     policy = Policy(stale_after_days=30, grace_seconds=0, max_percent=50, max_per_cycle=10)
+    here = Target(TargetId(DEFAULT_ALIAS, region))
     async with greengrass_clients(
-        [region], connect_timeout=5, read_timeout=30, pool_size=4
+        [here], {here.id: new_session()}, connect_timeout=5, read_timeout=30, pool_size=4
     ) as clients:
         admin = AioGreengrass(
-            clients[region], region, TokenBucket(1000.0), CallCounter(), RetryPolicy(5)
+            clients[here.id], region, TokenBucket(1000.0), CallCounter(), RetryPolicy(5)
         )
-        cleaner = Cleaner("enforce", policy, {region: admin}, FileArchive(tmp_path), 100.0, utcnow)
+        archive = FileArchive(tmp_path)
+        cleaner = Cleaner("enforce", policy, {here.id: admin}, archive, 100.0, utcnow)
         outcomes = await cleaner.cycle(target, [OpenFinding(f, since) for f in result.findings])
     assert [o.action for o in outcomes].count("deleted") == 2
     cleaned, _ = await received(sim, last)

@@ -18,13 +18,13 @@ import aiohttp
 import pytest
 
 from ggwatch.aws.archive import ArchiveRecord, FileArchive
-from ggwatch.aws.clients import greengrass_clients
+from ggwatch.aws.clients import Target, greengrass_clients, new_session
 from ggwatch.aws.greengrass import AioGreengrass, CallCounter, RetryPolicy
 from ggwatch.aws.quota import TokenBucket
 from ggwatch.cleanup.executor import Cleaner
 from ggwatch.cleanup.policy import Policy
 from ggwatch.findings import Rule
-from ggwatch.model import TargetSnapshot
+from ggwatch.model import DEFAULT_ALIAS, TargetId, TargetSnapshot
 from ggwatch.report import ScanResult
 from ggwatch.scan import scan_once, utcnow
 from ggwatch.settings import Settings
@@ -33,6 +33,7 @@ from ggwatch.tracker import OpenFinding
 
 REGION = "us-west-2"
 DELETABLE = {"berlin baseline", "austin telemetry"}
+HERE = TargetId(DEFAULT_ALIAS, REGION)
 
 
 def policy(**changes: Any) -> Policy:
@@ -42,11 +43,12 @@ def policy(**changes: Any) -> Policy:
 
 @pytest.fixture
 async def admin(sim: Running) -> AsyncIterator[AioGreengrass]:
+    target = Target(HERE)
     async with greengrass_clients(
-        [REGION], connect_timeout=5, read_timeout=30, pool_size=4
+        [target], {HERE: new_session()}, connect_timeout=5, read_timeout=30, pool_size=4
     ) as clients:
         yield AioGreengrass(
-            clients[REGION], REGION, TokenBucket(1000.0), CallCounter(), RetryPolicy(5)
+            clients[HERE], REGION, TokenBucket(1000.0), CallCounter(), RetryPolicy(5)
         )
 
 
@@ -84,7 +86,7 @@ async def deleted_names(sim: Running, result: ScanResult) -> list[str]:
 def cleaner(
     mode: str, admin: AioGreengrass, archive: FileArchive | None, **changes: Any
 ) -> Cleaner:
-    return Cleaner(mode, policy(**changes), {REGION: admin}, archive, 100.0, utcnow)
+    return Cleaner(mode, policy(**changes), {HERE: admin}, archive, 100.0, utcnow)
 
 
 async def test_enforce_deletes_only_stale_unretained_and_archives_first(

@@ -11,7 +11,7 @@ import pytest
 
 from ggwatch.cleanup.policy import RETAIN_TAG, Candidate, Fresh, Policy, Skip, recheck, select
 from ggwatch.findings import Details, Finding, ResourceType, Rule, Severity
-from ggwatch.model import Deployment, TargetSnapshot
+from ggwatch.model import DEFAULT_ALIAS, Deployment, TargetId, TargetSnapshot
 from ggwatch.tracker import OpenFinding
 from tests.unit.builders import ACCOUNT, NOW, REGION, TargetBuilder, days_ago
 
@@ -78,7 +78,9 @@ def test_stale_finding_past_grace_on_a_complete_scan_is_a_candidate() -> None:
     selection = select(t.build(), [stale_finding("d-1")], POLICY, NOW)
 
     assert selection.candidates == (
-        Candidate(REGION, ACCOUNT, "d-1", t.thing("core-1"), "old-rollout"),
+        Candidate(
+            TargetId(DEFAULT_ALIAS, REGION), ACCOUNT, "d-1", t.thing("core-1"), "old-rollout"
+        ),
     )
     assert selection.skipped == ()
     assert selection.waiting == ()
@@ -124,7 +126,7 @@ def test_target_in_another_region_takes_only_its_own_findings() -> None:
     selection = select(t.build(), findings, POLICY, NOW)
 
     assert ids(selection.candidates) == ["d-eu"]
-    assert selection.candidates[0].region == "eu-central-1"
+    assert selection.candidates[0].target == TargetId(DEFAULT_ALIAS, "eu-central-1")
     assert selection.skipped == ()
 
 
@@ -216,8 +218,8 @@ def test_waiting_candidates_carry_their_details_oldest_first() -> None:
     selection = select(t.build(), findings, POLICY, NOW)
 
     assert selection.waiting == (
-        Candidate(REGION, ACCOUNT, "d-a", t.group("fleet"), "a"),
-        Candidate(REGION, ACCOUNT, "d-b", t.group("fleet"), "b"),
+        Candidate(TargetId(DEFAULT_ALIAS, REGION), ACCOUNT, "d-a", t.group("fleet"), "a"),
+        Candidate(TargetId(DEFAULT_ALIAS, REGION), ACCOUNT, "d-b", t.group("fleet"), "b"),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ggwatch.model import DEFAULT_ALIAS, TargetId
 from ggwatch.scan import ScanState, guidance_max_age
 from ggwatch.settings import Settings
 
@@ -28,6 +29,6 @@ def test_max_age_leaves_room_for_the_longest_wait_between_scans(
 
 def test_a_read_is_never_older_than_the_refresh_when_the_next_scan_could_replace_it() -> None:
     settings = Settings(describe_refresh_seconds=900.0, poll_interval_seconds=300.0)
-    cache = ScanState.new().cache("eu-west-1", settings)
+    cache = ScanState.new().cache(TargetId(DEFAULT_ALIAS, "eu-west-1"), settings)
     worst_wait = settings.poll_interval_seconds * (1 + settings.poll_jitter)
     assert cache.describe_refresh + worst_wait <= settings.describe_refresh_seconds

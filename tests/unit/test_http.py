@@ -272,7 +272,13 @@ def test_view_json_before_the_first_scan() -> None:
     assert document["generated_at"] == "2026-06-01T11:00:00Z"  # the daemon's start
     assert document["complete"] is False
     assert document["targets"] == [
-        {"region": "us-west-2", "account": None, "complete": False, "errors": []}
+        {
+            "region": "us-west-2",
+            "account": None,
+            "account_alias": "default",
+            "complete": False,
+            "errors": [],
+        }
     ]
     assert document["stats"]["api_calls"] == 0
     assert document["stats"]["duration_seconds"] == 0.0

@@ -87,11 +87,17 @@ def fixed_view() -> DaemonView:
     )
     return DaemonView(
         started_at=NOW - dt.timedelta(hours=1),
-        targets=(scanned(west), scanned(eu, before=eu_before), TargetStatus(NEW)),
+        targets=(
+            dataclasses.replace(scanned(west), refreshes=2),
+            scanned(eu, before=eu_before),
+            TargetStatus(NEW),
+        ),
         findings=evaluate(snapshot(west, eu_before), RulesConfig(), NOW),
         api_calls=calls,
         severities=tuple(DEFAULT_SEVERITY.items()),
         evaluations=5,
+        events_queues=1,
+        event_messages=(("malformed", 1), ("refreshed", 3), ("receive_errors", 2)),
     )
 
 
@@ -102,7 +108,7 @@ def registry_for(holder: StateHolder, max_finding_series: int = 100) -> Collecto
 
 
 def where(region: str = WEST, account: str = ACCOUNT, **labels: str) -> dict[str, str]:
-    return {**labels, "aws_account_id": account, "aws_region": region}
+    return {**labels, "aws_account_id": account, "aws_region": region, "account_alias": "default"}
 
 
 @pytest.fixture
@@ -341,3 +347,23 @@ def test_promtool_accepts_the_exposition() -> None:
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 0, output
     assert output == "", output
+
+
+def test_event_counters_exist_from_the_start_for_every_outcome(holder: StateHolder) -> None:
+    registry = registry_for(holder)
+
+    def messages(outcome: str) -> float | None:
+        return registry.get_sample_value("ggwatch_event_messages_total", {"outcome": outcome})
+
+    assert [messages(o) for o in ("refreshed", "ignored", "malformed", "failed")] == [3, 0, 1, 0]
+    assert registry.get_sample_value("ggwatch_event_receive_errors_total") == 2
+    assert registry.get_sample_value("ggwatch_event_refreshes_total", where()) == 2
+    assert registry.get_sample_value("ggwatch_event_refreshes_total", where(EU)) == 0
+
+
+def test_event_families_are_absent_without_an_events_queue(holder: StateHolder) -> None:
+    holder.view = dataclasses.replace(holder.view, events_queues=0)
+
+    names = {family.name for family in registry_for(holder).collect()}
+
+    assert not {n for n in names if n.startswith("ggwatch_event_")}

@@ -90,10 +90,17 @@ def test_json_targets(incomplete: ScanResult) -> None:
     doc = parse(incomplete)
 
     assert doc["targets"] == [
-        {"region": REGION, "account": ACCOUNT, "complete": True, "errors": []},
+        {
+            "region": REGION,
+            "account": ACCOUNT,
+            "account_alias": "default",
+            "complete": True,
+            "errors": [],
+        },
         {
             "region": "eu-west-1",
             "account": ACCOUNT,
+            "account_alias": "default",
             "complete": False,
             "errors": [
                 {

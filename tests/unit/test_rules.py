@@ -35,6 +35,7 @@ FINDING_KEYS = {
     "rule",
     "severity",
     "region",
+    "account_alias",
     "account",
     "resource_type",
     "resource_id",
@@ -760,6 +761,7 @@ def test_finding_json_values(target: TargetBuilder) -> None:
         "severity": "critical",
         "region": REGION,
         "account": ACCOUNT,
+        "account_alias": "default",
         "resource_type": "deployment",
         "resource_id": "d-1",
         "message": finding.message,
@@ -776,6 +778,9 @@ def test_finding_json_values(target: TargetBuilder) -> None:
     }
 
 
+WHERE = ("default", ACCOUNT, REGION)  # the alias of the SDK's own account, its id, the Region
+
+
 def test_finding_key_is_stable_and_names_the_problem(target: TargetBuilder) -> None:
     target.device("core-1", v(APP, "1.0.0"), v(APP, "2.0.0"))
     target.deploy("d-1", v(APP, "1.0.0"))
@@ -784,10 +789,11 @@ def test_finding_key_is_stable_and_names_the_problem(target: TargetBuilder) -> N
     keys = [f.key for f in run(target)]
 
     assert keys == [
-        ("deployment-uses-deleted-component", ACCOUNT, REGION, "deployment", "d-1", APP, "1.0.0"),
-        ("device-runs-deleted-component", ACCOUNT, REGION, "core-device", "core-1", APP, "1.0.0"),
+        ("deployment-uses-deleted-component", *WHERE, "deployment", "d-1", APP, "1.0.0"),
+        ("device-runs-deleted-component", *WHERE, "core-device", "core-1", APP, "1.0.0"),
         (
             "device-runs-discontinued-component",
+            "default",
             ACCOUNT,
             REGION,
             "core-device",
@@ -795,7 +801,7 @@ def test_finding_key_is_stable_and_names_the_problem(target: TargetBuilder) -> N
             APP,
             "2.0.0",
         ),
-        ("stale-deployment", ACCOUNT, REGION, "deployment", "d-0", "", ""),
+        ("stale-deployment", *WHERE, "deployment", "d-0", "", ""),
     ]
     # A later scan, a day on, with the message's age changed: the same keys.
     assert [f.key for f in run(target, now=NOW + dt.timedelta(days=1))] == keys
@@ -809,4 +815,4 @@ def test_unknown_account_is_null_in_json_and_empty_in_key() -> None:
     (finding,) = run(t)
 
     assert finding.to_json()["account"] is None
-    assert finding.key[1] == ""
+    assert finding.key[2] == ""

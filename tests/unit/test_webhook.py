@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ggwatch import webhook as webhook_module
+from ggwatch.model import TargetId
 from ggwatch.webhook import (
     DEDUP_MEMORY,
     MAX_BODY,
@@ -51,15 +52,17 @@ class FakeRemediator:
 
     def __init__(self, gate: asyncio.Event | None = None) -> None:
         self.calls: list[tuple[str, str, str]] = []
+        self.aliases: list[str] = []
         self.gate = gate
         self.entered = asyncio.Event()
 
-    async def remediate(self, region: str, deployment_id: str, reason: str) -> FakeOutcome:
-        self.calls.append((region, deployment_id, reason))
+    async def remediate(self, where: TargetId, deployment_id: str, reason: str) -> FakeOutcome:
+        self.calls.append((where.region, deployment_id, reason))
+        self.aliases.append(where.alias)
         self.entered.set()
         if self.gate is not None:
             await self.gate.wait()
-        return FakeOutcome(deployment_id, region)
+        return FakeOutcome(deployment_id, where.region)
 
 
 def alert(
@@ -179,6 +182,24 @@ async def test_region_label_is_accepted_in_place_of_aws_region(start: Start) -> 
 
     assert status == 200
     assert [c[:2] for c in fake.calls] == [("eu-central-1", DEPLOYMENT)]
+
+
+async def test_account_alias_names_the_target_and_defaults_to_the_sdk_account(
+    start: Start,
+) -> None:
+    fake = FakeRemediator()
+    client = await start(fake)
+
+    await post(client, payload(alert(account_alias="prod-eu"), alert(fingerprint="fp-2")))
+
+    assert fake.aliases == ["prod-eu", "default"]
+
+
+@pytest.mark.parametrize("alias", ["../etc", "a b", "-lead", "x" * 65])
+async def test_bad_account_alias_is_ignored(start: Start, alias: str) -> None:
+    reason = await only_result_ignored(start, alert(account_alias=alias))
+
+    assert "account_alias" in reason
 
 
 async def test_aws_region_wins_over_region(start: Start) -> None:
