@@ -1,7 +1,9 @@
-"""Shared fixtures: a generated fleet, the simulator on loopback, a real aiobotocore client.
+"""Shared fixtures: a generated fleet, the simulator on loopback, a real aiobotocore client,
+moto's server on loopback and a fresh SQS queue in it.
 
-The client is pointed at the simulator only through the standard AWS_ENDPOINT_URL_GREENGRASSV2
-setting, exactly as a user would point ggwatch at it; nothing in the client is patched.
+Clients are pointed at the simulator and at moto only through the standard
+AWS_ENDPOINT_URL_<SERVICE> settings, exactly as a user would point ggwatch at them; nothing in
+a client is patched.
 """
 
 from __future__ import annotations
@@ -9,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
+import boto3
 import pytest
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
@@ -94,3 +99,42 @@ async def control(sim: Running) -> AsyncIterator[aiohttp.ClientSession]:
     """HTTP session for the simulator's /_sim/ control API."""
     async with aiohttp.ClientSession(base_url=sim.endpoint) as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server (every service it mocks) on 127.0.0.1, a port the OS picks, in a thread.
+
+    One per session: starting it costs more than most tests. Tests that use it forget their
+    resources afterwards (`reset_moto`), since moto keeps its state per process.
+    """
+    # Imported here, so sessions that never use moto do not pay for importing its server.
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def reset_moto(endpoint: str) -> None:
+    """Forget everything moto holds (moto's documented /moto-api/reset)."""
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(reset, timeout=10) as answer:
+        assert answer.status == 200
+
+
+@pytest.fixture
+def sqs_queue(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new, empty SQS queue in moto; its URL. AWS_ENDPOINT_URL_SQS points at moto meanwhile."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", moto_endpoint)
+    sqs = boto3.client("sqs")  # Region and credentials from the environment, as any client
+    url = str(sqs.create_queue(QueueName=f"ggwatch-test-{uuid.uuid4().hex[:12]}")["QueueUrl"])
+    sqs.close()
+    try:
+        yield url
+    finally:
+        reset_moto(moto_endpoint)

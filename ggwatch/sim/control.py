@@ -14,6 +14,16 @@ the realism knobs at run time.
     POST /_sim/devices                      add a core device (installs its groups' deployments)
     POST /_sim/devices/{thing}/installed    change one installed component on a device
     POST /_sim/deployments                  create a deployment as CreateDeployment would
+    GET  /_sim/events                       the EventBridge events emitted (the last 1000 by
+                                            default) and the sent/dropped/failed counts
+    PUT  /_sim/events                       {"queue_url": URL | null}: the SQS queue to deliver
+                                            them to, as an EventBridge rule's target (null: none)
+
+Changes made here and by CreateDeployment emit the events AWS would: a device that processes
+a deployment sends an Effective Deployment Status Change and, when its components changed, an
+Installed Component Status Change; setting an installed component sends the latter; a version
+becoming DISCONTINUED or DELETED sends an AWS Health event to each account with devices
+running it.
 """
 
 from __future__ import annotations
@@ -24,9 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ggwatch.sim import events
 from ggwatch.sim.model import InputError
 from ggwatch.sim.operations import Call, create_deployment
 from ggwatch.sim.store import (
+    PUBLIC_OWNER,
     Component,
     ComponentVersion,
     CoreDevice,
@@ -65,6 +77,8 @@ def add_routes(app: web.Application, sim: Simulator) -> None:
         ("POST", "/_sim/devices", _add_device),
         ("POST", "/_sim/devices/{thing}/installed", _set_installed),
         ("POST", "/_sim/deployments", _add_deployment),
+        ("GET", "/_sim/events", _get_events),
+        ("PUT", "/_sim/events", _set_events),
     ]
     for method, path, func in routes:
         app.router.add_route(method, path, _wrap(sim, func))
@@ -155,10 +169,46 @@ async def _set_guidance(sim: Simulator, request: web.Request) -> Any:
     if component is None or version not in component.versions:
         raise BadRequest(f"no component version {name} {version}", status=404)
     record = component.versions[version]
+    previous = record.vendor_guidance or "ACTIVE"
     record.vendor_guidance = guidance
     message = data.get("message")
     record.guidance_message = message if isinstance(message, str) and message else None
+    if guidance != previous and guidance in ("DISCONTINUED", "DELETED"):
+        _notify_withdrawn(sim, state, component, record)
     return {"arn": record.arn, "vendorGuidance": guidance, "message": record.guidance_message}
+
+
+def _notify_withdrawn(
+    sim: Simulator, state: RegionState, component: Component, record: ComponentVersion
+) -> None:
+    """AWS Health tells each account whose devices run a withdrawn version, listing them.
+
+    An AWS-provided component is shared by every account in the Region, so each account with
+    devices running it is told (unless its own component of that name shadows AWS's). An
+    account with no such device is told nothing.
+    """
+    if component.owner == PUBLIC_OWNER:
+        states = [s for s in sim.world.states() if s.region == state.region]
+    else:
+        states = [state]
+    state_word = (record.vendor_guidance or "").lower()
+    description = (
+        f"AWS IoT Greengrass component {record.name} version {record.version} is {state_word}. "
+        "Your core devices listed as affected resources run this version; deploy a supported "
+        "version to them."
+    )
+    if record.guidance_message:
+        description += f" {record.guidance_message}"
+    now = sim.clock()
+    for each in states:
+        if each.component(record.name) is not component:
+            continue
+        things = each.devices_running(record.name, record.version)
+        if things:
+            for page in events.health_notification(
+                each.account, each.region, things, description, now=now
+            ):
+                sim.events.put(page)
 
 
 async def _add_component(sim: Simulator, request: web.Request) -> Any:
@@ -233,6 +283,7 @@ async def _set_installed(sim: Simulator, request: web.Request) -> Any:
     now = sim.clock()
     version = data.get("componentVersion")
     if version is None:
+        # No event: AWS publishes none when a component is removed from a device.
         device.installed.pop(name, None)
     elif not isinstance(version, str) or not version:
         raise BadRequest("componentVersion must be a non-empty string or null (to remove)")
@@ -240,7 +291,7 @@ async def _set_installed(sim: Simulator, request: web.Request) -> Any:
         state_name = data.get("lifecycleState", "RUNNING")
         if state_name not in LIFECYCLE:
             raise BadRequest(f"lifecycleState must be one of {', '.join(LIFECYCLE)}")
-        device.installed[name] = Installed(
+        record = device.installed[name] = Installed(
             name,
             version,
             bool(data.get("isRoot", True)),
@@ -248,6 +299,11 @@ async def _set_installed(sim: Simulator, request: web.Request) -> Any:
             now,
             now,
             state_name,
+        )
+        # Every set is a status report from the device, so each one emits an event.
+        status = events.ComponentStatus(name, version, record.is_root, state_name)
+        sim.events.put(
+            events.installed_component_change(state.account, state.region, thing, [status], now=now)
         )
     device.last_update = now
     return {"thingName": thing, "lastStatusUpdateTimestamp": now}
@@ -262,3 +318,23 @@ async def _add_deployment(sim: Simulator, request: web.Request) -> Any:
     except InputError as exc:
         raise BadRequest(str(exc)) from None
     return create_deployment(Call(state, params, sim.knobs, sim.quotas, sim.pager))
+
+
+async def _get_events(sim: Simulator, request: web.Request) -> Any:
+    return sim.events.public()
+
+
+async def _set_events(sim: Simulator, request: web.Request) -> Any:
+    data = await _body(request)
+    if "queue_url" not in data:
+        raise BadRequest("queue_url is required: an SQS queue URL, or null to stop sending")
+    url = data["queue_url"]
+    if url is not None and not isinstance(url, str):
+        raise BadRequest("queue_url must be a string or null")
+    try:
+        sim.events.set_queue(url)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    answer = sim.events.public()
+    del answer["events"]
+    return answer

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from ggwatch.sim import control
+from ggwatch.sim.events import Emitter
 from ggwatch.sim.faults import Knobs, Quotas, jitter, retry_after
 from ggwatch.sim.model import InputError, ServiceModel, load_model
 from ggwatch.sim.operations import HANDLERS, Call
@@ -84,7 +85,13 @@ class CallLog:
 
 
 class Simulator:
-    """The running service: world, knobs, quotas, call log, randomness."""
+    """The running service: world, knobs, quotas, call log, randomness, EventBridge events.
+
+    `events_queue_url`: the SQS queue that receives the events an EventBridge rule would
+    deliver (None: events are only recorded, for GET /_sim/events); `events_outbox`: how many
+    events may wait to be sent before new ones are dropped; `events_kept`: how many recent
+    events GET /_sim/events shows.
+    """
 
     def __init__(
         self,
@@ -94,6 +101,9 @@ class Simulator:
         seed: int | None = None,
         clock: Callable[[], float] = time.time,
         model: ServiceModel | None = None,
+        events_queue_url: str | None = None,
+        events_outbox: int = 10_000,
+        events_kept: int = 1000,
     ) -> None:
         self.world = world
         self.knobs = knobs or Knobs(readings=world.readings)
@@ -107,9 +117,12 @@ class Simulator:
         self.pager = Pager(lambda: self.knobs.page_cap)
         self.rng = random.Random(seed)
         self.calls = CallLog()
+        self.events = Emitter(events_queue_url, outbox_size=events_outbox, keep=events_kept)
+        world.set_outbox(self.events)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.cleanup_ctx.append(self.events.sender)
         control.add_routes(app, self)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app

@@ -3,7 +3,8 @@
 Mutable by design (it is a fake service), but every change goes through the methods here, so
 the invariants a real Greengrass V2 keeps hold after each one: one latest deployment per
 target, devices' installed components follow the latest deployments of their targets, and a
-device's lastStatusUpdateTimestamp moves when it processes a deployment.
+device's lastStatusUpdateTimestamp moves when it processes a deployment. What a device would
+report to EventBridge then goes to an outbox (a non-blocking put): the store does no I/O.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import bisect
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from ggwatch.sim import events
 
 PUBLIC_OWNER = "aws"
 NUCLEUS = "aws.greengrass.Nucleus"
@@ -215,6 +218,13 @@ def _remove_entry(entries: list[tuple[tuple[float, str], Deployment]], dep: Depl
         del entries[index]
 
 
+class Outbox(Protocol):
+    """Where the store reports what a device would tell EventBridge: a synchronous put that
+    never blocks (the emitter's outbox), so the store itself does no I/O."""
+
+    def put(self, event: events.Event) -> None: ...
+
+
 @dataclass(slots=True)
 class Readings:
     """Where AWS's behaviour is undocumented, which reading the simulator plays."""
@@ -233,6 +243,7 @@ class RegionState:
         public: dict[str, Component],
         clock: Callable[[], float],
         readings: Readings,
+        outbox: Outbox | None = None,
     ) -> None:
         self.account = account
         self.region = region
@@ -244,6 +255,7 @@ class RegionState:
         self.idempotency: dict[str, tuple[str, str]] = {}  # client token -> (request, id)
         self.clock = clock
         self.readings = readings
+        self.outbox = outbox  # None: nobody listens (a fleet being generated), emit nothing
         self.resource_tags: dict[str, dict[str, str]] = {}  # component ARNs' tags
 
     # -- components ------------------------------------------------------------------------
@@ -340,15 +352,60 @@ class RegionState:
                 modified=now,
                 reason=failing,
             )
+            before = _footprint(device) if self.outbox is not None else {}
             if not failing:
                 self.recompute(device, now)
             device.last_update = now
+            self._report_deployment(device, device.effective[deployment.deployment_id], before)
         if devices is not None:
             return
         if failing:
             deployment.status = "FAILED"
         elif not is_group and deployment.status == "ACTIVE":
             deployment.status = "COMPLETED"
+
+    def devices_running(self, name: str, version: str) -> list[str]:
+        """The core devices with this version of a component installed (root or not)."""
+        return [
+            thing
+            for thing, device in sorted(self.devices.items())
+            if (installed := device.installed.get(name)) is not None
+            and installed.version == version
+        ]
+
+    def _report_deployment(
+        self,
+        device: CoreDevice,
+        received: EffectiveDeployment,
+        before: dict[str, tuple[str, bool, str]],
+    ) -> None:
+        """What the device tells the cloud after processing a deployment, as events.
+
+        The deployment's outcome (as ListEffectiveDeployments shows it), then the components
+        it installed or changed. Removed components appear in no event: AWS sends none for a
+        removal.
+        """
+        if self.outbox is None:
+            return
+        account, region, thing = self.account, self.region, device.thing_name
+        now, deployment_id = received.modified, received.deployment_id
+        if received.status == "FAILED":
+            why = received.reason or "the deployment failed"
+            outcome = events.deployment_failed(account, region, thing, deployment_id, why, now=now)
+        else:
+            outcome = events.effective_deployment_change(
+                account, region, thing, deployment_id, received.status, now=now
+            )
+        self.outbox.put(outcome)
+        changed = [
+            events.ComponentStatus(i.name, i.version, i.is_root, i.state)
+            for name, i in sorted(device.installed.items())
+            if before.get(name) != (i.version, i.is_root, i.state)
+        ]
+        if changed:
+            self.outbox.put(
+                events.installed_component_change(account, region, thing, changed, now=now)
+            )
 
     def undeployable(self, deployment: Deployment) -> str | None:
         """Why a deployment cannot install (it names a DELETED version), else None."""
@@ -414,12 +471,17 @@ class RegionState:
         return Installed(name, version, root, source, now, now)
 
 
+def _footprint(device: CoreDevice) -> dict[str, tuple[str, bool, str]]:
+    return {name: (i.version, i.is_root, i.state) for name, i in device.installed.items()}
+
+
 class World:
     """Every account and Region the simulator serves, and who is calling."""
 
     def __init__(self, clock: Callable[[], float], readings: Readings | None = None) -> None:
         self.clock = clock
         self.readings = readings or Readings()
+        self.outbox: Outbox | None = None
         self.public: dict[str, dict[str, Component]] = {}
         self.regions: dict[tuple[str, str], RegionState] = {}
         self.access_keys: dict[str, str] = {}
@@ -435,13 +497,24 @@ class World:
         for state in self.regions.values():
             state.clock = clock
 
+    def set_outbox(self, outbox: Outbox | None) -> None:
+        """Report the changes of every account and Region, now and created later, to `outbox`."""
+        self.outbox = outbox
+        for state in self.regions.values():
+            state.outbox = outbox
+
     def region(self, account: str, region: str) -> RegionState:
         """The state of one account and Region, created empty on first use as AWS would."""
         key = (account, region)
         state = self.regions.get(key)
         if state is None:
             state = RegionState(
-                account, region, self.public_catalog(region), self.clock, self.readings
+                account,
+                region,
+                self.public_catalog(region),
+                self.clock,
+                self.readings,
+                self.outbox,
             )
             self.regions[key] = state
         return state

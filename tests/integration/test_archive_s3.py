@@ -1,7 +1,8 @@
 """The S3 archive against moto's S3 server on loopback, through a real aiobotocore client.
 
 The archive finds the server only through AWS_ENDPOINT_URL_S3, as a user's configuration would
-point it; nothing in the client is patched. moto's server runs in this process, in a thread.
+point it; nothing in the client is patched. moto's server runs in this process, in a thread
+(the session's `moto_endpoint`, shared with other modules).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 
 import pytest
 from aiobotocore.session import get_session
-from moto.server import ThreadedMotoServer
 
 from ggwatch.aws.archive import ArchiveRecord, S3Archive, archive_from_uri, encode
 from ggwatch.errors import ArchiveError
@@ -26,24 +26,13 @@ PREFIX = "fleet/deployments"
 DEPLOYMENT_ID = "9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a"
 
 
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    """moto's S3 on 127.0.0.1 and a port the OS picks, for this module's tests."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server)
-    yield moto_server
+def endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's S3, from the session's shared moto server (tests/conftest.py)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+    yield moto_endpoint
     # moto keeps its state per process: forget this test's buckets before the next one.
-    reset = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
+    reset = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
     with urllib.request.urlopen(reset, timeout=10) as answer:
         assert answer.status == 200
 
