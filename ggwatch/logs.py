@@ -58,6 +58,9 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     # Libraries are chatty at debug; their warnings still come through.
     for noisy in ("botocore", "aiobotocore", "urllib3", "asyncio", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(LEVELS[level], logging.WARNING))
+    # botocore logs a failed credential refresh with its traceback; ggwatch reports the same
+    # failure as one line (the target's AssumeRole error in scan.incomplete).
+    logging.getLogger("aiobotocore.credentials").setLevel(logging.CRITICAL)
 
 
 def _passthrough(logger: Any, name: str, event: Any) -> Any:
