@@ -275,6 +275,7 @@ def patch_knobs(endpoint: str, knobs: dict[str, Any]) -> None:
 def test_every_metric_and_label_named_is_in_a_real_scrape(
     start_daemon,  # noqa: F811
     fleet,
+    sqs_queue: str,
 ) -> None:
     # A few answers are 500s (retried), so ggwatch_aws_errors_total has samples and labels.
     patch_knobs(fleet.endpoint, {"error_rate": 0.1, "retry_after_seconds": 0})
@@ -288,6 +289,9 @@ def test_every_metric_and_label_named_is_in_a_real_scrape(
             "GGWATCH_POLL_INTERVAL_SECONDS": "1",
             "GGWATCH_SERVICE_RATE": "1000",
             "GGWATCH_CLEANUP_MODE": "dry-run",
+            # With an events queue (moto's, on loopback), so the event counters are scraped.
+            "GGWATCH_EVENTS_QUEUE_URL": sqs_queue,
+            "GGWATCH_EVENTS_WAIT_SECONDS": "1",
         }
     )
     wait_first_scans(logs)

@@ -27,6 +27,8 @@ EXPECTED_ALERTS = {
     "GGWatchDown": "warning",
     "GGWatchThrottled": "warning",
     "GGWatchFindingSeriesDropped": "info",
+    "GGWatchEventsQueueFailing": "warning",
+    "GGWatchEventsMalformed": "info",
 }
 # The labels ggwatch's webhook reads (README "Alertmanager webhook"): each must reach the alert.
 WEBHOOK_LABELS = ("rule", "aws_region", "resource_id")
