@@ -235,7 +235,8 @@ class Evaluator:
             await self.events.send((event, initial))
         # The events that asked for this pass may now be deleted from their queue.
         outcome.batch.resolve(snapshot.complete)
-        if self.cleanup is not None and snapshot.complete:
+        # Cleanup acts on full scans only: a refresh re-reads devices, not deployments.
+        if self.cleanup is not None and snapshot.complete and not outcome.refresh:
             job = CleanupJob(snapshot, tuple(self.open.values()))
             try:
                 self.cleanup.send_nowait(job)
