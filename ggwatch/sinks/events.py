@@ -20,6 +20,7 @@ def finding_fields(finding: Finding) -> dict[str, Any]:
         "severity": finding.severity.value,
         "aws_region": finding.region,
         "aws_account_id": finding.account,
+        "account_alias": finding.account_alias,
         "resource_type": finding.resource_type.value,
         "resource_id": finding.resource_id,
         "message": finding.message,

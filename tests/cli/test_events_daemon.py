@@ -103,6 +103,7 @@ def test_a_device_running_a_deleted_version_opens_a_finding_within_seconds(
     finding = logs.wait_for(lambda e: opened(e, OSAKA, "com.example.ModbusAdapter"), 20)
 
     assert finding["rule"] == "device-runs-deleted-component"
+    assert (finding["account_alias"], finding["aws_account_id"]) == ("default", "123456789012")
     assert finding["recommended_version"] == "1.0.0"
     assert time.monotonic() - started < 20  # the poll interval is an hour
     refreshed = logs.wait_for(lambda e: e.get("event") == "refresh.completed", 10)
