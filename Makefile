@@ -60,11 +60,12 @@ unit: $(DEV_STAMP) tools
 test: lint typecheck imports unit
 
 # Slow (minutes at the real quota): not part of `make test`; each prints its figures, and
-# bench.scale exits non-zero when a target is missed.
+# bench.scale and bench.targets exit non-zero when a target is missed.
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.sim_scale
 	$(BIN)/python -m bench.scan
 	$(BIN)/python -m bench.scale --budget 300
+	$(BIN)/python -m bench.targets
 
 fmt: $(DEV_STAMP)
 	$(BIN)/ruff format ggwatch tests bench deploy

@@ -142,6 +142,14 @@ def _add_sim_arguments(parser: argparse.ArgumentParser, default_port: int) -> No
     fleet.add_argument("--fleet", type=Path, help="YAML fleet file (see config/sample-fleet.yaml)")
     fleet.add_argument("--seed", type=int, default=1, help="generator and fault seed")
     fleet.add_argument("--accounts", type=_positive_int, default=1)
+    fleet.add_argument(
+        "--default-account",
+        type=_positive_int,
+        default=0,
+        metavar="INDEX",
+        help="generated account (0-based) that answers unknown access keys; one process per "
+        "account then stands for that account to clients that all sign alike",
+    )
     fleet.add_argument("--regions", type=_regions, default=("us-west-2",), help="comma-separated")
     fleet.add_argument("--devices", type=_positive_int, default=50, help="per account and Region")
     fleet.add_argument("--deployments", type=_positive_int, help="default: 2 x devices")
@@ -252,6 +260,13 @@ def _scan(args: argparse.Namespace, settings: Settings) -> int:
 
 def _sim(args: argparse.Namespace, settings: Settings) -> int:
     world = _world(args)
+    if args.default_account:
+        if args.fleet is not None or args.default_account >= args.accounts:
+            raise ConfigError(
+                f"--default-account {args.default_account}: not one of the generated accounts "
+                f"0..{args.accounts - 1} (a fleet file maps its own access keys)"
+            )
+        world.default_account = world.access_keys[access_key(args.default_account)]
     knobs = Knobs(
         latency_ms=args.latency_ms,
         jitter_ms=args.jitter_ms,

@@ -50,7 +50,7 @@ from ggwatch.aws.queue import Consumer, QueueStats, Router, sqs_client, sqs_conf
 from ggwatch.cleanup.executor import Cleaner
 from ggwatch.cleanup.policy import Policy
 from ggwatch.errors import ConfigError
-from ggwatch.findings import Rule, Severity
+from ggwatch.findings import Finding, Rule, Severity
 from ggwatch.http import serve_http
 from ggwatch.inventory import refresh_devices
 from ggwatch.model import Snapshot, TargetId, TargetSnapshot
@@ -199,6 +199,9 @@ class Evaluator:
         self.clock = clock
         self.config = settings.rules_config
         self.latest: dict[TargetId, TargetSnapshot] = {}
+        # Each target's findings as of its own last pass: rules look at one target at a time,
+        # so a pass re-evaluates only its target (not every target, once per target's pass).
+        self.found: dict[TargetId, tuple[Finding, ...]] = {}
         self.open: dict[Key, OpenFinding] = {}
         self.calls: Counter[tuple[TargetId, str, str]] = Counter()
         self.log = structlog.get_logger("ggwatch.evaluator")
@@ -217,8 +220,8 @@ class Evaluator:
             self.calls[(where, call.operation, call.outcome)] += call.count
         self.latest[where] = snapshot
         now = self.clock()
-        combined = Snapshot(tuple(self.latest[t] for t in sorted(self.latest)))
-        found = evaluate(combined, self.config, now)
+        self.found[where] = evaluate(Snapshot((snapshot,)), self.config, now)
+        found = [f for target in sorted(self.found) for f in self.found[target]]
         rechecked = {t for t, s in self.latest.items() if s.complete}
         result = diff(self.open, found, rechecked, now)
         self.open = dict(result.open)

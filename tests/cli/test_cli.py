@@ -53,6 +53,7 @@ def test_version(ggwatch) -> None:
         (("sim", "--port", "70000"), "0..65535"),
         (("sim", "--max-age-days", "0.5"), "max age"),
         (("sim", "--fleet", "/nonexistent/fleet.yaml"), "cannot read fleet file"),
+        (("sim", "--accounts", "2", "--default-account", "2"), "--default-account 2"),
         ((), "required"),
     ],
 )
@@ -115,6 +116,32 @@ def test_sim_knobs_from_the_command_line(serve_cli) -> None:
     with pytest.raises(client.exceptions.AccessDeniedException):
         client.list_deployments()
     assert client.list_core_devices()["coreDevices"]
+    served.stop()
+
+
+def test_sim_default_account_answers_unknown_keys(serve_cli) -> None:
+    # One simulator process per account, all reached with the same SDK credentials, is how
+    # bench.targets gives each target an account of its own.
+    served = serve_cli(
+        "sim", "--port", "0", "--devices", "3", "--accounts", "3", "--default-account", "2"
+    )
+    exported = f"  export AWS_ACCESS_KEY_ID={access_key(2)} AWS_SECRET_ACCESS_KEY=simulated"
+    assert exported in served.banner
+
+    def account(key: str) -> str:
+        client = boto3.client(
+            "greengrassv2",
+            endpoint_url=served.endpoint,
+            region_name="us-west-2",
+            aws_access_key_id=key,
+            aws_secret_access_key="simulated",
+            config=Config(retries={"max_attempts": 1}),
+        )
+        arn = client.list_components(scope="PRIVATE")["components"][0]["arn"]
+        return str(arn.split(":")[4])
+
+    assert account("AKIAUNKNOWN000000000") == account(access_key(2))
+    assert account(access_key(0)) == "123456789012" != account(access_key(2))
     served.stop()
 
 
