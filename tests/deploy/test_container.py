@@ -242,7 +242,7 @@ def test_oci_labels() -> None:
         assert f"org.opencontainers.image.{key}" in labels, key
     project = pyproject()["project"]
     assert labels["org.opencontainers.image.title"] == project["name"]
-    assert labels["org.opencontainers.image.licenses"] == project["license"]["text"]
+    assert labels["org.opencontainers.image.licenses"] == project["license"]
     assert labels["org.opencontainers.image.version"] == "${VERSION}"
     assert args["VERSION"] == project["version"], "the image's default version is the package's"
 
