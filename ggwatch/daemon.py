@@ -146,7 +146,10 @@ async def poll(
                 await mailbox.settle(settings.events_coalesce_seconds)
                 batch = mailbox.take()
                 snapshot = None
-                if not batch.guidance:
+                known = {d.deployment_id for d in last.deployments}
+                # A deployment the last scan did not list changes what is latest for its
+                # target: only the listing says, so a full scan answers it.
+                if not batch.guidance and batch.deployments <= known:
                     api = state.api(target, client, settings)
                     snapshot = await refresh_devices(
                         api,
@@ -164,7 +167,7 @@ async def poll(
                     if not snapshot.complete:
                         next_scan = anyio.current_time()  # a full scan sorts it out
                     continue
-                # A new device, a device gone, or new guidance: a full scan answers it.
+                # A new deployment or device, a device gone, or new guidance: a full scan.
                 if batch.guidance:
                     state.cache(target.id, settings).expire_guidance()
                 mailbox.put_back(batch)
@@ -425,8 +428,13 @@ def router(
             if account is not None and account != trigger.account:
                 continue
             things = (trigger.thing,) if trigger.thing is not None else ()
+            deployments = (trigger.deployment_id,) if trigger.deployment_id is not None else ()
             mailbox = mailboxes[target.id]
-            acks.append(mailbox.post(things, guidance=trigger.kind is Kind.GUIDANCE))
+            acks.append(
+                mailbox.post(
+                    things, deployments=deployments, guidance=trigger.kind is Kind.GUIDANCE
+                )
+            )
         return acks
 
     return route

@@ -36,6 +36,7 @@ class Ack:
 @dataclass(frozen=True, slots=True)
 class Batch:
     things: frozenset[str] = frozenset()
+    deployments: frozenset[str] = frozenset()  # deployment ids events named
     guidance: bool = False
     acks: tuple[Ack, ...] = ()
 
@@ -50,15 +51,19 @@ class Batch:
 @dataclass
 class Mailbox:
     things: set[str] = field(default_factory=set)
+    deployments: set[str] = field(default_factory=set)
     guidance: bool = False
     acks: list[Ack] = field(default_factory=list)
     first_post: float | None = None
     last_post: float = 0.0
     _posted: anyio.Event = field(default_factory=anyio.Event)
 
-    def post(self, things: Iterable[str] = (), *, guidance: bool = False) -> Ack:
+    def post(
+        self, things: Iterable[str] = (), *, deployments: Iterable[str] = (), guidance: bool = False
+    ) -> Ack:
         ack = Ack()
         self.things.update(things)
+        self.deployments.update(deployments)
         self.guidance |= guidance
         self.acks.append(ack)
         now = anyio.current_time()
@@ -86,12 +91,15 @@ class Mailbox:
     def put_back(self, batch: Batch) -> None:
         """Requests a refresh could not answer, for the full scan that comes next."""
         self.things.update(batch.things)
+        self.deployments.update(batch.deployments)
         self.guidance |= batch.guidance
         self.acks.extend(batch.acks)
 
     def take(self) -> Batch:
-        batch = Batch(frozenset(self.things), self.guidance, tuple(self.acks))
-        self.things, self.guidance, self.acks = set(), False, []
+        batch = Batch(
+            frozenset(self.things), frozenset(self.deployments), self.guidance, tuple(self.acks)
+        )
+        self.things, self.deployments, self.guidance, self.acks = set(), set(), False, []
         self.first_post = None
         self._posted = anyio.Event()
         return batch

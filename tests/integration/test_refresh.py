@@ -155,3 +155,16 @@ async def guidance_notice(poller: Poller) -> None:
     in_use = {c.ref for d in outcome.snapshot.devices for c in d.installed or ()}
     described = poller.calls("DescribeComponent")
     assert len(described) >= len(in_use) > 0  # the cache was dropped: all of them again
+
+
+async def test_a_deployment_the_last_scan_did_not_list_needs_a_full_scan(sim: Running) -> None:
+    async with polling(sim) as poller:
+        known = sorted(sim.simulator.world.region(ACCOUNT, REGION).deployments.by_id)[0]
+        poller.mailbox.post([a_device(sim)], deployments=[known])
+        assert (await poller.next()).refresh  # a deployment the scan listed: a refresh
+
+        poller.mailbox.post([a_device(sim)], deployments=["d-created-since"])
+        outcome = await poller.next()
+
+        assert not outcome.refresh
+        assert poller.calls("ListDeployments")

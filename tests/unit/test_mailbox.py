@@ -86,10 +86,10 @@ async def test_settle_gives_up_waiting_for_quiet_at_the_cap() -> None:
 
 async def test_put_back_keeps_requests_for_the_next_batch() -> None:
     box = Mailbox()
-    ack = box.post(["core-1"])
+    ack = box.post(["core-1"], deployments=["d-1"], guidance=True)
     box.put_back(box.take())
 
     batch = box.take()
 
-    assert batch.things == {"core-1"}
+    assert (batch.things, batch.deployments, batch.guidance) == ({"core-1"}, {"d-1"}, True)
     assert batch.acks == (ack,)
