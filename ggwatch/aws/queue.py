@@ -31,6 +31,11 @@ MAX_WAITING_BATCHES = 100  # received batches whose refreshes are still running 
 ACK_TIMEOUT = 900.0  # seconds a batch waits for its refreshes; then SQS redelivers it
 RECEIVE_BACKOFF = (5.0, 60.0)  # first and longest wait after a failed ReceiveMessage
 MALFORMED_MEMORY = 10_000  # message ids whose malformation was logged
+# While a message's refresh is pending, its visibility is extended every HEARTBEAT seconds to
+# EXTEND_TO seconds from then, so a refresh that outlasts the queue's visibility timeout (a full
+# scan of a big fleet) does not get the message redelivered, and counted towards the redrive.
+HEARTBEAT = 30.0
+EXTEND_TO = 90
 
 Router = Callable[[Trigger], Sequence[Ack]]
 
@@ -63,7 +68,11 @@ class Consumer:
         wait_seconds: int,
         stats: QueueStats,
         on_count: Callable[[], None] = lambda: None,
+        heartbeat: float = HEARTBEAT,
+        extend_to: int = EXTEND_TO,
     ) -> None:
+        self.heartbeat = heartbeat
+        self.extend_to = extend_to
         self.url = url
         self.client = client
         self.route = route
@@ -123,12 +132,16 @@ class Consumer:
                     done.append(message)
             self._count("ignored", len(done))
             with anyio.move_on_after(ACK_TIMEOUT):
-                for message, acks in waiting:
-                    if all([await ack.wait() for ack in acks]):
-                        done.append(message)
-                        self._count("refreshed")
-                    else:
-                        self._count("failed")  # redelivered after the visibility timeout
+                async with anyio.create_task_group() as group:
+                    if waiting:
+                        group.start_soon(self._keep_invisible, [m for m, _ in waiting])
+                    for message, acks in waiting:
+                        if all([await ack.wait() for ack in acks]):
+                            done.append(message)
+                            self._count("refreshed")
+                        else:
+                            self._count("failed")  # redelivered after the visibility timeout
+                    group.cancel_scope.cancel()
             await self._delete(done)
         finally:
             self._slots.release()
@@ -159,6 +172,22 @@ class Consumer:
             targets=len(acks),
         )
         return acks
+
+    async def _keep_invisible(self, messages: list[dict[str, Any]]) -> None:
+        entries = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.extend_to}
+            for i, m in enumerate(messages)
+        ]
+        while True:
+            await anyio.sleep(self.heartbeat)
+            try:
+                await self.client.change_message_visibility_batch(
+                    QueueUrl=self.url, Entries=entries
+                )
+            except (ClientError, BotoCoreError) as exc:
+                # Redelivered, then: a duplicate trigger is harmless.
+                error = translate("ChangeMessageVisibilityBatch", exc)
+                self.log.debug("events.extend_failed", error_code=error.code)
 
     async def _delete(self, messages: list[dict[str, Any]]) -> None:
         if not messages:
