@@ -150,16 +150,7 @@ async def poll(
                 # A deployment the last scan did not list changes what is latest for its
                 # target: only the listing says, so a full scan answers it.
                 if not batch.guidance and batch.deployments <= known:
-                    api = state.api(target, client, settings)
-                    snapshot = await refresh_devices(
-                        api,
-                        api.counter,
-                        state.cache(target.id, settings),
-                        last,
-                        batch.things,
-                        max_in_flight=settings.max_in_flight,
-                        clock=clock,
-                    )
+                    snapshot = await _refresh(target, client, settings, state, last, batch, clock)
                 if snapshot is not None:
                     duration = anyio.current_time() - started
                     await send.send(ScanOutcome(target.id, snapshot, duration, True, batch))
@@ -180,6 +171,33 @@ async def poll(
             last = snapshot
             failures = 0 if snapshot.complete else failures + 1
             next_scan = anyio.current_time() + next_delay(settings, failures, rng)
+
+
+async def _refresh(
+    target: Target,
+    client: Any,
+    settings: Settings,
+    state: ScanState,
+    last: TargetSnapshot,
+    batch: Batch,
+    clock: Callable[[], dt.datetime],
+) -> TargetSnapshot | None:
+    """The targeted refresh of the devices `batch` names; None when a full scan must answer."""
+    api = state.api(target, client, settings)
+    try:
+        return await refresh_devices(
+            api,
+            api.counter,
+            state.cache(target.id, settings),
+            last,
+            batch.things,
+            max_in_flight=settings.max_in_flight,
+            clock=clock,
+        )
+    except Exception as exc:  # a bug or a payload nobody expected: the full scan still runs
+        log = structlog.get_logger("ggwatch.poller")
+        log.exception("refresh.crashed", target=str(target.id), error=type(exc).__name__)
+        return None
 
 
 class Evaluator:
