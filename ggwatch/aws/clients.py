@@ -68,9 +68,19 @@ def targets_to_watch(settings: Settings, session: Session) -> tuple[Target, ...]
         regions = regions_to_watch(settings.regions, session)
         return tuple(Target(TargetId(DEFAULT_ALIAS, r)) for r in regions)
     found: list[Target] = []
+    seen: dict[tuple[str, str], str] = {}
     for config in settings.targets:
         regions = config.regions or regions_to_watch(settings.regions, session)
-        found.extend(Target(TargetId(config.account, r), config) for r in regions)
+        for region in regions:
+            # Two aliases of one account would each take quota_share of its one budget.
+            if config.account_id is not None:
+                other = seen.setdefault((config.account_id, region), config.account)
+                if other != config.account:
+                    raise ConfigError(
+                        f"targets {other!r} and {config.account!r} both watch account "
+                        f"{config.account_id} in {region}"
+                    )
+            found.append(Target(TargetId(config.account, region), config))
     return tuple(found)
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from ggwatch.aws.clients import new_session, targets_to_watch
 from ggwatch.errors import ConfigError
-from ggwatch.settings import load_settings
+from ggwatch.settings import Settings, TargetConfig, load_settings
 
 ROLE = "arn:aws:iam::210987654321:role/ggwatch-readonly"
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/ggwatch-events"
@@ -107,3 +108,17 @@ def test_bad_queue_url_is_refused(monkeypatch: pytest.MonkeyPatch, url: str) -> 
 
     with pytest.raises(ConfigError, match=r"GGWATCH_EVENTS_QUEUE_URL.*not an SQS queue URL"):
         load_settings(None, {"GGWATCH_EVENTS_QUEUE_URL": url})
+
+
+def test_one_account_and_region_watched_twice_is_refused() -> None:
+    other = ROLE.replace("ggwatch-readonly", "other-role")
+    settings = Settings(
+        regions=("eu-west-1",),
+        targets=(
+            TargetConfig(account="prod", role_arn=ROLE),
+            TargetConfig(account="prod-again", role_arn=other, regions=("eu-west-1",)),
+        ),
+    )
+
+    with pytest.raises(ConfigError, match="'prod' and 'prod-again' both watch account"):
+        targets_to_watch(settings, new_session())
