@@ -66,6 +66,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.scan
 	$(BIN)/python -m bench.scale --budget 300
 	$(BIN)/python -m bench.targets
+	$(BIN)/python -m bench.events
 
 fmt: $(DEV_STAMP)
 	$(BIN)/ruff format ggwatch tests bench deploy
