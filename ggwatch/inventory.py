@@ -213,12 +213,13 @@ async def collect(
     versions: dict[VersionRef, VersionStatus] = {}
     recommended: dict[str, str | None] = {}
     walk_cost: dict[str, int] = {}
-    await _guidance(api, c, cache, arns, referenced, versions, recommended, walk_cost, started)
-    flagged = {s.ref.name for ref, s in versions.items() if s.flagged and ref in referenced}
+    flagged = await _guidance(
+        api, c, cache, arns, referenced, versions, recommended, walk_cost, started
+    )
 
     device_list = tuple(installed.get(d.thing_name, d) for d in devices or ())
     if not c.errors:
-        _prune(cache, deployments or (), devices or (), referenced, set(flagged))
+        _prune(cache, deployments or (), devices or (), referenced, flagged)
     # What a full scan of this fleet needs at the least, and so its time at the budget.
     minimal = sum(_pages(len(x or ())) for x in (private, public, deployments, devices))
     minimal += len(in_force) + len(referenced) + sum(walk_cost.values())
@@ -255,9 +256,10 @@ async def _guidance(
     recommended: dict[str, str | None],
     walk_cost: dict[str, int],
     started: dt.datetime,
-) -> None:
+) -> set[str]:
     """Fill `versions` for every referenced version not in it yet, then `recommended` for
-    every component with a flagged version that has none yet: from the cache when fresh."""
+    every component with a flagged version that has none yet: from the cache when fresh.
+    Returns the names of the components with a flagged version in use."""
 
     async def describe(ref: VersionRef) -> None:
         seen = cache.versions.get(ref)
@@ -300,6 +302,7 @@ async def _guidance(
 
     flagged = {s.ref.name for s in versions.values() if s.flagged and s.ref in referenced}
     await bounded_each(sorted(flagged - recommended.keys()), recommend, c.limit)
+    return flagged
 
 
 async def refresh_devices(
