@@ -22,10 +22,10 @@ from typing import Any
 
 import botocore.session
 import pytest
-import yaml
 from botocore.validate import ParamValidator
 
 from ggwatch.settings import Settings, load_settings
+from tests.deploy.cfn import load_template, run_cfn_lint
 from tests.deploy.test_container import image_user
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +33,6 @@ ECS = REPO / "deploy" / "ecs"
 TASK_DEFINITION = ECS / "task-definition.json"
 TEMPLATE = ECS / "ggwatch.yaml"
 READONLY_POLICY = REPO / "deploy" / "iam" / "ggwatch-readonly.json"
-BIN = Path(sys.executable).parent  # the venv's bin: the dev extra installs the tools there
 
 # Fargate's task-level cpu (units) and the memory (MiB) each allows.
 FARGATE_MEMORY = {
@@ -47,26 +46,6 @@ FARGATE_MEMORY = {
 }
 
 
-class CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short-form intrinsics (!Ref, !Sub, ...) as their long form."""
-
-
-def _intrinsic(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
 def is_intrinsic(value: Any) -> bool:
     return (
         isinstance(value, dict)
@@ -77,7 +56,7 @@ def is_intrinsic(value: Any) -> bool:
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=CfnLoader)
+    return load_template(TEMPLATE)
 
 
 @pytest.fixture(scope="module")
@@ -93,19 +72,6 @@ def resource(template: dict[str, Any], kind: str) -> dict[str, Any]:
     found = resources(template, kind)
     assert len(found) == 1, f"expected one {kind}, found {len(found)}"
     return found[0]
-
-
-def run_cfn_lint(path: Path) -> subprocess.CompletedProcess[str]:
-    tool = BIN / "cfn-lint"
-    if not tool.exists():
-        pytest.fail(f"{tool} is missing: install the dev extra (make test)")
-    return subprocess.run(
-        [str(tool), "--include-checks", "I", "--", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 # -- CloudFormation -----------------------------------------------------------------------------

@@ -18,8 +18,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import subprocess
-import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -29,10 +27,11 @@ from typing import Any
 import boto3
 import botocore.session
 import pytest
-import yaml
 from moto.events.models import EventPattern
 from moto.events.utils import EventMessageType
 from moto.server import ThreadedMotoServer
+
+from tests.deploy.cfn import load_template, run_cfn_lint
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "deploy" / "events" / "ggwatch-events.yaml"
@@ -42,7 +41,6 @@ READONLY_POLICY = IAM / "ggwatch-readonly.json"
 CLEANUP_POLICY = IAM / "ggwatch-cleanup.json"
 EVENTS_POLICY = IAM / "ggwatch-events.json"
 ASSUME_POLICY = IAM / "ggwatch-assume-targets.json"
-BIN = Path(sys.executable).parent  # the venv's bin: the dev extra installs cfn-lint there
 
 REGION = "us-west-2"
 MONITORING = "111111111111"
@@ -50,33 +48,6 @@ MEMBER_ACCOUNT = "222222222222"
 QUEUE = {"Fn::GetAtt": ["Queue", "Arn"]}
 BUS = "arn:${AWS::Partition}:events:${AWS::Region}:${%s}:event-bus/default"
 MONITORING_BUS = {"Fn::Sub": BUS % "MonitoringAccountId"}
-
-
-class CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short-form intrinsics (!Ref, !Sub, ...) as their long form."""
-
-
-def _intrinsic(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    elif isinstance(node, yaml.MappingNode):
-        value = loader.construct_mapping(node, deep=True)
-    else:
-        raise TypeError(f"!{suffix} on a {type(node).__name__}")
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
-def load_template(path: Path) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=CfnLoader)
-    return loaded
 
 
 def load_json(path: Path) -> dict[str, Any]:
@@ -172,19 +143,6 @@ def test_deploy_decides_conditions(member: dict[str, Any]) -> None:
 
 
 # -- cfn-lint --------------------------------------------------------------------------------------
-
-
-def run_cfn_lint(path: Path) -> subprocess.CompletedProcess[str]:
-    tool = BIN / "cfn-lint"
-    if not tool.exists():
-        pytest.fail(f"{tool} is missing: install the dev extra (make test)")
-    return subprocess.run(
-        [str(tool), "--include-checks", "I", "--", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("path", [EVENTS, MEMBER], ids=["events", "member"])
