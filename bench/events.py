@@ -34,6 +34,7 @@ from typing import Any
 
 import boto3
 
+from bench.scan import judge
 from ggwatch.sim.fleet import access_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,13 +198,7 @@ def main() -> int:
         f"{', '.join(f'{x:.2f}' for x in with_events)} s; polling only every "
         f"{args.poll_seconds:g} s: {', '.join(f'{x:.2f}' for x in polling)} s"
     )
-    missed = 0
-    for name, target in TARGETS.items():
-        ok = figures[name] <= target
-        missed += not ok
-        print(
-            f"{name:>24}  {figures[name]:8.3f}  target <= {target:<6g} {'ok' if ok else 'MISSED'}"
-        )
+    missed = judge(figures, TARGETS, (24, 8, 6))
     if args.json:
         print(json.dumps(figures))
     return 1 if missed else 0

@@ -43,7 +43,7 @@ import anyio
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-from bench.scan import REGION, call_totals, control, minimal_calls, start_simulator
+from bench.scan import REGION, call_totals, control, judge, minimal_calls, start_simulator
 from ggwatch.model import DEFAULT_ALIAS, Guidance, TargetId, VersionRef
 from ggwatch.scan import ScanState, scan_once
 from ggwatch.settings import Settings
@@ -292,12 +292,7 @@ def main() -> int:
         f"full scan {wall:.1f} s, {total} calls; daemon poll {args.poll_seconds:g} s, "
         f"guidance refresh {args.refresh_seconds:g} s"
     )
-    missed = 0
-    for name, target in TARGETS.items():
-        value = figures[name]
-        ok = value <= target
-        missed += not ok
-        print(f"{name:>32}  {value:10.3f}  target <= {target:<8g} {'ok' if ok else 'MISSED'}")
+    missed = judge(figures, TARGETS, (32, 10, 8))
     if args.json:
         print(json.dumps(figures))
     return 1 if missed else 0

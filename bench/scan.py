@@ -67,6 +67,24 @@ def start_simulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], st
     raise RuntimeError("the simulator did not start")
 
 
+def judge(
+    figures: dict[str, float], targets: dict[str, float], widths: tuple[int, int, int]
+) -> int:
+    """Print each figure against its target (at most), in columns of `widths` (name, value,
+    target); the number of targets missed."""
+    name_width, value_width, target_width = widths
+    missed = 0
+    for name, target in targets.items():
+        ok = figures[name] <= target
+        missed += not ok
+        verdict = "ok" if ok else "MISSED"
+        print(
+            f"{name:>{name_width}}  {figures[name]:{value_width}.3f}  "
+            f"target <= {target:<{target_width}g} {verdict}"
+        )
+    return missed
+
+
 def control(endpoint: str, path: str, method: str = "GET", body: Any = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(

@@ -54,7 +54,7 @@ from typing import Any
 
 import anyio
 
-from bench.scan import call_totals, control
+from bench.scan import call_totals, control, judge
 from ggwatch.model import TargetSnapshot
 from ggwatch.scan import ScanState, scan_once
 from ggwatch.settings import Settings, TargetConfig
@@ -434,12 +434,7 @@ def report(
         f"ready: {figures['daemon ready / slowest single']:.2f} x the slowest single); CPU: daemon "
         f"{daemon.cpu_share:.2f} of a core, the simulators {daemon.sims_cpu_share:.2f}"
     )
-    missed = 0
-    for name, target in TARGETS.items():
-        value = figures[name]
-        ok = value <= target
-        missed += not ok
-        print(f"{name:>36}  {value:10.3f}  target <= {target:<8g} {'ok' if ok else 'MISSED'}")
+    missed = judge(figures, TARGETS, (36, 10, 8))
     if args.json:
         print(json.dumps({**figures, **info}))
     return 1 if missed else 0
