@@ -109,6 +109,22 @@ class ComponentStatus:
     lifecycle_state: str
 
 
+def _device_event(
+    detail_type: str,
+    account: str,
+    region: str,
+    thing: str,
+    detail: dict[str, Any],
+    now: float,
+    ids: Callable[[], str],
+) -> Event:
+    """A Greengrass V2 event about one core device: its ARN is the event's only resource."""
+    resources = [core_device_arn(region, account, thing)]
+    return envelope(
+        detail_type, GREENGRASS_SOURCE, account, region, resources, detail, now=now, event_id=ids()
+    )
+
+
 def installed_component_change(
     account: str,
     region: str,
@@ -132,17 +148,7 @@ def installed_component_change(
             for c in components
         ]
     }
-    resources = [core_device_arn(region, account, thing)]
-    return envelope(
-        INSTALLED_COMPONENT_CHANGE,
-        GREENGRASS_SOURCE,
-        account,
-        region,
-        resources,
-        detail,
-        now=now,
-        event_id=ids(),
-    )
+    return _device_event(INSTALLED_COMPONENT_CHANGE, account, region, thing, detail, now, ids)
 
 
 def effective_deployment_change(
@@ -165,17 +171,7 @@ def effective_deployment_change(
         "statusDetails": {"errorStack": list(error_stack), "errorTypes": list(error_types)},
         "reason": reason,
     }
-    resources = [core_device_arn(region, account, thing)]
-    return envelope(
-        EFFECTIVE_DEPLOYMENT_CHANGE,
-        GREENGRASS_SOURCE,
-        account,
-        region,
-        resources,
-        detail,
-        now=now,
-        event_id=ids(),
-    )
+    return _device_event(EFFECTIVE_DEPLOYMENT_CHANGE, account, region, thing, detail, now, ids)
 
 
 def deployment_failed(
