@@ -8,6 +8,10 @@ BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
+# Four workers on two cores: most tests wait on daemons and simulators, not on the CPU
+# (worksteal keeps a long test from ending the run alone). Tests that measure time or memory
+# are marked serial and run afterwards, alone.
+PARALLEL := -n 4 --dist worksteal
 
 # Real tools some tests need, from Debian: promtool and the Prometheus server (package
 # prometheus), Alertmanager, and Chromium for the status page. Installed once; needs root (CI
@@ -55,7 +59,8 @@ tools:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_TOOLS) >/dev/null
 
 unit: $(DEV_STAMP) tools
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PARALLEL) -m "not serial" $(PYTEST_ARGS)
+	$(BIN)/pytest -m serial $(PYTEST_ARGS)
 
 test: lint typecheck imports unit
 

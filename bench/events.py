@@ -34,7 +34,7 @@ from typing import Any
 
 import boto3
 
-from bench.scan import judge
+from bench.scan import SIM_ACCOUNT, judge
 from ggwatch.sim.fleet import access_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,6 +138,7 @@ def latencies(args: argparse.Namespace, env: dict[str, str], queue_url: str | No
         **env,
         "AWS_ENDPOINT_URL_GREENGRASSV2": endpoint,
         "GGWATCH_REGIONS": "us-west-2",
+        "GGWATCH_ACCOUNT_ID": SIM_ACCOUNT,
         "GGWATCH_LOG_FORMAT": "json",
         "GGWATCH_HTTP_HOST": "127.0.0.1",
         "GGWATCH_HTTP_PORT": "0",

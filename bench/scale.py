@@ -43,7 +43,15 @@ import anyio
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-from bench.scan import REGION, call_totals, control, judge, minimal_calls, start_simulator
+from bench.scan import (
+    REGION,
+    SIM_ACCOUNT,
+    call_totals,
+    control,
+    judge,
+    minimal_calls,
+    start_simulator,
+)
 from ggwatch.model import DEFAULT_ALIAS, Guidance, TargetId, VersionRef
 from ggwatch.scan import ScanState, scan_once
 from ggwatch.settings import Settings
@@ -70,6 +78,7 @@ def settings_for(args: argparse.Namespace) -> Settings:
         quota_share=1.0,
         service_rate=args.budget,
         max_in_flight=min(64, in_flight),
+        account_id=SIM_ACCOUNT,
     )
 
 
@@ -179,6 +188,7 @@ def daemon_figures(
         "AWS_ACCESS_KEY_ID": access_key(0),
         "AWS_SECRET_ACCESS_KEY": "simulated",
         "GGWATCH_REGIONS": REGION,
+        "GGWATCH_ACCOUNT_ID": SIM_ACCOUNT,
         "GGWATCH_SERVICE_RATE": str(args.budget),
         "GGWATCH_QUOTA_SHARE": "1",
         "GGWATCH_MAX_IN_FLIGHT": str(settings_for(args).max_in_flight),

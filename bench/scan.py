@@ -30,6 +30,8 @@ import anyio
 
 from ggwatch.settings import Settings
 
+# The simulator's default account: known, so a benchmark needs no STS.
+SIM_ACCOUNT = "123456789012"
 ACCESS_KEY = "AKIASIM0000000000000"
 REGION = "us-west-2"
 
@@ -184,7 +186,9 @@ def naive_scan(endpoint: str) -> None:
 async def ggwatch_scan(budget: float) -> int:
     from ggwatch.scan import scan_once
 
-    settings = Settings(regions=(REGION,), quota_share=1.0, service_rate=budget)
+    settings = Settings(
+        regions=(REGION,), quota_share=1.0, service_rate=budget, account_id=SIM_ACCOUNT
+    )
     result = await scan_once(settings)
     assert result.snapshot.complete, [t.errors for t in result.snapshot.targets]
     return len(result.findings)

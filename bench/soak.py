@@ -18,6 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.scan import SIM_ACCOUNT
 from ggwatch.sim.fleet import access_key
 
 WARMUP_CYCLES = 20
@@ -80,6 +81,7 @@ def main() -> None:
         "AWS_ACCESS_KEY_ID": access_key(0),
         "AWS_SECRET_ACCESS_KEY": "simulated",
         "GGWATCH_REGIONS": "us-west-2",
+        "GGWATCH_ACCOUNT_ID": SIM_ACCOUNT,
         "GGWATCH_POLL_INTERVAL_SECONDS": "1",
         "GGWATCH_POLL_JITTER": "0",
         "GGWATCH_HTTP_HOST": "127.0.0.1",

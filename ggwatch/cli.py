@@ -1,13 +1,17 @@
 """The `ggwatch` command. The only place that turns errors into exit codes and messages.
 
-Exit codes: 0 success, 2 usage or configuration error, 3 AWS or runtime failure. Expected
-failures print one line to stderr, never a traceback.
+Exit codes: 0 success, 1 findings at or above --fail-on (scan), 2 usage or configuration
+error, 3 AWS or runtime failure (also output that cannot be written), 141 standard output
+closed early (`| head`), as Unix tools do on SIGPIPE. Expected failures print one line to
+stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import signal
 import sys
@@ -29,18 +33,22 @@ from ggwatch.errors import (
     EXIT_USAGE,
     ConfigError,
     GGWatchError,
+    OutputError,
     ServeError,
 )
 from ggwatch.findings import Severity
 from ggwatch.scan import scan_once
-from ggwatch.settings import Settings, load_settings
+from ggwatch.settings import Settings, load_settings, unknown_variables
 from ggwatch.sim.events import check_queue_url
 from ggwatch.sim.faults import Knobs
 from ggwatch.sim.fleet import FleetError, FleetSpec, access_key, generate, load
 from ggwatch.sim.server import Running, Simulator, serve
 from ggwatch.sim.store import World
+from ggwatch.terminal import printable
 
 SIM_PORT = 8765
+# 128 + SIGPIPE: what a shell reports for a tool that stopped because its reader went away.
+EXIT_PIPE = 141
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,8 +74,8 @@ def _share(text: str) -> float:
 
 def _non_negative(text: str) -> float:
     value = float(text)
-    if value < 0 or value != value:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    if not 0 <= value < math.inf:  # also NaN
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 
@@ -194,22 +202,61 @@ def _add_sim_arguments(parser: argparse.ArgumentParser, default_port: int) -> No
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings(args.config, os.environ)
-        logs.configure(settings.log_level, settings.log_format)
-        command: Callable[[argparse.Namespace, Settings], int] = COMMANDS[args.command]
-        return command(args, settings)
+        return _dispatch(args)
     except GGWatchError as exc:
-        print(f"ggwatch: error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return exc.exit_code
     except ExceptionGroup as group:
         # Task groups wrap what their tasks raise; an expected failure stays a one-liner.
         expected = _only_expected(group)
         if expected is None:
             raise
-        print(f"ggwatch: error: {expected}", file=sys.stderr)
+        _error(str(expected))
         return expected.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly. Point stdout at /dev/null so the
+        # interpreter's own flush at exit does not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "sim":
+        # The simulator is not ggwatch: its own arguments, none of ggwatch's settings.
+        logs.configure()
+        return _sim(args)
+    settings = load_settings(args.config, os.environ)
+    logs.configure(settings.log_level, settings.log_format)
+    unknown = unknown_variables(os.environ)
+    if unknown and args.command == "check-config":
+        raise ConfigError(f"unknown setting variables: {', '.join(unknown)}")
+    if unknown:
+        structlog.get_logger("ggwatch.settings").warning(
+            "settings.unknown_variables",
+            variables=list(unknown),
+            reason="no such setting; these variables are ignored",
+        )
+    return COMMANDS[args.command](args, settings)
+
+
+def _out(text: str) -> None:
+    """Write a command's result to standard output, now (not at exit), so it can fail here."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        # What could not be written must not be written again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from None
+
+
+def _error(message: str) -> None:
+    # When stderr is gone too, the exit code is all that is left to say it.
+    with contextlib.suppress(OSError):
+        print(f"ggwatch: error: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def _only_expected(group: BaseExceptionGroup[Any]) -> GGWatchError | None:
@@ -232,24 +279,20 @@ def _only_expected(group: BaseExceptionGroup[Any]) -> GGWatchError | None:
 def _check_config(args: argparse.Namespace, settings: Settings) -> int:
     if settings.archive_uri is not None:
         parse_archive_uri(settings.archive_uri)  # a bad one is a ConfigError: exit 2
-    print(json.dumps(settings.model_dump(mode="json"), indent=2))
+    _out(json.dumps(settings.model_dump(mode="json"), indent=2))
     return EXIT_OK
 
 
 def _scan(args: argparse.Namespace, settings: Settings) -> int:
     result = anyio.run(scan_once, settings)
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
-    print(report.to_table(result) if fmt == "table" else report.to_json(result), flush=True)
+    _out(report.to_table(result) if fmt == "table" else report.to_json(result))
     failed = [(t, e) for t in result.snapshot.targets for e in t.errors]
     if failed:
         target, error = failed[0]
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
         where = target.target.label(target.account)
-        print(
-            f"ggwatch: error: scan incomplete: {where}: {error.operation}: {error.code}: "
-            f"{error.message}{more}",
-            file=sys.stderr,
-        )
+        _error(f"scan incomplete: {where}: {error.operation}: {error.code}: {error.message}{more}")
         return EXIT_RUNTIME
     if args.fail_on != "never":
         threshold = Severity(args.fail_on).rank
@@ -258,7 +301,7 @@ def _scan(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _sim(args: argparse.Namespace, settings: Settings) -> int:
+def _sim(args: argparse.Namespace) -> int:
     world = _world(args)
     if args.default_account:
         if args.fleet is not None or args.default_account >= args.accounts:
@@ -278,10 +321,9 @@ def _sim(args: argparse.Namespace, settings: Settings) -> int:
     knobs.readings.superseded_status = args.superseded_status
     knobs.readings.delete_active_error = args.delete_active_error
     try:
-        knobs.check()
+        simulator = Simulator(world, knobs, seed=args.seed, events_queue_url=args.events_queue_url)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    simulator = Simulator(world, knobs, seed=args.seed, events_queue_url=args.events_queue_url)
     anyio.run(_serve_until_signal, simulator, args.host, args.port)
     return EXIT_OK
 
@@ -393,7 +435,6 @@ def banner(running: Running) -> str:
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "check-config": _check_config,
     "scan": _scan,
-    "sim": _sim,
     "demo": _demo,
     "run": _run,
 }

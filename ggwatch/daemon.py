@@ -22,11 +22,11 @@ import random
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import structlog
@@ -35,7 +35,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from prometheus_client import CollectorRegistry
 
 from ggwatch import __version__
-from ggwatch.aws.archive import archive_from_uri
+from ggwatch.aws.archive import Archive, archive_from_uri
 from ggwatch.aws.clients import (
     Session,
     Target,
@@ -47,11 +47,11 @@ from ggwatch.aws.clients import (
 )
 from ggwatch.aws.greengrass import AioGreengrass, CallCounter, RetryPolicy
 from ggwatch.aws.queue import Consumer, QueueStats, Router, sqs_client, sqs_config
-from ggwatch.cleanup.executor import Cleaner
+from ggwatch.cleanup.executor import Cleaner, CleanupJob, clean
 from ggwatch.cleanup.policy import Policy
-from ggwatch.errors import ConfigError
+from ggwatch.errors import ArchiveError, ConfigError
 from ggwatch.findings import Finding, Rule, Severity
-from ggwatch.http import serve_http
+from ggwatch.http import HttpLimits, serve_http
 from ggwatch.inventory import refresh_devices
 from ggwatch.model import Snapshot, TargetId, TargetSnapshot
 from ggwatch.refresh import Ack, Batch, Mailbox
@@ -65,24 +65,11 @@ from ggwatch.tracker import EventKind, FindingEvent, Key, OpenFinding, diff
 from ggwatch.triggers import Kind, Trigger
 from ggwatch.webhook import AlertmanagerWebhook
 
+T = TypeVar("T")
 RETRY_BASE_SECONDS = 5.0  # first wait after an incomplete scan; doubles up to the interval
+PROGRESS_SECONDS = 10.0  # how often a pass under way reports its calls (and the view shows them)
 NO_REQUESTS = Batch()
 EVENT_BUFFER = 1024  # finding events in flight to the log sink; the evaluator waits beyond
-
-
-@dataclass(frozen=True, slots=True)
-class CleanupJob:
-    """After a complete scan of a target: its snapshot and the open findings then."""
-
-    snapshot: TargetSnapshot
-    open_findings: tuple[OpenFinding, ...]
-
-
-async def clean(cleaner: Cleaner, jobs: ObjectReceiveStream[CleanupJob]) -> None:
-    """Run each cleanup job, one after the other."""
-    async with jobs:
-        async for job in jobs:
-            await cleaner.cycle(job.snapshot, job.open_findings)
 
 
 def publisher(cleaner: Cleaner, holder: StateHolder) -> Callable[[], None]:
@@ -111,6 +98,22 @@ class ScanOutcome:
     batch: Batch = NO_REQUESTS  # the requests it answers, resolved once it is evaluated
 
 
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A pass under way: the calls it has made so far (counted by the adapter), sent every
+    PROGRESS_SECONDS, so request counters and liveness move during a long scan."""
+
+    target: TargetId
+    calls: tuple[tuple[str, str, int], ...]  # (operation, outcome, attempts)
+
+    @property
+    def attempts(self) -> int:
+        return sum(n for _, _, n in self.calls)
+
+
+Message = ScanOutcome | Progress
+
+
 def next_delay(settings: Settings, failures: int, rng: random.Random) -> float:
     """The wait before the next scan: the interval, or a shorter back-off after a failure."""
     base = settings.poll_interval_seconds
@@ -122,10 +125,11 @@ def next_delay(settings: Settings, failures: int, rng: random.Random) -> float:
 async def poll(
     target: Target,
     client: Any,
+    session: Session,
     settings: Settings,
     state: ScanState,
     mailbox: Mailbox,
-    send: ObjectSendStream[ScanOutcome],
+    send: ObjectSendStream[Message],
     clock: Callable[[], dt.datetime],
 ) -> None:
     """Scan one target forever: every interval, sooner after a failure, and refresh what
@@ -150,7 +154,13 @@ async def poll(
                 # A deployment the last scan did not list changes what is latest for its
                 # target: only the listing says, so a full scan answers it.
                 if not batch.guidance and batch.deployments <= known:
-                    snapshot = await _refresh(target, client, settings, state, last, batch, clock)
+                    api = state.api(target, client, settings)
+                    snapshot = await reporting(
+                        target.id,
+                        api.counter,
+                        send,
+                        _refresh(target, api, settings, state, last, batch, clock),
+                    )
                 if snapshot is not None:
                     duration = anyio.current_time() - started
                     await send.send(ScanOutcome(target.id, snapshot, duration, True, batch))
@@ -165,7 +175,12 @@ async def poll(
             # Whatever was asked before the scan starts, the scan answers.
             batch = mailbox.take()
             api = state.api(target, client, settings)
-            snapshot = await collect_target(target, api, state, settings, clock)
+            snapshot = await reporting(
+                target.id,
+                api.counter,
+                send,
+                collect_target(target, api, state, settings, clock, session),
+            )
             duration = anyio.current_time() - started
             await send.send(ScanOutcome(target.id, snapshot, duration, False, batch))
             last = snapshot
@@ -173,9 +188,27 @@ async def poll(
             next_scan = anyio.current_time() + next_delay(settings, failures, rng)
 
 
+async def reporting(
+    target: TargetId, counter: CallCounter, send: ObjectSendStream[Message], work: Awaitable[T]
+) -> T:
+    """Await `work` (one pass), telling the evaluator its calls every PROGRESS_SECONDS."""
+
+    async def tick() -> None:
+        while True:
+            await anyio.sleep(PROGRESS_SECONDS)
+            calls = tuple((op, out, n) for (op, out), n in sorted(counter.counts.items()))
+            await send.send(Progress(target, calls))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(tick)
+        result = await work
+        group.cancel_scope.cancel()
+    return result
+
+
 async def _refresh(
     target: Target,
-    client: Any,
+    api: AioGreengrass,
     settings: Settings,
     state: ScanState,
     last: TargetSnapshot,
@@ -183,7 +216,6 @@ async def _refresh(
     clock: Callable[[], dt.datetime],
 ) -> TargetSnapshot | None:
     """The targeted refresh of the devices `batch` names; None when a full scan must answer."""
-    api = state.api(target, client, settings)
     try:
         return await refresh_devices(
             api,
@@ -225,12 +257,31 @@ class Evaluator:
         self.found: dict[TargetId, tuple[Finding, ...]] = {}
         self.open: dict[Key, OpenFinding] = {}
         self.calls: Counter[tuple[TargetId, str, str]] = Counter()
+        # Calls of passes under way, by target (their last Progress), until their outcome.
+        self.inflight: dict[TargetId, tuple[tuple[str, str, int], ...]] = {}
+        self.published = anyio.current_time()
         self.log = structlog.get_logger("ggwatch.evaluator")
 
-    async def run(self, outcomes: ObjectReceiveStream[ScanOutcome]) -> None:
-        async with outcomes, self.events:
-            async for outcome in outcomes:
-                await self.fold(outcome)
+    async def run(self, messages: ObjectReceiveStream[Message]) -> None:
+        async with messages, self.events:
+            async for message in messages:
+                if isinstance(message, Progress):
+                    self.progress(message)
+                else:
+                    await self.fold(message)
+
+    def progress(self, message: Progress) -> None:
+        """A pass under way made calls: liveness moves; the view shows them, at most once per
+        PROGRESS_SECONDS whatever the number of targets (each view is rendered anew)."""
+        before = sum(n for _, _, n in self.inflight.get(message.target, ()))
+        self.inflight[message.target] = message.calls
+        now = anyio.current_time()
+        if message.attempts > before:
+            self.holder.last_progress_monotonic = now
+        if now - self.published >= PROGRESS_SECONDS:
+            view = self.holder.view
+            self.holder.view = replace(view, api_calls=self._calls(view))
+            self.published = now
 
     async def fold(self, outcome: ScanOutcome) -> None:
         where, snapshot = outcome.target, outcome.snapshot
@@ -239,6 +290,7 @@ class Evaluator:
         self._log_state_change(before, snapshot)
         for call in snapshot.calls:
             self.calls[(where, call.operation, call.outcome)] += call.count
+        self.inflight.pop(where, None)  # now in snapshot.calls
         self.latest[where] = snapshot
         now = self.clock()
         self.found[where] = evaluate(Snapshot((snapshot,)), self.config, now)
@@ -251,7 +303,7 @@ class Evaluator:
         not_yet = {t.target for t in self.holder.view.targets if t.last_success is None}
         status = self._status(before, outcome)
         self.holder.view = self._view(status)
-        self.holder.last_attempt_monotonic = anyio.current_time()
+        self.holder.last_progress_monotonic = self.published = anyio.current_time()
         if first_complete:
             self._log_summary(where)
         for event in result.events:
@@ -300,17 +352,25 @@ class Evaluator:
 
     def _view(self, status: TargetStatus) -> DaemonView:
         view = self.holder.view.with_target(status)
+        findings = tuple(sorted((o.finding for o in self.open.values()), key=lambda f: f.sort_key))
+        return replace(
+            view, findings=findings, api_calls=self._calls(view), evaluations=view.evaluations + 1
+        )
+
+    def _calls(self, view: DaemonView) -> tuple[ApiCalls, ...]:
+        """Every call since start: finished passes, passes under way and the cleaner's."""
         accounts = {t.target: t.account for t in view.targets}
         totals = Counter(self.calls)
+        for where, inflight in self.inflight.items():
+            for operation, outcome, count in inflight:
+                totals[(where, operation, outcome)] += count
         for where, counter in self.cleanup_calls.items():
             for (operation, outcome), count in counter.counts.items():
                 totals[(where, operation, outcome)] += count
-        calls = tuple(
+        return tuple(
             ApiCalls(where.region, accounts.get(where), operation, outcome, count, where.alias)
             for (where, operation, outcome), count in sorted(totals.items())
         )
-        findings = tuple(sorted((o.finding for o in self.open.values()), key=lambda f: f.sort_key))
-        return replace(view, findings=findings, api_calls=calls, evaluations=view.evaluations + 1)
 
     def _log_state_change(self, before: TargetStatus, snapshot: TargetSnapshot) -> None:
         where = _fields(snapshot.target, snapshot.account or before.account)
@@ -358,11 +418,25 @@ def initial_view(settings: Settings, targets: tuple[Target, ...], now: dt.dateti
     )
 
 
+def http_limits(settings: Settings) -> HttpLimits:
+    return HttpLimits(
+        max_connections=settings.http_max_connections,
+        idle_timeout_seconds=settings.http_idle_timeout_seconds,
+        send_timeout_seconds=settings.http_send_timeout_seconds,
+        body_timeout_seconds=settings.http_body_timeout_seconds,
+    )
+
+
 def webhook(settings: Settings, cleaner: Cleaner | None) -> AlertmanagerWebhook | None:
     """POST /alertmanager exists only when a token is configured."""
     if settings.webhook_token is None:
         return None
-    return AlertmanagerWebhook(settings.webhook_token.get_secret_value(), cleaner)
+    return AlertmanagerWebhook(
+        settings.webhook_token.get_secret_value(),
+        cleaner,
+        deadline_seconds=settings.webhook_deadline_seconds,
+        body_timeout_seconds=settings.http_body_timeout_seconds,
+    )
 
 
 def cleanup_policy(settings: Settings) -> Policy:
@@ -376,6 +450,22 @@ def cleanup_policy(settings: Settings) -> Policy:
     )
 
 
+async def _probe(archive: Archive, mode: str) -> None:
+    """Refuse enforce with an archive that cannot take records, rather than warn every cycle."""
+    try:
+        where = await archive.probe()
+    except ArchiveError as exc:
+        if mode == "enforce":
+            raise ConfigError(
+                f"cleanup_mode enforce: the archive cannot take records: {exc}"
+            ) from None
+        structlog.get_logger("ggwatch.cleanup").warning(
+            "cleanup.archive_unusable", reason=str(exc), mode=mode
+        )
+        return
+    structlog.get_logger("ggwatch.cleanup").info("cleanup.archive_ready", archive=where)
+
+
 async def _cleaner(
     settings: Settings,
     clients: Mapping[TargetId, Any],
@@ -383,6 +473,7 @@ async def _cleaner(
     session: Session,
     stack: AsyncExitStack,
     clock: Callable[[], dt.datetime],
+    stopping: anyio.Event,
 ) -> tuple[Cleaner | None, dict[TargetId, CallCounter]]:
     """The cleaner when cleanup is on, with its own call counters and the shared budgets."""
     if settings.cleanup_mode == "off":
@@ -397,6 +488,7 @@ async def _cleaner(
                 read_timeout=settings.read_timeout_seconds,
             )
         )
+        await _probe(archive, settings.cleanup_mode)
     counters = {where: CallCounter() for where in clients}
     policy = RetryPolicy(max_attempts=settings.max_attempts)
     admins = {
@@ -412,6 +504,8 @@ async def _cleaner(
         archive,
         settings.cleanup_rate_per_second,
         clock,
+        on_scan=settings.cleanup_on_scan,
+        stopping=stopping,
     )
     verb = "WILL DELETE" if settings.cleanup_mode == "enforce" else "would delete (dry run)"
     structlog.get_logger("ggwatch.cleanup").warning(
@@ -424,6 +518,7 @@ async def _cleaner(
         max_percent=settings.cleanup_max_percent,
         max_per_cycle=settings.cleanup_max_per_cycle,
         rate_per_second=settings.cleanup_rate_per_second,
+        on_scan=settings.cleanup_on_scan,
         exclude_target_arns=list(settings.cleanup_exclude_target_arns),
         exclude_deployment_names=list(settings.cleanup_exclude_deployment_names),
         retain_tag="ggwatch:retain=true",
@@ -476,11 +571,26 @@ async def _queues(
     }
 
 
-async def watch_signals(scope: anyio.CancelScope) -> None:
+# SIGHUP too: a daemon has no configuration to reload (settings are built once), and a closed
+# terminal or a supervisor's hang-up means stop, gracefully. SIGQUIT's default (a core dump,
+# at once) would cut an in-flight delete short.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+# Their default is to end the process at once; nothing here uses them, so they are logged.
+IGNORED_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
+
+
+async def watch_signals(scope: anyio.CancelScope, stopping: anyio.Event) -> None:
+    """Stop gracefully on STOP_SIGNALS: `stopping` bounds an in-flight delete, then the task
+    group is cancelled."""
     log = structlog.get_logger("ggwatch.daemon")
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    with anyio.open_signal_receiver(*STOP_SIGNALS, *IGNORED_SIGNALS) as signals:
         async for signum in signals:
-            log.info("daemon.stopping", signal=signal.Signals(signum).name)
+            name = signal.Signals(signum).name
+            if signum in IGNORED_SIGNALS:
+                log.info("daemon.signal_ignored", signal=name)
+                continue
+            log.info("daemon.stopping", signal=name)
+            stopping.set()
             scope.cancel()
             return
 
@@ -501,18 +611,22 @@ async def run(
     register_collector(registry, holder, settings.max_finding_series, __version__, python)
     state = ScanState.new()
     log = structlog.get_logger("ggwatch.daemon")
+    sessions = target_sessions(targets, session, settings)
     async with AsyncExitStack() as stack:
         clients = await stack.enter_async_context(
             greengrass_clients(
                 targets,
-                target_sessions(targets, session, settings),
+                sessions,
                 connect_timeout=settings.connect_timeout_seconds,
                 read_timeout=settings.read_timeout_seconds,
                 pool_size=settings.max_in_flight * 2,
             )
         )
         queues = await _queues(settings, session, targets, stack)
-        cleaner, cleanup_calls = await _cleaner(settings, clients, state, session, stack, clock)
+        stopping = anyio.Event()
+        cleaner, cleanup_calls = await _cleaner(
+            settings, clients, state, session, stack, clock, stopping
+        )
         holder.view = replace(
             holder.view, cleanup_mode=settings.cleanup_mode, events_queues=len(queues)
         )
@@ -524,8 +638,9 @@ async def run(
             settings.http_host,
             settings.http_port,
             poll_interval_seconds=settings.poll_interval_seconds,
-            clock=anyio.current_time,  # the clock last_attempt_monotonic is read on
+            clock=anyio.current_time,  # the clock last_progress_monotonic is read on
             webhook=webhook(settings, cleaner),
+            limits=http_limits(settings),
         )
         port = await group.start(http)
         log.info(
@@ -539,8 +654,8 @@ async def run(
         )
         if on_ready is not None:
             on_ready(port)
-        group.start_soon(watch_signals, group.cancel_scope)
-        snapshots_send, snapshots_receive = anyio.create_memory_object_stream[ScanOutcome](
+        group.start_soon(watch_signals, group.cancel_scope, stopping)
+        snapshots_send, snapshots_receive = anyio.create_memory_object_stream[Message](
             max_buffer_size=len(targets)
         )
         events_send, events_receive = anyio.create_memory_object_stream[tuple[FindingEvent, bool]](
@@ -575,6 +690,7 @@ async def run(
                     poll,
                     target,
                     clients[target.id],
+                    sessions[target.id],
                     settings,
                     state,
                     mailboxes[target.id],

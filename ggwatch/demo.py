@@ -87,6 +87,8 @@ async def run(settings: Settings, port: int) -> None:
         demo_settings = settings.model_copy(
             update={
                 "regions": regions,
+                # The simulator's account: known, so the demo needs no STS.
+                "account_id": world.default_account,
                 "poll_interval_seconds": POLL_SECONDS,
                 # The demo flips guidance and wants it seen within a poll, not 15 minutes.
                 "describe_refresh_seconds": POLL_SECONDS,

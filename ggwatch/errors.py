@@ -10,17 +10,26 @@
         │   ├── Conflict            ConflictException
         │   ├── Throttled           still throttled when the retries ran out
         │   ├── ServiceError        5xx still failing when the retries ran out
-        │   ├── Unreachable         no connection to the endpoint (DNS, refused, timeout)
+        │   ├── Unreachable         no connection to the endpoint (DNS, refused, timeout), or
+        │   │                       not called: the target's circuit breaker is open
+        │   ├── DeadlineExceeded    not called or cut off: the scan's deadline passed
         │   ├── NoCredentials       no credentials found in the standard chain
         │   ├── MalformedResponse   an answer without the members the model promises
         │   └── RequestRejected     any other 4xx (ValidationException, ...): a bug or a bad value
-        └── ArchiveError       a deployment's archive could not be written or checked (file, S3)
+        ├── ArchiveError       a deployment's archive could not be written or checked (file, S3),
+        │   │                  or the archive cannot take records (its start-up probe failed)
+        │   └── ArchiveHeld    the record exists already, written by another process (or by
+        │                      one that crashed before its delete): its archived_at and writer
+        └── OutputError        standard output cannot be written (a full disk, an I/O error);
+                               a closed pipe is not an error: the CLI stops quietly, exit 141
 
 The AWS adapter (ggwatch.aws) is the only code that raises AWSError, from botocore's
 exceptions, keeping the original as __cause__.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 # AWS error codes that mean the same to ggwatch; the adapter retries or translates them alike,
 # and the metrics fold them into one error_code.
@@ -96,6 +105,10 @@ class Unreachable(AWSError):
     pass
 
 
+class DeadlineExceeded(AWSError):
+    pass
+
+
 class NoCredentials(AWSError):
     pass
 
@@ -111,3 +124,32 @@ class RequestRejected(AWSError):
 class ArchiveError(RuntimeFailure):
     """A deployment's archive could not be written or checked: the file path or S3 location,
     and the reason (the OS error, or the AWS error code). Cleanup deletes nothing unarchived."""
+
+
+class ArchiveHeld(ArchiveError):
+    """The record was there already, so this write created nothing: another process archived
+    the deployment, and only the writer that created a record deletes it.
+
+    `location` is the record's path or s3:// URI; `archived_at` (UTC) and `writer` are what the
+    existing record says, each None when it does not say or cannot be read (`detail` then says
+    why), so a caller can tell a live holder from one that crashed between archive and delete.
+    """
+
+    def __init__(
+        self,
+        location: str,
+        archived_at: dt.datetime | None,
+        writer: str | None,
+        detail: str = "",
+    ) -> None:
+        when = archived_at.isoformat() if archived_at else "at an unknown time"
+        message = f"archive {location} exists already: archived {when} by {writer or 'unknown'}"
+        super().__init__(f"{message} ({detail})" if detail else message)
+        self.location = location
+        self.archived_at = archived_at
+        self.writer = writer
+        self.detail = detail
+
+
+class OutputError(RuntimeFailure):
+    """Standard output could not be written: what the OS said."""

@@ -10,14 +10,19 @@ echoes what the request sent. Only GET and HEAD are routed, and POST /alertmanag
 webhook token is configured (ggwatch.webhook); aiohttp answers 405 and 404 itself.
 (Below the app, aiohttp's parser answers a malformed request with a text/plain 400 that quotes
 the bad line; no browser sends such a request, and text/plain is not run as a page.)
+
+What a client may hold (connections, time, memory) is bounded by ggwatch.httpguard; the big
+documents are rendered once per view and streamed from the shared bytes.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import anyio
@@ -27,13 +32,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from ggwatch import statuspage
 from ggwatch.errors import ServeError
+from ggwatch.httpguard import DEFAULT_LIMITS, REPORT_SECONDS, ConnectionGuard, HttpLimits
 from ggwatch.report import view_json
 from ggwatch.state import DaemonView, StateHolder
 from ggwatch.webhook import AlertmanagerWebhook
 
-# Liveness fails after this many poll intervals without a finished scan attempt: one slow or
-# retried scan is normal, three intervals of silence mean the poll loop is stuck.
+__all__ = ["HttpLimits", "build_app", "serve_http"]
+
+# Liveness fails after this many poll intervals (and at least STALLED_AFTER_MIN_SECONDS)
+# without progress: a call completing or a pass finishing. A long scan makes progress all the
+# time; only a loop that stopped calling and stopped finishing is stalled.
 STALLED_AFTER_INTERVALS = 3
+STALLED_AFTER_MIN_SECONDS = 120.0
 # Awaited cleanup gets this long, shielded, when the server is cancelled...
 CLEANUP_SECONDS = 5.0
 # ...and requests still in flight get less than that, so aiohttp finishes its own shutdown.
@@ -43,8 +53,69 @@ SHUTDOWN_TIMEOUT_SECONDS = 3.0
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 
-def _findings_text(view: DaemonView) -> str:
-    return json.dumps(view_json(view), indent=2)
+GUARD = web.AppKey("ggwatch.http.guard", ConnectionGuard)
+
+
+def _findings_bytes(view: DaemonView) -> bytes:
+    return json.dumps(view_json(view), indent=2).encode("utf-8")
+
+
+def _page_bytes(view: DaemonView) -> bytes:
+    return statuspage.render(view).encode("utf-8")
+
+
+class _PerView:
+    """One rendering of each view, shared by every response that shows it.
+
+    The evaluator never changes a view, it replaces `holder.view`, so the view's identity is
+    the key. The entry holds the view, so its id cannot be reused by another while cached.
+    Requests that arrive while the first rendering of a view runs wait for it rather than
+    render the same view again: a crowd of clients costs one rendering, not one each.
+    Renderings run in a worker thread: a big fleet's findings take long enough to stall the
+    loop (and the scans on it). The view is immutable, so the thread reads it safely.
+    """
+
+    def __init__(self, render: Callable[[DaemonView], bytes]) -> None:
+        self._render = render
+        self._lock = anyio.Lock()
+        self._view: DaemonView | None = None
+        self._body = b""
+
+    async def body(self, view: DaemonView) -> bytes:
+        if self._view is view:
+            return self._body
+        async with self._lock:
+            if self._view is not view:
+                self._body = await anyio.to_thread.run_sync(self._render, view)
+                self._view = view
+            return self._body
+
+
+class _Coalesced:
+    """A rendering shared by the requests that arrive while one runs, never reused after.
+
+    The registry may hold collectors the view does not feed (a test's plain Gauge), so a
+    rendering is not tied to a view. Each request gets one that started after it arrived, so
+    it never sees an older state than a rendering of its own would: a crowd that arrives
+    during a rendering shares the next one, two renderings at most.
+    """
+
+    def __init__(self, render: Callable[[], bytes]) -> None:
+        self._render = render
+        self._lock = anyio.Lock()
+        self._started = 0  # renderings begun
+        self._body = b""
+        self._body_started = 0  # the number of the rendering that made _body
+
+    async def body(self) -> bytes:
+        arrived = self._started
+        async with self._lock:
+            if self._body_started <= arrived:  # begun before this request: may miss a change
+                self._started += 1
+                number = self._started
+                self._body = await anyio.to_thread.run_sync(self._render)
+                self._body_started = number
+            return self._body
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,33 +125,37 @@ class _Endpoints:
     clock: Callable[[], float]
     stalled_after: float  # seconds
     started: float  # clock() when the app was built: liveness before the first attempt
+    guard: ConnectionGuard
+    page_body: _PerView
+    findings_body: _PerView
+    metrics_body: _Coalesced
 
-    # Pages and documents are built in a worker thread: a big fleet's findings or metrics
-    # take long enough to stall the loop (and the scans on it). The view is immutable, so
-    # the thread reads it safely; it is read once, here, so one response sees one view.
+    # Each reads the view once, so one response shows one view.
 
-    async def page(self, request: web.Request) -> web.Response:
-        text = await anyio.to_thread.run_sync(statuspage.render, self.holder.view)
-        return web.Response(
-            text=text,
-            content_type="text/html",
-            charset="utf-8",
-            headers={"Content-Security-Policy": PAGE_CSP},
-        )
+    async def page(self, request: web.Request) -> web.StreamResponse:
+        body = await self.page_body.body(self.holder.view)
+        response = web.StreamResponse(headers={"Content-Security-Policy": PAGE_CSP})
+        response.content_type = "text/html"
+        response.charset = "utf-8"
+        return await self.guard.send(request, response, body)
 
-    async def findings(self, request: web.Request) -> web.Response:
-        text = await anyio.to_thread.run_sync(_findings_text, self.holder.view)
-        return web.Response(text=text, content_type="application/json")
+    async def findings(self, request: web.Request) -> web.StreamResponse:
+        body = await self.findings_body.body(self.holder.view)
+        response = web.StreamResponse()
+        response.content_type = "application/json"
+        response.charset = "utf-8"
+        return await self.guard.send(request, response, body)
 
-    async def metrics(self, request: web.Request) -> web.Response:
-        body = await anyio.to_thread.run_sync(generate_latest, self.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    async def metrics(self, request: web.Request) -> web.StreamResponse:
+        body = await self.metrics_body.body()
+        response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return await self.guard.send(request, response, body)
 
     async def healthz(self, request: web.Request) -> web.Response:
         # Answering at all shows the loop is alive; the age shows the poll loop is too.
-        last = self.holder.last_attempt_monotonic
+        last = self.holder.last_progress_monotonic
         age = self.clock() - (self.started if last is None else last)
-        since = "the last scan attempt finished" if last is not None else "started, no scan yet,"
+        since = "last progress (a call or a pass)" if last is not None else "started, no call yet,"
         alive = age <= self.stalled_after
         body = {
             "status": "ok" if alive else "stalled",
@@ -112,19 +187,30 @@ def build_app(
     poll_interval_seconds: float,
     clock: Callable[[], float],
     webhook: AlertmanagerWebhook | None = None,
+    limits: HttpLimits = DEFAULT_LIMITS,
 ) -> web.Application:
-    """The application; `clock` reads the same monotonic seconds as `last_attempt_monotonic`.
+    """The application; `clock` reads the same monotonic seconds as `last_progress_monotonic`.
 
-    With `webhook`, POST /alertmanager is routed too (only when a token is configured).
+    With `webhook`, POST /alertmanager is routed too (only when a token is configured). The
+    app's connection guard is `app[GUARD]`; its body and send timeouts apply wherever the app
+    is served, its connection cap where serve_http serves it.
     """
+    guard = ConnectionGuard(limits)
     endpoints = _Endpoints(
         holder=holder,
         registry=registry,
         clock=clock,
-        stalled_after=STALLED_AFTER_INTERVALS * poll_interval_seconds,
+        stalled_after=max(
+            STALLED_AFTER_INTERVALS * poll_interval_seconds, STALLED_AFTER_MIN_SECONDS
+        ),
         started=clock(),
+        guard=guard,
+        page_body=_PerView(_page_bytes),
+        findings_body=_PerView(_findings_bytes),
+        metrics_body=_Coalesced(functools.partial(generate_latest, registry)),
     )
-    app = web.Application()
+    app = web.Application(middlewares=[guard.middleware])
+    app[GUARD] = guard
     app.on_response_prepare.append(_common_headers)
     # add_get also answers HEAD; any other method on these paths is a 405.
     app.router.add_get("/", endpoints.page)
@@ -159,6 +245,7 @@ async def serve_http(
     poll_interval_seconds: float,
     clock: Callable[[], float],
     webhook: AlertmanagerWebhook | None = None,
+    limits: HttpLimits = DEFAULT_LIMITS,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled; report the bound port (useful with port 0) once listening.
@@ -167,23 +254,42 @@ async def serve_http(
     is not this host's then raises ServeError at start-up, not later in the task group.
     """
     app = build_app(
-        holder, registry, poll_interval_seconds=poll_interval_seconds, clock=clock, webhook=webhook
+        holder,
+        registry,
+        poll_interval_seconds=poll_interval_seconds,
+        clock=clock,
+        webhook=webhook,
+        limits=limits,
     )
+    guard = app[GUARD]
     runner = web.AppRunner(
         app,
         access_log=None,  # probes and scrapes every few seconds would drown the event log
         handle_signals=False,  # the daemon's signal watcher owns SIGTERM/SIGINT
         shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+        # Armed when a connection opens, so it also ends headers that never finish.
+        keepalive_timeout=limits.idle_timeout_seconds,
+        # A body no handler reads is drained for no longer than a body may take to arrive.
+        lingering_time=limits.body_timeout_seconds,
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
-        try:
-            await site.start()
-        except OSError as exc:
-            raise ServeError(f"cannot listen on {_address(host, port)}: {_reason(exc)}") from exc
-        task_status.started(runner.addresses[0][1])
-        await anyio.sleep_forever()
+        assert runner.server is not None  # set up above
+        async with AsyncExitStack() as stack:
+            try:
+                bound = await stack.enter_async_context(guard.listening(runner.server, host, port))
+            except OSError as exc:
+                raise ServeError(
+                    f"cannot listen on {_address(host, port)}: {_reason(exc)}"
+                ) from exc
+            task_status.started(bound)
+            try:
+                while True:
+                    await anyio.sleep(REPORT_SECONDS)
+                    guard.report()
+            finally:
+                guard.drop_stalled()
+                guard.report()  # what was shed since the last report, when stopping
     finally:
         with anyio.move_on_after(CLEANUP_SECONDS, shield=True):
             await runner.cleanup()

@@ -25,7 +25,14 @@ from typing import TypeVar
 
 import anyio
 
-from ggwatch.aws.greengrass import PAGE_SIZE, CallCounter, ComponentSummary, GreengrassAPI
+from ggwatch.aws.greengrass import (
+    CIRCUIT_OPEN,
+    DEADLINE,
+    PAGE_SIZE,
+    CallCounter,
+    ComponentSummary,
+    GreengrassAPI,
+)
 from ggwatch.errors import AWSError, NotFound
 from ggwatch.model import (
     CallCount,
@@ -75,7 +82,16 @@ class _Collector:
     errors: list[TargetError] = field(default_factory=list)
 
     def record(self, exc: AWSError) -> None:
+        # Once the breaker is open or the deadline passed, every call left fails alike: one
+        # error says so, not one per device.
+        if exc.code in (CIRCUIT_OPEN, DEADLINE) and any(e.code == exc.code for e in self.errors):
+            return
         self.errors.append(TargetError(exc.operation, exc.code, exc.message))
+
+    def found(self) -> tuple[TargetError, ...]:
+        """The errors, causes first: a call cut short by the breaker or the deadline may
+        finish before the failure that opened it, and the first error is the one reported."""
+        return tuple(sorted(self.errors, key=lambda e: e.code in (CIRCUIT_OPEN, DEADLINE)))
 
     async def guarded(self, call: Callable[[], Awaitable[R]]) -> R | None:
         try:
@@ -108,6 +124,9 @@ class RegionCache:
     )
     # name -> (recommended version, calls a full scan needs to find it, when found)
     recommended: dict[str, tuple[str | None, int, dt.datetime]] = field(default_factory=dict)
+    # The fewest calls the last scan found a full scan needs: the next scan's deadline makes
+    # room for them from its start.
+    minimal_calls: int = 0
 
     def fresh(self, when: dt.datetime, now: dt.datetime, seconds: float) -> bool:
         return (now - when).total_seconds() < seconds
@@ -136,12 +155,14 @@ async def collect(
     counter: CallCounter,
     cache: RegionCache,
     *,
+    account: str,
     max_in_flight: int,
     clock: Callable[[], dt.datetime],
 ) -> TargetSnapshot:
     started = clock()
     c = _Collector(max_in_flight)
     region = api.region
+    api.expect_calls(cache.minimal_calls)
 
     # 1. Listings, in parallel: each is a chain of page calls.
     private: tuple[ComponentSummary, ...] | None = None
@@ -169,7 +190,10 @@ async def collect(
         for task in (list_private, list_public, list_deployments, list_devices):
             group.start_soon(task)
 
-    account = _account(private or (), deployments or ())
+    # The listings tell the least the rest needs: a GetDeployment per deployment in force and
+    # a ListInstalledComponents per device.
+    listed = sum(_pages(len(x or ())) for x in (private, public, deployments, devices))
+    api.expect_calls(listed + sum(1 for d in deployments or () if d.in_force) + len(devices or ()))
 
     # 2. Details of in-force deployments (once per process) and devices' installed components.
     in_force = [d for d in deployments or () if d.in_force]
@@ -221,14 +245,16 @@ async def collect(
     if not c.errors:
         _prune(cache, deployments or (), devices or (), referenced, flagged)
     # What a full scan of this fleet needs at the least, and so its time at the budget.
-    minimal = sum(_pages(len(x or ())) for x in (private, public, deployments, devices))
+    minimal = listed
     minimal += len(in_force) + len(referenced) + sum(walk_cost.values())
     minimal += sum(_pages(len(d.installed or ())) for d in installed.values())
+    if not c.errors:
+        cache.minimal_calls = minimal
     return TargetSnapshot(
         region=region,
         account=account,
         complete=not c.errors,
-        errors=tuple(c.errors),
+        errors=c.found(),
         deployments=tuple(sorted(deployments or (), key=lambda d: d.deployment_id)),
         details=MappingProxyType(details),
         devices=tuple(sorted(device_list, key=lambda d: d.thing_name)),
@@ -359,7 +385,7 @@ async def refresh_devices(
     return replace(
         previous,
         complete=previous.complete and not c.errors,
-        errors=tuple(c.errors),
+        errors=c.found(),
         devices=devices,
         versions=MappingProxyType(versions),
         recommended=MappingProxyType(recommended),
@@ -392,15 +418,6 @@ def _prune(
         del cache.recommended[name]
 
 
-def _account(private: Iterable[ComponentSummary], deployments: Iterable[Deployment]) -> str | None:
-    """The account id, read from the ARNs the API returned (no extra service needed)."""
-    for arn in [c.arn for c in private] + [d.target_arn for d in deployments]:
-        parts = arn.split(":")
-        if len(parts) > 4 and parts[4].isdigit():
-            return parts[4]
-    return None
-
-
 class _ArnResolver:
     """A name resolves to the account's own component first, then AWS's public one."""
 
@@ -430,13 +447,18 @@ class _ArnResolver:
 
 
 def failed_snapshot(
-    region: str, counter: CallCounter, exc: Exception, now: dt.datetime
+    region: str, account: str | None, counter: CallCounter, exc: Exception, now: dt.datetime
 ) -> TargetSnapshot:
-    """An incomplete, empty snapshot for a scan that failed outside any AWS call."""
-    error = TargetError("scan", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+    """An incomplete, empty snapshot for a scan that could not start (its account unknown) or
+    failed outside any AWS call."""
+    if isinstance(exc, AWSError):
+        error = TargetError(exc.operation, exc.code, exc.message)
+    else:
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        error = TargetError("scan", type(exc).__name__, text)
     return TargetSnapshot(
         region=region,
-        account=None,
+        account=account,
         complete=False,
         errors=(error,),
         deployments=(),

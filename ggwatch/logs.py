@@ -13,6 +13,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from ggwatch.terminal import printable
+
 LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -29,6 +31,8 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if not as_json:  # JSON escapes control characters itself
+        shared.append(_escape_controls)
     renderer: Any = (
         structlog.processors.JSONRenderer(sort_keys=False)
         if as_json
@@ -61,6 +65,27 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     # botocore logs a failed credential refresh with its traceback; ggwatch reports the same
     # failure as one line (the target's AssumeRole error in scan.incomplete).
     logging.getLogger("aiobotocore.credentials").setLevel(logging.CRITICAL)
+
+
+def _escape_controls(logger: Any, name: str, event: dict[str, Any]) -> dict[str, Any]:
+    # Keys with a leading underscore are structlog's own (the stdlib record), exc_info is
+    # rendered by the console renderer from the exception itself.
+    return {
+        key: value if key.startswith("_") or key == "exc_info" else _escaped(value)
+        for key, value in event.items()
+    }
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list | tuple):
+        return type(value)(_escaped(item) for item in value)
+    if isinstance(value, dict):
+        return {printable(str(k)): _escaped(v) for k, v in value.items()}
+    if isinstance(value, BaseException | bool | int | float) or value is None:
+        return value  # exc_info and numbers render themselves
+    return printable(str(value))
 
 
 def _passthrough(logger: Any, name: str, event: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 from ggwatch.findings import Finding, Severity
 from ggwatch.model import Snapshot, TargetError, TargetSnapshot
 from ggwatch.state import DaemonView
+from ggwatch.terminal import printable
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,30 +131,42 @@ def _columns(rows: Sequence[tuple[str, ...]]) -> list[str]:
 
 
 def to_table(report: ScanResult) -> str:
+    """The findings for a terminal; names and messages from AWS have their controls escaped."""
+    # Escaped cell by cell, before the columns are measured, so escapes keep them aligned.
+    return "\n".join(_table_lines(report))
+
+
+def _table_lines(report: ScanResult) -> list[str]:
     lines: list[str] = []
     for severity in Severity:
         group = [f for f in report.findings if f.severity is severity]
         if not group:
             continue
         lines.append(f"{severity.value.upper()} ({len(group)})")
-        rows = [("rule", "where", "resource", "component -> recommended")]
+        rows: list[tuple[str, ...]] = [("rule", "where", "resource", "component -> recommended")]
         rows += [
-            (f.rule.value, f.target.label(f.account), _resource(f), _component(f)) for f in group
+            tuple(
+                printable(cell)
+                for cell in (f.rule.value, f.target.label(f.account), _resource(f), _component(f))
+            )
+            for f in group
         ]
         header, *body = _columns(rows)
         lines.append("  " + header)
         for finding, line in zip(group, body, strict=True):
             lines.append("  " + line)
-            lines.append("      " + finding.message)
+            lines.append("      " + printable(finding.message))
         lines.append("")
     lines.append(summary(report))
     for target in report.snapshot.targets:
         for error in target.errors:
             lines.append(
-                f"incomplete {target.target.label(target.account)}: {error.operation}: "
-                f"{error.code}: {error.message}"
+                printable(
+                    f"incomplete {target.target.label(target.account)}: {error.operation}: "
+                    f"{error.code}: {error.message}"
+                )
             )
-    return "\n".join(lines)
+    return lines
 
 
 def summary(report: ScanResult) -> str:

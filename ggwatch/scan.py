@@ -13,13 +13,15 @@ import structlog
 from ggwatch.aws.clients import (
     Session,
     Target,
+    caller_account,
     greengrass_clients,
     new_session,
     target_sessions,
     targets_to_watch,
 )
-from ggwatch.aws.greengrass import AioGreengrass, CallCounter, RetryPolicy
+from ggwatch.aws.greengrass import AioGreengrass, CallCounter, CallGuard, RetryPolicy
 from ggwatch.aws.quota import TokenBucket, service_rate
+from ggwatch.errors import AWSError
 from ggwatch.inventory import RegionCache, collect, failed_snapshot
 from ggwatch.model import Snapshot, TargetId, TargetSnapshot
 from ggwatch.report import ScanResult
@@ -46,17 +48,32 @@ def guidance_max_age(settings: Settings) -> float:
 
 @dataclass
 class ScanState:
-    """What outlives one scan in a process: each target's caches and request bucket.
+    """What outlives one scan in a process: each target's caches, request bucket and account.
 
-    Buckets are per account and Region, as AWS's quotas are.
+    Buckets are per account and Region, as AWS's quotas are. An account id, once known, never
+    changes: findings are keyed by it.
     """
 
     caches: dict[TargetId, RegionCache]
     buckets: dict[TargetId, TokenBucket]
+    accounts: dict[TargetId, str]
 
     @classmethod
     def new(cls) -> ScanState:
-        return cls(caches={}, buckets={})
+        return cls(caches={}, buckets={}, accounts={})
+
+    async def account(self, target: Target, session: Session, settings: Settings) -> str:
+        """The target's account id: configured, or asked of STS once (AWSError if it fails)."""
+        known = target.account_id or self.accounts.get(target.id)
+        if known is None:
+            known = await caller_account(
+                session,
+                target.id.region,
+                connect_timeout=settings.connect_timeout_seconds,
+                read_timeout=settings.read_timeout_seconds,
+            )
+        self.accounts[target.id] = known
+        return known
 
     def cache(self, where: TargetId, settings: Settings) -> RegionCache:
         if where not in self.caches:
@@ -73,13 +90,21 @@ class ScanState:
         return self.buckets[where]
 
     def api(self, target: Target, client: object, settings: Settings) -> AioGreengrass:
-        """A fresh adapter (and call counter) for one pass over the target."""
+        """A fresh adapter (call counter, breaker and deadline) for one pass over the target."""
+        bucket = self.bucket(target.id, settings)
+        guard = CallGuard(
+            started=anyio.current_time(),
+            minimum=deadline_floor(settings),
+            budget=bucket.ceiling,
+            fixed=settings.scan_deadline_seconds,
+        )
         return AioGreengrass(
             client,
             target.id.region,
-            self.bucket(target.id, settings),
+            bucket,
             CallCounter(),
             RetryPolicy(max_attempts=settings.max_attempts),
+            guard=guard,
         )
 
 
@@ -89,21 +114,31 @@ async def collect_target(
     state: ScanState,
     settings: Settings,
     clock: Callable[[], dt.datetime],
+    session: Session,
 ) -> TargetSnapshot:
-    """One target's snapshot; a failure outside any AWS call is an incomplete snapshot too."""
+    """One target's snapshot; a failure outside any AWS call is an incomplete snapshot too.
+
+    The account id comes first: without it findings would have no stable identity, so a target
+    whose account cannot be learned is not scanned (incomplete, with the STS error).
+    """
+    account: str | None = None
     try:
+        account = await state.account(target, session, settings)
         snapshot = await collect(
             api,
             api.counter,
             state.cache(target.id, settings),
+            account=account,
             max_in_flight=settings.max_in_flight,
             clock=clock,
         )
+    except AWSError as exc:
+        snapshot = failed_snapshot(target.id.region, account, api.counter, exc, clock())
     except Exception as exc:  # a bug or a payload nobody expected: report it, carry on
         log = structlog.get_logger("ggwatch.poller")
         log.exception("scan.crashed", target=str(target.id), error=type(exc).__name__)
-        snapshot = failed_snapshot(target.id.region, api.counter, exc, clock())
-    return replace(snapshot, alias=target.id.alias, account=snapshot.account or target.account_id)
+        snapshot = failed_snapshot(target.id.region, account, api.counter, exc, clock())
+    return replace(snapshot, alias=target.id.alias)
 
 
 async def scan_once(
@@ -118,9 +153,10 @@ async def scan_once(
     targets = targets_to_watch(settings, session)
     started = time.monotonic()
     found: dict[TargetId, TargetSnapshot] = {}
+    sessions = target_sessions(targets, session, settings)
     async with greengrass_clients(
         targets,
-        target_sessions(targets, session, settings),
+        sessions,
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
         pool_size=settings.max_in_flight * 2,
@@ -128,7 +164,9 @@ async def scan_once(
 
         async def one(target: Target) -> None:
             api = state.api(target, clients[target.id], settings)
-            found[target.id] = await collect_target(target, api, state, settings, clock)
+            found[target.id] = await collect_target(
+                target, api, state, settings, clock, sessions[target.id]
+            )
 
         # Every target at once: each is paced by its own account and Region's bucket.
         async with anyio.create_task_group() as group:
@@ -139,3 +177,10 @@ async def scan_once(
     now = clock()
     findings = evaluate(snapshot, settings.rules_config, now)
     return ScanResult(snapshot, findings, now, time.monotonic() - started)
+
+
+def deadline_floor(settings: Settings) -> float:
+    """The least time an automatic scan deadline allows: an interval, and never less than two
+    calls that each take their whole timeout, so a slow endpoint is slow, not unreachable."""
+    one_call = settings.connect_timeout_seconds + settings.read_timeout_seconds
+    return max(settings.poll_interval_seconds, 2 * one_call)

@@ -7,6 +7,8 @@ that names the setting the way the user wrote it.
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +29,7 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from ggwatch.errors import ConfigError
@@ -38,6 +41,8 @@ CONFIG_ENV = "GGWATCH_CONFIG"
 ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+DAY = 86_400.0
 QUEUE_URL = re.compile(r"^https?://[^/\s]+/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
 
 
@@ -54,7 +59,7 @@ def check_regions(value: tuple[str, ...]) -> tuple[str, ...]:
 class TargetConfig(BaseModel):
     """One watched account: an alias, how to reach it, and its Regions."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     account: str = Field(
         description="The account's alias: names the target in metrics (account_alias), logs, "
@@ -79,11 +84,30 @@ class TargetConfig(BaseModel):
         "default: AWS_ENDPOINT_URL_GREENGRASSV2 or the public one.",
     )
 
-    @property
-    def account_id(self) -> str | None:
-        """The account id, when the role ARN names it (else learned from a scan's ARNs)."""
+    account_id: str | None = Field(
+        default=None,
+        description="The 12-digit account id. Default: the role ARN's; without a role, "
+        "STS GetCallerIdentity answers it before the first scan.",
+    )
+
+    @field_validator("account_id")
+    @classmethod
+    def _check_account_id(cls, value: str | None) -> str | None:
+        if value is not None and not ACCOUNT_ID.fullmatch(value):
+            raise ValueError(f"{value!r} is not a 12-digit account id")
+        return value
+
+    @model_validator(mode="after")
+    def _account_from_role(self) -> TargetConfig:
+        # A finding's identity includes its account, so it is fixed here, once, and never
+        # derived from whichever listing happened to succeed.
         match = ROLE_ARN.fullmatch(self.role_arn or "")
-        return match.group(2) if match else None
+        named = match.group(2) if match else None
+        if named is not None and self.account_id not in (None, named):
+            raise ValueError(f"account_id {self.account_id} is not the role's account {named}")
+        if named is not None and self.account_id is None:
+            object.__setattr__(self, "account_id", named)  # frozen: set once, while validating
+        return self
 
     @field_validator("account")
     @classmethod
@@ -129,7 +153,9 @@ class TargetConfig(BaseModel):
 class Settings(BaseSettings):
     """Everything ggwatch can be told. Fields are grouped by concern; each says its unit."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", allow_inf_nan=False
+    )
 
     # Where the file values come from; set by `load_settings`, never by the user.
     _file_values: ClassVar[Mapping[str, Any]] = {}
@@ -158,9 +184,15 @@ class Settings(BaseSettings):
         "may use; the rest stays for the deploy pipelines that share it.",
     )
 
+    account_id: str | None = Field(
+        default=None,
+        description="The 12-digit account of the SDK's own credentials (the default target, "
+        "and targets without a role). Default: asked of STS GetCallerIdentity at start.",
+    )
     service_rate: float | None = Field(
         default=None,
         gt=0.0,
+        le=1_000_000.0,
         description="The account's whole Greengrass V2 request budget, requests/second. "
         "Default: AWS's quota for the Region (30; 10 in China and GovCloud).",
     )
@@ -184,13 +216,23 @@ class Settings(BaseSettings):
         "session_name, regions, endpoint_url}; JSON in the environment. Empty: one target, "
         "alias 'default', with the SDK's own credentials and `regions`.",
     )
-    connect_timeout_seconds: float = Field(default=5.0, gt=0.0)
-    read_timeout_seconds: float = Field(default=30.0, gt=0.0)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0.0, le=300.0)
+    read_timeout_seconds: float = Field(default=30.0, gt=0.0, le=900.0)
+    scan_deadline_seconds: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=7 * DAY,
+        description="A scan still running after this long ends incomplete (what was read is "
+        "kept). Default: the largest of the poll interval, two calls' full timeouts, and 4x "
+        "the time the quota floor needs for the scan's calls (recomputed as the scan learns "
+        "its size).",
+    )
 
     # -- rules -------------------------------------------------------------------------------
     stale_after_days: float = Field(
         default=30.0,
         ge=0.0,
+        le=36_500.0,
         description="A deployment that is not latest for its target (or is latest and "
         "CANCELED) and older than this is stale.",
     )
@@ -217,6 +259,7 @@ class Settings(BaseSettings):
     cleanup_grace_seconds: float = Field(
         default=3600.0,
         ge=0.0,
+        le=365 * DAY,
         description="How long a stale-deployment finding is open before cleanup acts, so "
         "alerts and dry-run reports reach people first.",
     )
@@ -228,7 +271,11 @@ class Settings(BaseSettings):
         "deleted there: a sign of misconfiguration, not of a fleet to purge.",
     )
     cleanup_max_per_cycle: int = Field(
-        default=10, ge=0, description="Deletions per target and cycle; the rest wait."
+        default=10,
+        ge=0,
+        le=10_000,
+        description="Deletions per target and cycle, and per target and webhook request; the "
+        "rest wait.",
     )
     cleanup_rate_per_second: float = Field(
         default=1.0,
@@ -242,27 +289,42 @@ class Settings(BaseSettings):
     cleanup_exclude_deployment_names: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), description="Deployment name globs never cleaned (comma-separated in env)."
     )
+    cleanup_on_scan: bool = Field(
+        default=True,
+        description="Clean after every complete scan. false: only alerts (POST /alertmanager) "
+        "trigger cleanup; the same caps apply to both.",
+    )
     webhook_token: SecretStr | None = Field(
         default=None,
         description="Enables POST /alertmanager; callers send Authorization: Bearer <token>.",
+    )
+    webhook_deadline_seconds: float = Field(
+        default=25.0,
+        gt=0.0,
+        le=3600.0,
+        description="Work one webhook request may cause; what is left at the deadline is "
+        "answered as held back. Below Alertmanager's 30 s default timeout.",
     )
 
     # -- daemon ----------------------------------------------------------------------------
     poll_interval_seconds: float = Field(
         default=300.0,
         ge=1.0,
+        le=DAY,
         description="Seconds between full scans in the daemon. Vendor guidance changes "
         "rarely; five minutes keeps alerts timely at a small share of the quota.",
     )
     describe_refresh_seconds: float = Field(
         default=900.0,
         ge=0.0,
+        le=30 * DAY,
         description="The daemon re-describes a version in use (vendor guidance) after this long; "
         "a version newly in use is described at once. No event announces guidance changes.",
     )
     device_refresh_seconds: float = Field(
         default=86_400.0,
         ge=0.0,
+        le=30 * DAY,
         description="The daemon re-reads a device's installed components when its "
         "lastStatusUpdateTimestamp moves, and at the latest after this long.",
     )
@@ -276,6 +338,7 @@ class Settings(BaseSettings):
     max_finding_series: int = Field(
         default=2000,
         ge=0,
+        le=1_000_000,
         description="Cap on ggwatch_finding_info series, so a huge fleet cannot overload "
         "Prometheus; how many were left out is exported.",
     )
@@ -305,6 +368,34 @@ class Settings(BaseSettings):
         le=65535,
         description="Port for /metrics, health and the status page. Outside 9100-9999, the "
         "range exporters commonly take, so it does not clash with one on the same host.",
+    )
+    http_max_connections: int = Field(
+        default=256,
+        ge=8,
+        le=65_536,
+        description="Open HTTP connections at most; past it the oldest idle one is closed, "
+        "and a new one waits when none is idle. Keeps slow clients from exhausting memory "
+        "and file descriptors.",
+    )
+    http_idle_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0.0,
+        le=3600.0,
+        description="A connection that sends no complete request for this long is closed "
+        "(also a client trickling its headers).",
+    )
+    http_send_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0.0,
+        le=3600.0,
+        description="A response the client does not read within this long is abandoned and "
+        "the connection closed.",
+    )
+    http_body_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0.0,
+        le=3600.0,
+        description="A request body (the webhook's) must arrive within this long; else 408.",
     )
 
     @property
@@ -349,6 +440,13 @@ class Settings(BaseSettings):
         aliases = [t.account for t in value]
         if len(set(aliases)) != len(aliases):
             raise ValueError("an account alias is listed twice")
+        return value
+
+    @field_validator("account_id")
+    @classmethod
+    def _check_account_id(cls, value: str | None) -> str | None:
+        if value is not None and not ACCOUNT_ID.fullmatch(value):
+            raise ValueError(f"{value!r} is not a 12-digit account id")
         return value
 
     @field_validator("archive_uri")
@@ -396,16 +494,41 @@ class _FileSource(PydanticBaseSettingsSource):
         return dict(self.values)
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's booleans: only true and false.
+
+    YAML 1.1 also reads on/off/yes/no/y/n as booleans, so `cleanup_mode: off` would arrive as
+    False; in 1.2, as in every other YAML tool people check a file with, it is the word.
+    """
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """The file's settings as a mapping; any problem is one ConfigError line."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -432,6 +555,53 @@ def load_settings(config: Path | None, environ: Mapping[str, str]) -> Settings:
         return bound()  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise ConfigError(describe(exc, environ)) from None
+    except SettingsError:
+        # pydantic-settings could not decode a structured variable (JSON in the environment).
+        raise ConfigError(_undecodable(environ)) from None
+
+
+def _undecodable(environ: Mapping[str, str]) -> str:
+    """One line for the structured variable that is not JSON, naming where it fails."""
+    for field, info in Settings.model_fields.items():
+        name = ENV_PREFIX + field.upper()
+        value = _lookup(environ, name)
+        if value is None or any(m is NoDecode for m in info.metadata):
+            continue
+        if isinstance(info.default, str | int | float | bool) or info.default is None:
+            continue  # a plain value; pydantic-settings decodes only structured ones
+        if not value.strip():
+            return f"invalid setting {field} [{name}]: empty; unset it or give a JSON value"
+        try:
+            json.loads(value)
+        except json.JSONDecodeError as exc:
+            return f"invalid setting {field} [{name}]: not valid JSON ({exc.msg} at char {exc.pos})"
+    return "invalid settings: a GGWATCH_* variable could not be decoded as JSON"
+
+
+def _lookup(environ: Mapping[str, str], name: str) -> str | None:
+    # pydantic-settings matches variable names case-insensitively; so does this.
+    for key, value in environ.items():
+        if key.upper() == name:
+            return value
+    return None
+
+
+def unknown_variables(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Each GGWATCH_* variable that names no setting, with the closest one if any.
+
+    The environment allows anything, so a typo (GGWATCH_CLEANUP_MOD) would otherwise leave a
+    setting at its default without a word, while the file rejects unknown keys.
+    """
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | {CONFIG_ENV}
+    problems = []
+    for key in sorted(environ):
+        name = key.upper()
+        if not name.startswith(ENV_PREFIX) or name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        problems.append(f"{key}{hint}")
+    return tuple(problems)
 
 
 def describe(exc: ValidationError, environ: Mapping[str, str]) -> str:

@@ -83,5 +83,6 @@ class StateHolder:
     """The one mutable cell: the evaluator writes `view`, everything else reads it."""
 
     view: DaemonView
-    # Seconds on the event loop's clock of the last finished scan attempt, for liveness.
-    last_attempt_monotonic: float | None = field(default=None)
+    # Seconds on the event loop's clock when the daemon last made progress (a call of a pass
+    # under way completed, or a pass finished), for liveness.
+    last_progress_monotonic: float | None = field(default=None)

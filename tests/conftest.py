@@ -44,6 +44,7 @@ def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any) ->
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "simulated-secret")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_ENDPOINT_URL_GREENGRASSV2", "http://127.0.0.1:9")  # closed port
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
 
 
 @pytest.fixture(autouse=True)
@@ -75,7 +76,17 @@ def simulator(world: World) -> Simulator:
 
 
 @pytest.fixture
-async def sim(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
+def sts_endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """STS in moto: ggwatch learns the SDK account's id from GetCallerIdentity before a scan.
+    moto answers 123456789012 for keys it did not issue, the simulator's default account."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", moto_endpoint)
+    return moto_endpoint
+
+
+@pytest.fixture
+async def sim(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch, sts_endpoint: str
+) -> AsyncIterator[Running]:
     async with serve(simulator) as running:
         monkeypatch.setenv("AWS_ENDPOINT_URL_GREENGRASSV2", running.endpoint)
         yield running

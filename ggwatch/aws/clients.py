@@ -11,11 +11,13 @@ attempt.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+import botocore.session
+import structlog
 from aiobotocore.config import AioConfig
 from aiobotocore.credentials import AioCredentialResolver, AnyioDeferredRefreshableCredentials
 from aiobotocore.session import get_session
@@ -23,7 +25,7 @@ from botocore.credentials import CredentialProvider
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ggwatch.aws.greengrass import translate
-from ggwatch.errors import ConfigError
+from ggwatch.errors import ConfigError, MalformedResponse
 from ggwatch.model import DEFAULT_ALIAS, TargetId
 from ggwatch.settings import Settings, TargetConfig
 
@@ -56,32 +58,114 @@ class Target:
 
     id: TargetId
     config: TargetConfig | None = None  # None: the SDK's own credentials
+    # Known from the configuration (an account id, or a role ARN's); else STS answers it
+    # before the target's first scan, so findings never change identity with it.
+    account_id: str | None = None
 
     @property
-    def account_id(self) -> str | None:
-        return self.config.account_id if self.config is not None else None
+    def endpoint_url(self) -> str | None:
+        return self.config.endpoint_url if self.config is not None else None
 
 
 def targets_to_watch(settings: Settings, session: Session) -> tuple[Target, ...]:
-    """The configured targets, one per Region, or the SDK's account in `regions`."""
+    """The configured targets, one per Region, or the SDK's account in `regions`.
+
+    A Region where botocore knows no Greengrass V2 endpoint is a ConfigError, unless the
+    target has an endpoint of its own (a simulator, a new Region): then a warning.
+    """
     if not settings.targets:
         regions = regions_to_watch(settings.regions, session)
-        return tuple(Target(TargetId(DEFAULT_ALIAS, r)) for r in regions)
-    found: list[Target] = []
+        found = [Target(TargetId(DEFAULT_ALIAS, r), None, settings.account_id) for r in regions]
+    else:
+        found = list(_configured(settings, session))
+    offered = greengrass_regions(session)
+    for target in found:
+        _check_region(target, offered)
+    return tuple(found)
+
+
+def _configured(settings: Settings, session: Session) -> Iterator[Target]:
     seen: dict[tuple[str, str], str] = {}
     for config in settings.targets:
         regions = config.regions or regions_to_watch(settings.regions, session)
+        # The SDK's own credentials: the top-level account_id names their account.
+        account = config.account_id
+        if account is None and config.role_arn is None:
+            account = settings.account_id
         for region in regions:
             # Two aliases of one account would each take quota_share of its one budget.
-            if config.account_id is not None:
-                other = seen.setdefault((config.account_id, region), config.account)
+            if account is not None:
+                other = seen.setdefault((account, region), config.account)
                 if other != config.account:
                     raise ConfigError(
                         f"targets {other!r} and {config.account!r} both watch account "
-                        f"{config.account_id} in {region}"
+                        f"{account} in {region}"
                     )
-            found.append(Target(TargetId(config.account, region), config))
-    return tuple(found)
+            yield Target(TargetId(config.account, region), config, account)
+
+
+def greengrass_regions(session: Session) -> frozenset[str]:
+    """Every Region of every partition where botocore's endpoint data offers Greengrass V2."""
+    # aiobotocore's session answers these as coroutines; the data is the same static file,
+    # so a plain botocore session over the same data path reads it synchronously.
+    data = botocore.session.Session()
+    data.set_config_variable("data_path", session.get_config_variable("data_path"))
+    return frozenset(
+        region
+        for partition in data.get_available_partitions()
+        for region in data.get_available_regions(SERVICE, partition_name=partition)
+    )
+
+
+def _custom_endpoint(target: Target) -> str | None:
+    return (
+        target.endpoint_url
+        or os.environ.get("AWS_ENDPOINT_URL_GREENGRASSV2")
+        or os.environ.get("AWS_ENDPOINT_URL")
+    )
+
+
+def _check_region(target: Target, offered: frozenset[str]) -> None:
+    region = target.id.region
+    if region in offered:
+        return
+    endpoint = _custom_endpoint(target)
+    if endpoint is None:
+        raise ConfigError(
+            f"Region {region!r} (target {target.id.alias}): Greengrass V2 is not offered "
+            "there, by botocore's endpoint data"
+        )
+    structlog.get_logger("ggwatch.settings").warning(
+        "settings.unknown_region",
+        aws_region=region,
+        account_alias=target.id.alias,
+        endpoint=endpoint,
+        reason="botocore knows no Greengrass V2 endpoint in this Region; "
+        "using the configured endpoint",
+    )
+
+
+async def caller_account(
+    session: Session, region: str, *, connect_timeout: float, read_timeout: float
+) -> str:
+    """The account of the session's credentials, from STS GetCallerIdentity (which needs no
+    permission). Every failure is a ggwatch AWSError naming the operation."""
+    config = AioConfig(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"total_max_attempts": 3, "mode": "standard"},
+    )
+    try:
+        async with session.create_client("sts", region_name=region, config=config) as sts:
+            response = await sts.get_caller_identity()
+    except (ClientError, BotoCoreError) as exc:
+        raise translate("GetCallerIdentity", exc) from exc
+    account = str(response.get("Account") or "")
+    if not (len(account) == 12 and account.isdigit()):
+        raise MalformedResponse(
+            "GetCallerIdentity", "MalformedResponse", f"not an account id: {account!r}"
+        )
+    return account
 
 
 class _AssumedRole(CredentialProvider):  # type: ignore[misc]

@@ -5,6 +5,13 @@ exceptions. Every attempt passes the shared token bucket and is counted by opera
 outcome. Throttling is normal: the adapter waits as long as the service's Retry-After says
 (botocore ignores that header) and pauses the whole bucket, since every caller of that budget
 would be refused alike.
+
+A pass over a target (a scan, a refresh, a cleanup cycle) may carry a `CallGuard`: a circuit
+breaker that opens after a run of consecutive connection failures or timeouts, and a deadline.
+Once either trips, every further call of the pass fails at once (`Unreachable` with code
+CircuitOpen, or `DeadlineExceeded`), so a target whose endpoint vanished or that is throttled
+without end ends incomplete within seconds, keeping what it read, instead of retrying every
+remaining call.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import datetime as dt
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from types import MappingProxyType
@@ -86,6 +94,74 @@ CONNECTION_ERRORS = (
     ConnectionClosedError,
 )
 UNREACHABLE = "Unreachable"
+CIRCUIT_OPEN = "CircuitOpen"
+DEADLINE = "ScanDeadline"
+# Consecutive connection failures or timeouts (across all calls of a pass) that open the
+# breaker: a few calls in flight each failing once or twice is a dead endpoint, not bad luck.
+BREAKER_THRESHOLD = 5
+# An automatic deadline is this many times the rate-limit floor of what the pass is known to
+# need (and never less than the poll interval): room for throttling and retries, not for a hang.
+DEADLINE_FLOOR_MULTIPLE = 4.0
+
+
+class CallGuard:
+    """The circuit breaker and deadline one pass over a target shares between its calls.
+
+    `deadline` is on the event loop's clock (anyio.current_time). With `fixed=False` it is the
+    automatic one: `expect_calls` moves it out as the pass learns how big the fleet is, to
+    `started + max(minimum, DEADLINE_FLOOR_MULTIPLE x calls / budget)`.
+    """
+
+    def __init__(
+        self,
+        *,
+        started: float,
+        minimum: float,
+        budget: float,
+        fixed: float | None = None,
+        threshold: int = BREAKER_THRESHOLD,
+    ) -> None:
+        self.started = started
+        self.minimum = minimum
+        self.budget = budget
+        self.fixed = fixed is not None
+        self.deadline = started + (fixed if fixed is not None else minimum)
+        self.threshold = threshold
+        self.failures = 0  # consecutive connection failures or timeouts
+        self.opened: str | None = None  # why the breaker opened: the last failure's words
+
+    def expect_calls(self, calls: int) -> None:
+        """The pass needs at least `calls` calls: an automatic deadline makes room for them."""
+        if not self.fixed:
+            floor = calls / self.budget if self.budget > 0 else 0.0
+            allowed = max(self.minimum, DEADLINE_FLOOR_MULTIPLE * floor)
+            self.deadline = max(self.deadline, self.started + allowed)
+
+    def remaining(self) -> float:
+        return self.deadline - anyio.current_time()
+
+    def check(self, operation: str) -> None:
+        """Raise at once when the pass may make no more calls."""
+        if self.opened is not None:
+            raise errors.Unreachable(
+                operation,
+                CIRCUIT_OPEN,
+                f"not called: {self.threshold} consecutive connection failures ({self.opened})",
+            )
+        if self.remaining() <= 0:
+            raise errors.DeadlineExceeded(operation, DEADLINE, self.expired_message())
+
+    def expired_message(self) -> str:
+        return f"the scan's deadline of {self.deadline - self.started:.0f} s passed"
+
+    def connection_failed(self, why: str) -> None:
+        self.failures += 1
+        if self.failures >= self.threshold and self.opened is None:
+            self.opened = why
+
+    def answered(self) -> None:
+        """The endpoint answered (any answer, an error too): the run of failures ends."""
+        self.failures = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +188,10 @@ class GreengrassAPI(Protocol):
     @property
     def budget(self) -> float:
         """Requests/second this client may make: its share of the account's budget."""
+        ...
+
+    def expect_calls(self, calls: int) -> None:
+        """The pass needs at least `calls` calls: its automatic deadline makes room for them."""
         ...
 
     async def list_components(self, scope: str) -> tuple[ComponentSummary, ...]: ...
@@ -180,6 +260,7 @@ class AioGreengrass:
         counter: CallCounter,
         policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        guard: CallGuard | None = None,
     ) -> None:
         self.client = client
         self.region = region
@@ -187,10 +268,15 @@ class AioGreengrass:
         self.counter = counter
         self.policy = policy or RetryPolicy()
         self.rng = rng or random.Random()
+        self.guard = guard
 
     @property
     def budget(self) -> float:
         return self.bucket.ceiling
+
+    def expect_calls(self, calls: int) -> None:
+        if self.guard is not None:
+            self.guard.expect_calls(calls)
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         """One operation, paced and retried; raises a ggwatch AWSError when it gives up.
@@ -202,10 +288,12 @@ class AioGreengrass:
         method = getattr(self.client, _snake(operation))
         attempt = 0
         while True:
-            await self.bucket.acquire()
             try:
-                response: dict[str, Any] = await method(**params)
+                with self._bounded(operation):
+                    await self.bucket.acquire()
+                    response: dict[str, Any] = await method(**params)
             except ClientError as exc:
+                self._answered()
                 code = str(exc.response.get("Error", {}).get("Code") or "Unknown")
                 self.counter.record(operation, code)
                 status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
@@ -218,18 +306,46 @@ class AioGreengrass:
                 failure: Exception = exc
             except CONNECTION_ERRORS as exc:
                 self.counter.record(operation, UNREACHABLE)
+                if self.guard is not None:
+                    self.guard.connection_failed(str(exc).splitlines()[0])
                 delay, failure = self.policy.backoff(attempt, self.rng), exc
             except (NoCredentialsError, PartialCredentialsError) as exc:
                 self.counter.record(operation, "NoCredentials")
                 raise translate(operation, exc) from exc
+            except TimeoutError:
+                if self.guard is None or self.guard.remaining() > 0:
+                    raise  # not the pass's deadline: a bug below, not a failure to report
+                raise errors.DeadlineExceeded(
+                    operation, DEADLINE, self.guard.expired_message()
+                ) from None
             else:
+                self._answered()
                 self.counter.record(operation, "ok")
                 self.bucket.succeeded()
                 return response
             attempt += 1
             if attempt >= self.policy.max_attempts:
                 raise translate(operation, failure) from failure
+            if self.guard is not None:
+                if self.guard.opened is not None and isinstance(failure, CONNECTION_ERRORS):
+                    # A call that failed to connect reports its own failure, the cause; only
+                    # calls the open breaker stops before they start say CircuitOpen.
+                    raise translate(operation, failure) from failure
+                self.guard.check(operation)
+                delay = min(delay, max(0.0, self.guard.remaining()))
             await anyio.sleep(delay)
+
+    def _bounded(self, operation: str) -> Any:
+        """One attempt's scope: none without a guard; else refused at once when the breaker is
+        open or the deadline passed, and cut off (TimeoutError) when the deadline comes."""
+        if self.guard is None:
+            return nullcontext()
+        self.guard.check(operation)
+        return anyio.fail_after(max(0.0, self.guard.remaining()))
+
+    def _answered(self) -> None:
+        if self.guard is not None:
+            self.guard.answered()
 
     async def pages(self, operation: str, key: str, **params: Any) -> AsyncIterator[list[Any]]:
         """Each page's items; every page call is paced and retried on its own."""

@@ -1,9 +1,12 @@
 """What may be deleted: pure decisions over immutable values, no I/O, no clock reads.
 
-Two gates. `select` picks candidates from a complete scan: open stale-deployment findings past
-the grace period, not excluded, within the blast-radius cap and the per-cycle cap. `recheck`
-looks at a fresh GetDeployment answer just before the delete: still not latest, not ACTIVE,
-still old enough, not retained, not excluded. Either gate says why it says no.
+Two gates, the same for every trigger (the daemon's cycle after a scan, and an Alertmanager
+webhook naming deployments). `select` picks candidates from a complete scan: open
+stale-deployment findings past the grace period, not excluded, within the blast-radius cap
+(over all of the target's candidates, whatever a request names) and the per-cycle cap (what is
+left of it since the scan). `recheck` looks at a fresh GetDeployment answer just before the
+delete: still not latest, not ACTIVE, still old enough, not retained, not excluded. Either gate
+says why it says no; `HELD_BACK` are the reasons that may pass later by themselves.
 """
 
 from __future__ import annotations
@@ -40,6 +43,16 @@ class Skip(StrEnum):
     ARCHIVE_FAILED = "archive_failed"
     AWS_ERROR = "aws_error"
     INVALID = "invalid_request"
+    NOT_FOUND = "not_found"  # named by a request, but no such deployment (listed, or at re-check)
+    NOT_STALE = "not_stale"  # named by a request, but no open stale-deployment finding
+    DEADLINE = "deadline"  # the request's time ran out before its turn
+    HELD_BY_OTHER = "held_by_other"  # another replica archived it first and deletes it
+
+
+# What is not done now but may be later, unasked: answered as held back, not as refused.
+HELD_BACK = frozenset(
+    {Skip.GRACE, Skip.BLAST_RADIUS, Skip.PER_CYCLE, Skip.DEADLINE, Skip.INCOMPLETE_SCAN}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +110,21 @@ def _candidate(target: TargetSnapshot, deployment: Deployment) -> Candidate:
 
 
 def select(
-    target: TargetSnapshot, open_findings: Sequence[OpenFinding], policy: Policy, now: dt.datetime
+    target: TargetSnapshot,
+    open_findings: Sequence[OpenFinding],
+    policy: Policy,
+    now: dt.datetime,
+    *,
+    requested: Sequence[str] | None = None,
+    allowance: int | None = None,
 ) -> Selection:
-    """Candidates for deletion in one target, from its latest scan (which must be complete)."""
+    """Candidates for deletion in one target, from its latest scan (which must be complete).
+
+    With `requested` (a webhook's deployment ids), only those are candidates, and each
+    requested id gets an answer: a candidate, waiting (grace), or skipped with why, `NOT_FOUND`
+    when the scan listed no such deployment. The blast radius is still measured over every
+    candidate of the target. `allowance` is what is left of the per-cycle cap (default all).
+    """
     stale = sorted(
         (
             o
@@ -109,7 +134,37 @@ def select(
         key=lambda o: (o.since, o.finding.resource_id),
     )
     if not target.complete:
-        return Selection((), tuple((o.finding.resource_id, Skip.INCOMPLETE_SCAN) for o in stale))
+        ids = requested if requested is not None else [o.finding.resource_id for o in stale]
+        return Selection((), tuple((i, Skip.INCOMPLETE_SCAN) for i in dict.fromkeys(ids)))
+    ready, waiting, skipped = _sort(target, stale, policy, now)
+    total = len(target.deployments)
+    # In decimal, as configured: 69 of 375 is exactly 18.4%, though not in binary floating point.
+    blocked = None
+    if ready and len(ready) * 100 > total * Decimal(repr(policy.max_percent)):
+        blocked = (
+            f"{len(ready)} candidates are more than {policy.max_percent:g}% of the target's "
+            f"{total} deployments"
+        )
+    if requested is not None:
+        return _requested(target, requested, ready, waiting, skipped, blocked, policy, allowance)
+    if blocked is not None:
+        skipped.extend((c.deployment_id, Skip.BLAST_RADIUS) for c in ready)
+        return Selection((), tuple(skipped), (), blocked)
+    cap = _cap(policy, allowance)
+    skipped.extend((c.deployment_id, Skip.PER_CYCLE) for c in ready[cap:])
+    return Selection(tuple(ready[:cap]), tuple(skipped), tuple(waiting))
+
+
+def _cap(policy: Policy, allowance: int | None) -> int:
+    return max(
+        0, policy.max_per_cycle if allowance is None else min(allowance, policy.max_per_cycle)
+    )
+
+
+def _sort(
+    target: TargetSnapshot, stale: Sequence[OpenFinding], policy: Policy, now: dt.datetime
+) -> tuple[list[Candidate], list[Candidate], list[tuple[str, Skip]]]:
+    """The target's stale findings, oldest first, as ready, waiting (grace) and skipped."""
     listed = {d.deployment_id: d for d in target.deployments}
     ready: list[Candidate] = []
     waiting: list[Candidate] = []
@@ -129,18 +184,44 @@ def select(
             waiting.append(_candidate(target, deployment))
         else:
             ready.append(_candidate(target, deployment))
-    total = len(target.deployments)
-    # In decimal, as configured: 69 of 375 is exactly 18.4%, though not in binary floating point.
-    if ready and len(ready) * 100 > total * Decimal(repr(policy.max_percent)):
-        why = (
-            f"{len(ready)} candidates are more than {policy.max_percent:g}% of the target's "
-            f"{total} deployments"
-        )
-        skipped.extend((c.deployment_id, Skip.BLAST_RADIUS) for c in ready)
-        return Selection((), tuple(skipped), (), why)
-    now_ready = ready[: policy.max_per_cycle]
-    skipped.extend((c.deployment_id, Skip.PER_CYCLE) for c in ready[policy.max_per_cycle :])
-    return Selection(tuple(now_ready), tuple(skipped), tuple(waiting))
+    return ready, waiting, skipped
+
+
+def _requested(
+    target: TargetSnapshot,
+    requested: Sequence[str],
+    ready: Sequence[Candidate],
+    waiting: Sequence[Candidate],
+    skipped: Sequence[tuple[str, Skip]],
+    blocked: str | None,
+    policy: Policy,
+    allowance: int | None,
+) -> Selection:
+    """Every requested id answered once, in the order asked; candidates up to the cap."""
+    ready_ids = {c.deployment_id: c for c in ready}
+    waiting_ids = {c.deployment_id for c in waiting}
+    skip = dict(skipped)
+    listed = {d.deployment_id for d in target.deployments}
+    cap = _cap(policy, allowance)
+    chosen: list[Candidate] = []
+    answers: list[tuple[str, Skip]] = []
+    for deployment_id in dict.fromkeys(requested):
+        if deployment_id in ready_ids:
+            if blocked is not None:
+                answers.append((deployment_id, Skip.BLAST_RADIUS))
+            elif len(chosen) < cap:
+                chosen.append(ready_ids[deployment_id])
+            else:
+                answers.append((deployment_id, Skip.PER_CYCLE))
+        elif deployment_id in waiting_ids:
+            answers.append((deployment_id, Skip.GRACE))
+        elif deployment_id in skip:
+            answers.append((deployment_id, skip[deployment_id]))
+        elif deployment_id in listed:
+            answers.append((deployment_id, Skip.NOT_STALE))
+        else:
+            answers.append((deployment_id, Skip.NOT_FOUND))
+    return Selection(tuple(chosen), tuple(answers), (), blocked)
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,7 +135,7 @@ async def _get_knobs(sim: Simulator, request: web.Request) -> Any:
 
 async def _patch_knobs(sim: Simulator, request: web.Request) -> Any:
     try:
-        sim.knobs.update(await _body(request))
+        sim.knobs.update(await _body(request), operations=sim.model.operations)
     except (TypeError, ValueError) as exc:
         raise BadRequest(str(exc)) from None
     return sim.knobs.public()

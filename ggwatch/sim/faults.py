@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -44,8 +44,10 @@ class Knobs:
     deletion_seconds: float = 2.0  # how long one stays in progress (its IoT job's deletion)
     readings: Readings = field(default_factory=Readings)
 
-    def update(self, changes: dict[str, Any]) -> None:
-        """Apply a partial update from the control API, validating every value first."""
+    def update(self, changes: dict[str, Any], operations: Collection[str] = ()) -> None:
+        """Apply a partial update from the control API, validating every value first.
+
+        With `operations` (the service model's), access_denied may name only those."""
         names = {f.name for f in fields(self)}
         staged = Knobs(**{n: getattr(self, n) for n in names})
         for key, value in changes.items():
@@ -65,7 +67,7 @@ class Knobs:
                 setattr(staged, key, _number(key, value))
             else:
                 raise ValueError(f"unknown knob {key!r}")
-        staged.check()
+        staged.check(operations)
         for name in names:
             if name != "readings":
                 setattr(self, name, getattr(staged, name))
@@ -73,7 +75,18 @@ class Knobs:
         self.readings.superseded_status = staged.readings.superseded_status
         self.readings.delete_active_error = staged.readings.delete_active_error
 
-    def check(self) -> None:
+    def check(self, operations: Collection[str] = ()) -> None:
+        """Every knob in range; with `operations`, access_denied names only those (or *)."""
+        for name in ("latency_ms", "jitter_ms", "rate_limit", "burst", "error_rate"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number")
+        unknown = sorted(self.access_denied - {"*"} - set(operations)) if operations else []
+        if unknown:
+            raise ValueError(
+                f"access_denied: {', '.join(unknown)}: no such Greengrass V2 operation "
+                "(names as in the API reference, such as ListDeployments, or *)"
+            )
         if self.latency_ms < 0 or self.jitter_ms < 0:
             raise ValueError("latency_ms and jitter_ms must be >= 0")
         if self.rate_limit is not None and self.rate_limit < 0:

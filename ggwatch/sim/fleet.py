@@ -400,6 +400,8 @@ def load(path: Path, now: float, clock: Callable[[], float] | None = None) -> Wo
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise FleetError(f"cannot read fleet file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise FleetError(f"fleet file {path} is not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

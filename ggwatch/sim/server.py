@@ -112,6 +112,7 @@ class Simulator:
         for state in world.regions.values():
             state.readings = self.knobs.readings
         self.model = model or load_model()
+        self.knobs.check(self.model.operations)  # ValueError: a knob out of range
         self.clock = clock
         self.quotas = Quotas(self.knobs, time.monotonic)
         self.pager = Pager(lambda: self.knobs.page_cap)

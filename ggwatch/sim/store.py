@@ -526,7 +526,9 @@ class World:
         return (self.regions[key] for key in sorted(self.regions))
 
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"accounts": {}}
+        # The account unknown access keys are answered as: what a client without a role
+        # should take as its own (GetCallerIdentity is not the simulator's to answer).
+        out: dict[str, Any] = {"default_account": self.default_account, "accounts": {}}
         for state in self.states():
             guidance: dict[str, int] = {}
             pools = (state.private.values(), state.public.values())

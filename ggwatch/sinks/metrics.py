@@ -252,9 +252,9 @@ def _scans(view: DaemonView) -> Iterator[Metric]:
     yield _family(
         "ggwatch_up",
         "1 if the last scan of the target read every Greengrass V2 API it needed, 0 if it "
-        "finished incomplete; absent before the first scan.",
+        "finished incomplete or none has finished yet (a first scan that hangs shows as 0).",
         TARGET,
-        {k: float(t.complete) for k, t in targets if t.complete is not None},
+        {k: float(t.complete is True) for k, t in targets},
     )
     yield _family(
         "ggwatch_scans_total",

@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ggwatch.sim.fleet import access_key
 
 ROOT = Path(__file__).parents[2]
 ENDPOINT = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
@@ -30,7 +33,7 @@ class Result:
 
 
 @pytest.fixture
-def ggwatch():
+def ggwatch(sts_endpoint: str):
     """Run `python -m ggwatch ARGS` to completion (bounded) in the repository root."""
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Result:
@@ -62,7 +65,7 @@ class Served:
 
 
 @pytest.fixture
-def serve_cli() -> Iterator:
+def serve_cli(sts_endpoint: str) -> Iterator:
     """Start a long-running `ggwatch` subcommand; wait for its endpoint line; kill it after."""
     started: list[subprocess.Popen[str]] = []
 
@@ -157,11 +160,19 @@ class LogReader:
 
 
 @pytest.fixture
-def start_daemon(tmp_path: Path) -> Iterator:
+def start_daemon(tmp_path: Path, sts_endpoint: str) -> Iterator:
     """Start `ggwatch run` with JSON logs; learn its HTTP port from `daemon.started`."""
     started: list[LogReader] = []
 
-    def start(env: dict[str, str]) -> tuple[subprocess.Popen[str], LogReader, int]:
+    def start(
+        env: dict[str, str], nofile: int | None = None
+    ) -> tuple[subprocess.Popen[str], LogReader, int]:
+        """`nofile`: run the daemon under that descriptor limit (soft = hard)."""
+
+        def limit() -> None:  # runs in the child between fork and exec
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
         process = subprocess.Popen(
             [sys.executable, "-m", "ggwatch", "run"],
             cwd=ROOT,
@@ -175,6 +186,7 @@ def start_daemon(tmp_path: Path) -> Iterator:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=limit,  # the child has no threads yet between fork and exec
         )
         logs = LogReader.start(process)
         started.append(logs)
@@ -187,3 +199,27 @@ def start_daemon(tmp_path: Path) -> Iterator:
             logs.process.kill()
             logs.process.wait(timeout=10)
         logs.close()
+
+
+INTERVAL = 1.0  # the daemon's poll interval in these tests, seconds
+
+
+@pytest.fixture
+def fleet(serve_cli):
+    """The sample fleet in `ggwatch sim`, on a free port."""
+    return serve_cli("sim", "--fleet", "config/sample-fleet.yaml", "--port", "0")
+
+
+@pytest.fixture
+def daemon_env(fleet) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL_GREENGRASSV2": fleet.endpoint,
+        "AWS_ACCESS_KEY_ID": access_key(0),
+        "AWS_SECRET_ACCESS_KEY": "simulated",
+        "AWS_DEFAULT_REGION": "us-west-2",
+        "GGWATCH_REGIONS": "us-west-2,eu-central-1",
+        "GGWATCH_POLL_INTERVAL_SECONDS": str(INTERVAL),
+        "GGWATCH_SERVICE_RATE": "1000",
+        # Guidance flips must show within an interval here, not after the default 15 minutes.
+        "GGWATCH_DESCRIBE_REFRESH_SECONDS": "0",
+    }

@@ -12,6 +12,7 @@ import pytest
 
 from ggwatch.sim.fleet import access_key
 from tests.cli.test_daemon import get, sample, wait_first_scans
+from tests.simctl import patch_knobs
 
 TOKEN = "a-long-enough-webhook-token"
 
@@ -107,7 +108,13 @@ def test_dry_run_logs_what_it_would_delete_and_deletes_nothing(
 
 
 def test_enforce_through_the_webhook(start_daemon, fleet, cleanup_env, deployments) -> None:
-    env = {**cleanup_env, "GGWATCH_CLEANUP_MODE": "enforce"}  # grace: an hour, the default
+    # Alert-driven only: the daemon's own cycle never deletes, so only the webhook can.
+    env = {
+        **cleanup_env,
+        "GGWATCH_CLEANUP_MODE": "enforce",
+        "GGWATCH_CLEANUP_GRACE_SECONDS": "0",
+        "GGWATCH_CLEANUP_ON_SCAN": "false",
+    }
     _, logs, port = start_daemon(env)
     wait_first_scans(logs)
     stale = deployments["berlin baseline"]["deploymentId"]
@@ -123,10 +130,12 @@ def test_enforce_through_the_webhook(start_daemon, fleet, cleanup_env, deploymen
     assert body["results"][0]["outcome"] == "ok"
     status, body = post_alert(port, alert(stale))  # Alertmanager repeats itself
     assert body["results"][0].get("duplicate") == "true"
+    # An alert decides nothing the scan did not find: the in-force deployment has no open
+    # stale-deployment finding, so it is refused before any AWS call.
     status, body = post_alert(port, alert(in_force, fingerprint="f2"))
     assert (body["results"][0]["action"], body["results"][0]["outcome"]) == (
         "skipped",
-        "latest_for_target",
+        "not_stale",
     )
     done = [c for c in deletes(fleet) if c["status"] == 204]  # a throttled try records no id
     assert [c["params"]["deploymentId"] for c in done] == [stale]
@@ -146,13 +155,6 @@ def test_enforce_without_an_archive_refuses_to_start(ggwatch, cleanup_env) -> No
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def patch_knobs(fleet, knobs: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        f"{fleet.endpoint}/_sim/knobs", data=json.dumps(knobs).encode(), method="PATCH"
-    )
-    urllib.request.urlopen(request, timeout=10).close()
-
-
 def test_killed_between_archive_and_delete_completes_once(start_daemon, fleet, cleanup_env) -> None:
     env = {
         **cleanup_env,
@@ -161,8 +163,9 @@ def test_killed_between_archive_and_delete_completes_once(start_daemon, fleet, c
         "GGWATCH_CLEANUP_GRACE_SECONDS": "0",
         "GGWATCH_MAX_IN_FLIGHT": "16",
     }
-    # Slow answers leave a window between the archive and the end of the delete.
-    patch_knobs(fleet, {"latency_ms": 1500})
+    # Slow answers leave a window between the archive and the end of the delete, wide enough
+    # that the kill lands inside it on a loaded machine too.
+    patch_knobs(fleet.endpoint, {"latency_ms": 3000})
     process, logs, _ = start_daemon(env)
     archived = logs.wait_for(lambda e: e.get("event") == "cleanup.archived", timeout=60)
     process.kill()  # no chance to finish anything
@@ -170,7 +173,7 @@ def test_killed_between_archive_and_delete_completes_once(start_daemon, fleet, c
     victim = archived["deployment_id"]
     assert Path(archived["location"]).exists()
 
-    patch_knobs(fleet, {"latency_ms": 0})
+    patch_knobs(fleet.endpoint, {"latency_ms": 0})
     # After the restart every finding is young again: only the archived one may go now.
     _, logs, _ = start_daemon({**env, "GGWATCH_CLEANUP_GRACE_SECONDS": "3600"})
     done = logs.wait_for(

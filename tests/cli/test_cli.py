@@ -54,6 +54,9 @@ def test_version(ggwatch) -> None:
         (("sim", "--max-age-days", "0.5"), "max age"),
         (("sim", "--fleet", "/nonexistent/fleet.yaml"), "cannot read fleet file"),
         (("sim", "--accounts", "2", "--default-account", "2"), "--default-account 2"),
+        (("sim", "--latency-ms", "inf"), "must be a finite number >= 0, got inf"),
+        (("sim", "--jitter-ms", "nan"), "finite number"),
+        (("sim", "--access-denied", "ListDeployment"), "ListDeployment: no such Greengrass V2"),
         ((), "required"),
     ],
 )
@@ -84,6 +87,17 @@ def test_bad_fleet_file_exits_2(ggwatch, tmp_path: Path) -> None:
     result = ggwatch("sim", "--fleet", str(fleet), "--port", "0")
     assert result.code == 2
     assert "account id" in _one_line_error(result.stderr)
+
+
+@pytest.mark.parametrize(
+    "data", [bytes(range(256)), "regions: [us-west-2]\n".encode("utf-16")], ids=["binary", "utf16"]
+)
+def test_fleet_file_that_is_not_utf8_exits_2(ggwatch, tmp_path: Path, data: bytes) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_bytes(data)
+    result = ggwatch("sim", "--fleet", str(fleet), "--port", "0")
+    assert result.code == 2
+    assert "is not UTF-8 text" in _one_line_error(result.stderr)
 
 
 def test_port_in_use_exits_2(ggwatch) -> None:

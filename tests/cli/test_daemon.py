@@ -10,11 +10,7 @@ import subprocess
 import urllib.request
 from typing import Any
 
-import pytest
-
-from ggwatch.sim.fleet import access_key
-
-INTERVAL = 1.0
+from tests.cli.conftest import INTERVAL
 
 
 def get(url: str) -> tuple[int, str]:
@@ -42,26 +38,6 @@ def sample(metrics: str, name: str, **labels: str) -> float | None:
         if all(f'{k}="{v}"' in series for k, v in labels.items()):
             return float(value)
     return None
-
-
-@pytest.fixture
-def fleet(serve_cli):
-    return serve_cli("sim", "--fleet", "config/sample-fleet.yaml", "--port", "0")
-
-
-@pytest.fixture
-def daemon_env(fleet) -> dict[str, str]:
-    return {
-        "AWS_ENDPOINT_URL_GREENGRASSV2": fleet.endpoint,
-        "AWS_ACCESS_KEY_ID": access_key(0),
-        "AWS_SECRET_ACCESS_KEY": "simulated",
-        "AWS_DEFAULT_REGION": "us-west-2",
-        "GGWATCH_REGIONS": "us-west-2,eu-central-1",
-        "GGWATCH_POLL_INTERVAL_SECONDS": str(INTERVAL),
-        "GGWATCH_SERVICE_RATE": "1000",
-        # Guidance flips must show within an interval here, not after the default 15 minutes.
-        "GGWATCH_DESCRIBE_REFRESH_SECONDS": "0",
-    }
 
 
 def opened(line: dict[str, Any], resource: str, component: str) -> bool:

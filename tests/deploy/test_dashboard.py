@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import yaml
 from ggwatch.sim.fleet import access_key
 from tests.cli.conftest import serve_cli, start_daemon  # noqa: F401  (fixtures)
 from tests.cli.test_daemon import get, wait_first_scans
+from tests.simctl import patch_knobs
 
 ROOT = Path(__file__).parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "ggwatch.json"
@@ -263,13 +263,6 @@ def scrape_families(exposition: str) -> dict[str, set[str]]:
 @pytest.fixture
 def fleet(serve_cli):  # noqa: F811
     return serve_cli("sim", "--fleet", "config/sample-fleet.yaml", "--port", "0")
-
-
-def patch_knobs(endpoint: str, knobs: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        f"{endpoint}/_sim/knobs", data=json.dumps(knobs).encode(), method="PATCH"
-    )
-    urllib.request.urlopen(request, timeout=10).close()
 
 
 def test_every_metric_and_label_named_is_in_a_real_scrape(

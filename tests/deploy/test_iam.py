@@ -21,7 +21,8 @@ What the policies grant, and why (sources as read when they were written):
   CancelDeployment, which ggwatch never calls (recheck skips ACTIVE deployments). So: iot:DeleteJob
   for cleanup, the four reads for both, each statement with aws:ViaAWSService=true, so that only
   Greengrass acting for ggwatch can use them, never ggwatch directly.
-- s3 (cleanup only): s3:PutObject and, for HeadObject in `exists`, s3:GetObject, on the archive
+- s3 (cleanup only): s3:PutObject and, for HeadObject in `exists` and GetObject of a record
+  another writer holds, s3:GetObject, on the archive
   prefix only (ARCHIVE_BUCKET/ARCHIVE_PREFIX placeholders). SSE-S3 needs no KMS permission. No
   s3:ListBucket: without it S3 answers HeadObject of a missing key with 403, not 404; exists()
   raises ArchiveError and the executor takes that as "not archived", the same answer.
@@ -103,7 +104,11 @@ IOT_RESOURCES = {
 }
 VIA_GREENGRASS_ONLY = {"Bool": {"aws:ViaAWSService": "true"}}
 # The IAM action that authorizes each S3 operation the archive may call.
-S3_ACTIONS = {"PutObject": "s3:PutObject", "HeadObject": "s3:GetObject"}
+S3_ACTIONS = {
+    "PutObject": "s3:PutObject",
+    "HeadObject": "s3:GetObject",
+    "GetObject": "s3:GetObject",
+}
 
 
 def statements(path: Path) -> list[dict[str, Any]]:
@@ -213,7 +218,8 @@ def s3_operations_the_archive_calls() -> set[str]:
 
 def test_s3_is_exactly_what_the_archive_calls_on_the_prefix_only() -> None:
     called = s3_operations_the_archive_calls()
-    assert called == {"PutObject", "HeadObject"}  # a new call must be mapped to its IAM action
+    # A new call must be mapped to its IAM action.
+    assert called == {"PutObject", "HeadObject", "GetObject"}
     assert {f"s3:{a}" for a in actions(CLEANUP, "s3")} == {S3_ACTIONS[op] for op in called}
     assert {r for a, r, _ in grants(CLEANUP) if a.startswith("s3:")} == {ARCHIVE_OBJECTS}
     assert actions(READONLY, "s3") == set()

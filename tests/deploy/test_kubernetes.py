@@ -177,7 +177,11 @@ def test_probes(rendered: list[dict[str, Any]]) -> None:
     c = container(rendered)
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    for probe in (c["livenessProbe"], c["readinessProbe"]):
+    # Startup: what runs before the port listens gets minutes, not the liveness budget.
+    startup = c["startupProbe"]
+    assert startup["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+    for probe in (c["startupProbe"], c["livenessProbe"], c["readinessProbe"]):
         assert probe["timeoutSeconds"] < probe["periodSeconds"]
 
 
@@ -251,6 +255,59 @@ def test_network_policy_admits_only_what_ggwatch_needs(rendered: list[dict[str, 
     assert all("ports" in rule for rule in spec["ingress"] + spec["egress"]), "no all-ports rule"
     assert ports(spec["ingress"]) == {(8419, "TCP")}
     assert ports(spec["egress"]) == {(443, "TCP"), (53, "UDP"), (53, "TCP")}
+
+
+MONITORING = {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+ALERTMANAGER = {"matchLabels": {"app.kubernetes.io/name": "alertmanager"}}
+
+
+def ingress_peers(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    rules = policy["spec"]["ingress"]
+    # A rule without `from` (or with an empty one) admits every source.
+    assert all(rule.get("from") for rule in rules), "an ingress rule admits any source"
+    return [peer for rule in rules for peer in rule["from"]]
+
+
+def test_network_policy_admits_only_the_monitoring_namespace(
+    rendered: list[dict[str, Any]],
+) -> None:
+    # The port answers without authentication: only Prometheus and Alertmanager may reach it.
+    peers = ingress_peers(one(rendered, "NetworkPolicy"))
+    assert all(peer.get("namespaceSelector") == MONITORING for peer in peers), peers
+    assert not [peer for peer in peers if "ipBlock" in peer]
+    assert {"namespaceSelector": MONITORING, "podSelector": ALERTMANAGER} in peers
+
+
+def deploy_readme_network_policy_overlay() -> str:
+    """The overlay of deploy/README.md's section on the NetworkPolicy."""
+    readme = (REPO / "deploy" / "README.md").read_text(encoding="utf-8")
+    text = readme.split("## Who may reach the port", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"^```yaml\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
+    return block
+
+
+def test_network_policy_override_of_the_deploy_readme(tmp_path: Path) -> None:
+    overlay = deploy_readme_network_policy_overlay()
+    assert overlay.startswith("# overlays/prod/kustomization.yaml\n")
+    root = tmp_path / "checkout"
+    prod = root / "overlays" / "prod"
+    prod.mkdir(parents=True)
+    (root / "deploy").symlink_to(REPO / "deploy")
+    (prod / "kustomization.yaml").write_text(overlay, encoding="utf-8")
+
+    policy = one(kustomize(prod), "NetworkPolicy")
+    kv.validate(policy, KUBERNETES_VERSIONS[-1], strict=True)
+    observability = {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}
+    prometheus = {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}
+    ingress_nginx = {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}
+    assert ingress_peers(policy) == [
+        {"namespaceSelector": observability, "podSelector": prometheus},
+        {"namespaceSelector": observability, "podSelector": ALERTMANAGER},
+        {"namespaceSelector": ingress_nginx},
+    ]
+    assert all(
+        rule["ports"] == [{"port": 8419, "protocol": "TCP"}] for rule in policy["spec"]["ingress"]
+    )
 
 
 # -- Prometheus Operator kinds ------------------------------------------------------------------

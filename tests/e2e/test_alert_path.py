@@ -109,8 +109,9 @@ def test_alert_to_webhook_to_archived_delete(
             "GGWATCH_CLEANUP_MODE": "enforce",
             "GGWATCH_ARCHIVE_URI": f"file://{archive}",
             "GGWATCH_WEBHOOK_TOKEN": TOKEN,
-            # The daemon's own cycle waits an hour: only the alert path can delete here.
-            "GGWATCH_CLEANUP_GRACE_SECONDS": "3600",
+            # Alert-driven only: the daemon's own cycle never deletes, so only the alert path can.
+            "GGWATCH_CLEANUP_GRACE_SECONDS": "0",
+            "GGWATCH_CLEANUP_ON_SCAN": "false",
         }
     )
     prometheus_port, alertmanager_port = free_port(), free_port()

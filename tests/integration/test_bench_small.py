@@ -10,8 +10,13 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from bench.scale import TARGETS
 from tests.cli.conftest import ROOT
+
+# Measures time or memory: run alone, never beside other tests (see the Makefile).
+pytestmark = pytest.mark.serial
 
 
 def test_small_fleet_meets_the_scale_targets() -> None:

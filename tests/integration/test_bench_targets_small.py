@@ -11,8 +11,13 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from bench.targets import TARGETS
 from tests.cli.conftest import ROOT
+
+# Measures time or memory: run alone, never beside other tests (see the Makefile).
+pytestmark = pytest.mark.serial
 
 
 def test_small_many_targets_scan_together_in_about_the_time_of_one() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -194,7 +195,7 @@ async def test_archive_failure_means_no_delete(
     assert await sim_calls(sim, "DeleteDeployment") == []
 
 
-async def test_already_deleted_is_done(
+async def test_deleted_since_the_scan_is_not_found_not_counted_as_deleted(
     sim: Running, admin: AioGreengrass, scanned: ScanResult, tmp_path: Path
 ) -> None:
     victim = next(i for i, n in names(scanned).items() if n == "berlin baseline")
@@ -203,7 +204,8 @@ async def test_already_deleted_is_done(
         target_of(scanned), open_for(scanned)
     )
     by_id = {o.deployment_id: o for o in outcomes}
-    assert (by_id[victim].action, by_id[victim].outcome) == ("deleted", "already_deleted")
+    # Someone else deleted it: nothing for ggwatch to count as its own delete.
+    assert (by_id[victim].action, by_id[victim].outcome) == ("skipped", "not_found")
 
 
 async def test_throttled_delete_is_retried(
@@ -227,9 +229,11 @@ async def test_crash_between_archive_and_delete_completes_once(
     archive = FileArchive(tmp_path)
     victim = next(i for i, n in names(scanned).items() if n == "berlin baseline")
     document = await admin.get_deployment_document(victim)
-    # What a process that died right after archiving leaves behind.
+    # What a process on this host that died right after archiving leaves behind (a pid above
+    # Linux's pid_max, so no process can have it).
+    writer = f"{socket.gethostname()}:4194305:crashed"
     await archive.write(
-        ArchiveRecord(REGION, "123456789012", victim, document, "test", utcnow(), "crashed")
+        ArchiveRecord(REGION, "123456789012", victim, document, "test", utcnow(), "crashed", writer)
     )
     # After a restart the findings are young again (grace not over): only the archived
     # one is finished now.
@@ -237,5 +241,5 @@ async def test_crash_between_archive_and_delete_completes_once(
     outcomes = await restarted.cycle(target_of(scanned), open_for(scanned, hours=0))
     assert [(o.deployment_id, o.action) for o in outcomes] == [(victim, "deleted")]
     again = await restarted.cycle(target_of(scanned), open_for(scanned, hours=0))
-    assert [(o.action, o.outcome) for o in again] == [("deleted", "already_deleted")]
+    assert [(o.action, o.outcome) for o in again] == [("skipped", "not_found")]
     assert await deleted_names(sim, scanned) == ["berlin baseline"]

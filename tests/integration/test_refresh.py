@@ -58,15 +58,16 @@ async def polling(sim: Running) -> AsyncIterator[Poller]:
     )
     target = Target(HERE)
     mailbox = Mailbox()
+    session = new_session()
     send, receive = anyio.create_memory_object_stream[ScanOutcome](1)
     async with (
         greengrass_clients(
-            [target], {HERE: new_session()}, connect_timeout=5, read_timeout=30, pool_size=8
+            [target], {HERE: session}, connect_timeout=5, read_timeout=30, pool_size=8
         ) as clients,
         anyio.create_task_group() as group,
     ):
         group.start_soon(
-            poll, target, clients[HERE], settings, ScanState.new(), mailbox, send, utcnow
+            poll, target, clients[HERE], session, settings, ScanState.new(), mailbox, send, utcnow
         )
         first = await Poller(mailbox, receive, sim).next()
         assert first.snapshot.complete

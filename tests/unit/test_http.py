@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import functools
 import json
 import socket
@@ -16,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge
 
-from ggwatch import statuspage
+from ggwatch import http, statuspage
 from ggwatch.errors import ServeError
 from ggwatch.findings import Severity
 from ggwatch.http import build_app, serve_http
@@ -71,9 +72,16 @@ async def client_for(clock: FakeClock) -> AsyncIterator[MakeClient]:
     """Start the app for a StateHolder (and registry) on 127.0.0.1:0; stopped after the test."""
     clients: list[Client] = []
 
-    async def start(state: StateHolder, registry: CollectorRegistry | None = None) -> Client:
+    async def start(
+        state: StateHolder,
+        registry: CollectorRegistry | None = None,
+        poll_interval_seconds: float = POLL,
+    ) -> Client:
         app = build_app(
-            state, registry or CollectorRegistry(), poll_interval_seconds=POLL, clock=clock
+            state,
+            registry or CollectorRegistry(),
+            poll_interval_seconds=poll_interval_seconds,
+            clock=clock,
         )
         client: Client = TestClient(TestServer(app))
         await client.start_server()
@@ -285,6 +293,126 @@ def test_view_json_before_the_first_scan() -> None:
     assert document["findings"] == []
 
 
+# --- one rendering per view, streamed ---------------------------------------------------------
+
+
+async def raw_get(port: int, path: str, method: str = "GET") -> tuple[list[bytes], bytes]:
+    """The header lines and the body exactly as they came off the wire."""
+    stream = await anyio.connect_tcp("127.0.0.1", port)
+    async with stream:
+        await stream.send(
+            f"{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode()
+        )
+        received = bytearray()
+        with anyio.fail_after(10):
+            try:
+                while True:
+                    received += await stream.receive()
+            except anyio.EndOfStream:
+                pass
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    return head.split(b"\r\n"), body
+
+
+@pytest.mark.parametrize("path", ["/", "/findings"])
+async def test_big_documents_are_the_rendered_bytes_exactly(
+    client_for: MakeClient, path: str
+) -> None:
+    view = fleet_view()
+    client = await client_for(holder(view))
+    expected = (
+        statuspage.render(view) if path == "/" else json.dumps(view_json(view), indent=2)
+    ).encode("utf-8")
+
+    (status, *headers), body = await raw_get(client.port, path)
+
+    assert status == b"HTTP/1.1 200 OK"
+    assert body == expected
+    fields = {k.lower(): v for k, _, v in (line.partition(b": ") for line in headers)}
+    assert fields[b"content-length"] == str(len(expected)).encode()
+    assert b"transfer-encoding" not in fields
+    assert fields[b"content-type"] == (
+        b"text/html; charset=utf-8" if path == "/" else b"application/json; charset=utf-8"
+    )
+    assert fields[b"cache-control"] == b"no-store"
+    assert fields[b"x-content-type-options"] == b"nosniff"
+    head_status, *head_headers = (await raw_get(client.port, path, "HEAD"))[0]
+    assert head_status == b"HTTP/1.1 200 OK"
+    assert {k.lower(): v for k, _, v in (h.partition(b": ") for h in head_headers)}[
+        b"content-length"
+    ] == str(len(expected)).encode()
+
+
+@pytest.mark.parametrize(("path", "renderer"), [("/", "statuspage"), ("/findings", "view_json")])
+async def test_each_view_is_rendered_once_however_many_ask(
+    client_for: MakeClient, monkeypatch: pytest.MonkeyPatch, path: str, renderer: str
+) -> None:
+    calls: list[DaemonView] = []
+    if renderer == "statuspage":
+        original = statuspage.render
+
+        def counting(view: DaemonView) -> Any:
+            calls.append(view)
+            return original(view)
+
+        monkeypatch.setattr(statuspage, "render", counting)
+    else:
+        original_json = http.view_json
+
+        def counting(view: DaemonView) -> Any:
+            calls.append(view)
+            return original_json(view)
+
+        monkeypatch.setattr(http, "view_json", counting)
+    state = holder(fleet_view())
+    client = await client_for(state)
+
+    async def fetch() -> bytes:
+        response = await client.get(path)
+        assert response.status == 200
+        return await response.read()
+
+    first = await asyncio.gather(*(fetch() for _ in range(20)))  # concurrent first requests
+    again = await fetch()
+    assert len(calls) == 1
+    assert len(set(first)) == 1
+    assert again == first[0]
+
+    state.view = fleet_view(ready=True)  # the evaluator's next view
+    await asyncio.gather(*(fetch() for _ in range(5)))
+    assert calls == [calls[0], state.view]
+
+
+async def test_a_reader_that_does_not_read_holds_about_a_chunk_not_the_body(
+    client_for: MakeClient,
+) -> None:
+    view = fleet_view()
+    big = with_findings(view, view.findings * 1000)
+    size = len(json.dumps(view_json(big), indent=2))
+    assert size > 2_000_000
+    client = await client_for(holder(big))
+    assert client.server.runner is not None
+    server = client.server.runner.server
+    assert server is not None
+
+    sock = socket.socket()
+    sock.setblocking(False)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    loop = asyncio.get_running_loop()
+    with sock:
+        await loop.sock_connect(sock, ("127.0.0.1", client.port))
+        await loop.sock_sendall(sock, b"GET /findings HTTP/1.1\r\nHost: t\r\n\r\n")
+        held = 0
+        for _ in range(30):  # until the server has written what it will write
+            await asyncio.sleep(0.1)
+            buffers = [
+                h.transport.get_write_buffer_size() for h in server.connections if h.transport
+            ]
+            held = max([held, *buffers])
+
+    assert held <= 256 * 1024, f"{held} bytes of a {size}-byte body queued for one client"
+
+
 # --- /metrics --------------------------------------------------------------------------------
 
 
@@ -298,6 +426,18 @@ async def test_metrics_serve_what_the_registry_holds(client_for: MakeClient) -> 
     text = await response.text()
     assert "# HELP ggwatch_test_value A value the test set." in text
     assert "ggwatch_test_value 42.0" in text.splitlines()
+
+
+async def test_metrics_follow_the_registry_not_the_view(client_for: MakeClient) -> None:
+    """The registry may hold collectors the view does not feed: each scrape reads it anew."""
+    registry = CollectorRegistry()
+    gauge = Gauge("ggwatch_test_value", "A value the test set.", registry=registry)
+    client = await client_for(holder(), registry)
+
+    for value in (1.0, 2.0):
+        gauge.set(value)
+        response = await client.get("/metrics")
+        assert f"ggwatch_test_value {value}" in (await response.text()).splitlines()
 
 
 # --- /healthz and /readyz --------------------------------------------------------------------
@@ -324,11 +464,11 @@ async def test_liveness_before_the_first_attempt_counts_from_start(
     assert status == 503
     assert body == {
         "status": "stalled",
-        "reason": "started, no scan yet, 901 s ago (limit 900 s)",
+        "reason": "started, no call yet, 901 s ago (limit 900 s)",
     }
 
 
-async def test_liveness_follows_the_last_finished_attempt(
+async def test_liveness_follows_progress_not_finished_scans(
     client_for: MakeClient, clock: FakeClock
 ) -> None:
     state = holder()
@@ -336,16 +476,31 @@ async def test_liveness_follows_the_last_finished_attempt(
     clock.now = 5000.0
     assert (await probe(client, "/healthz"))[0] == 503
 
-    state.last_attempt_monotonic = 4990.0
+    state.last_progress_monotonic = 4990.0
     status, body = await probe(client, "/healthz")
     assert status == 200
     assert body == {
         "status": "ok",
-        "reason": "the last scan attempt finished 10 s ago (limit 900 s)",
+        "reason": "last progress (a call or a pass) 10 s ago (limit 900 s)",
     }
 
     clock.now = 4990.0 + 3 * POLL + 0.5
     assert (await probe(client, "/healthz"))[0] == 503
+
+
+async def test_liveness_allows_two_minutes_at_short_intervals(
+    client_for: MakeClient, clock: FakeClock
+) -> None:
+    # A 5 s interval must not turn one slow call (a 60 s read timeout) into a restart.
+    state = holder()
+    client = await client_for(state, poll_interval_seconds=5.0)
+    state.last_progress_monotonic = clock.now
+    clock.now += 119.0
+    assert (await probe(client, "/healthz"))[0] == 200
+    clock.now += 2.0
+    status, body = await probe(client, "/healthz")
+    assert status == 503
+    assert "(limit 120 s)" in body["reason"]
 
 
 async def test_readiness_waits_for_a_complete_scan_of_every_target(

@@ -33,3 +33,26 @@ def test_console_format_is_not_json() -> None:
     assert "hello" in text
     assert "who" in text
     assert not text.lstrip().startswith("{")
+
+
+def test_console_logs_escape_terminal_controls() -> None:
+    stream = io.StringIO()
+    logs.configure("info", "console", stream)
+    hostile = "App\x1b[2J\x1b]0;title\x07\x9b\u202e"
+    structlog.get_logger().warning("component.\x1bodd", component_name=hostile, names=[hostile])
+    logging.getLogger("aiohttp.server").error("bad request line %r", "\x1b[5m")
+    text = stream.getvalue()
+    assert not any(ord(c) < 0x20 and c != "\n" for c in text), repr(text)
+    assert "\x9b" not in text
+    assert "\u202e" not in text
+    assert "App\\x1b[2J\\x1b]0;title\\x07\\x9b\\u202e" in text
+    assert "component.\\x1bodd" in text
+
+
+def test_json_logs_escape_controls_themselves() -> None:
+    stream = io.StringIO()
+    logs.configure("info", "json", stream)
+    structlog.get_logger().info("x", name="a\x1b[2Jb")
+    line = stream.getvalue()
+    assert "\x1b" not in line
+    assert json.loads(line)["name"] == "a\x1b[2Jb"  # the value itself is kept exactly

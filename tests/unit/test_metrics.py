@@ -240,10 +240,13 @@ def test_scan_gauges_come_from_the_target_status(registry: CollectorRegistry) ->
     assert registry.get_sample_value("ggwatch_evaluations_total") == 5
 
 
-def test_never_scanned_target_has_counters_but_no_gauges(registry: CollectorRegistry) -> None:
+def test_never_scanned_target_is_down_with_counters_but_no_scan_gauges(
+    registry: CollectorRegistry,
+) -> None:
     new = where(NEW, "unknown")
+    # 0 from start, so the scan-failing alert can fire while a first scan hangs.
+    assert registry.get_sample_value("ggwatch_up", new) == 0
     for name in [
-        "ggwatch_up",
         "ggwatch_last_scan_success_timestamp_seconds",
         "ggwatch_last_scan_duration_seconds",
     ]:

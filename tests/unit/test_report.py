@@ -279,3 +279,22 @@ def test_table_severity_override_moves_a_finding(complete: ScanResult) -> None:
 
     assert "CRITICAL (3)" in table
     assert "INFO" not in table
+
+
+def test_table_escapes_terminal_controls_from_aws_and_keeps_columns() -> None:
+    hostile = "com.example.\x1b[2JWipe\x1b]0;owned\x07\u202e"
+    t = TargetBuilder()
+    t.version(hostile, "1.0.0", Guidance.DELETED, "Gone.\x1b[31m red")
+    t.version(APP, "1.0.0", Guidance.DELETED)
+    t.deploy("d-1", v(hostile, "1.0.0"), v(APP, "1.0.0"))
+    t.error("ListCoreDevices", "AccessDeniedException", "denied\x1b[2K\r")
+    table = to_table(result(snapshot(t)))
+    assert not any(ord(c) < 0x20 and c != "\n" for c in table)
+    assert "\x7f" not in table
+    assert "\u202e" not in table
+    assert "com.example.\\x1b[2JWipe\\x1b]0;owned\\x07\\u202e 1.0.0" in table
+    assert "denied\\x1b[2K\\x0d" in table
+    # Escaped before the columns are measured: the resource column starts at one offset.
+    rows = [line for line in table.splitlines() if "deployment d-1" in line]
+    assert len(rows) == 2
+    assert len({row.index("deployment d-1") for row in rows}) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -34,35 +34,43 @@ Client = TestClient[web.Request, web.Application]
 
 
 class FakeOutcome:
-    def __init__(self, deployment_id: str, region: str) -> None:
+    def __init__(self, deployment_id: str, region: str, action: str = "deleted") -> None:
         self.deployment_id = deployment_id
         self.region = region
+        self.action = action
 
     def to_json(self) -> dict[str, str]:
         return {
             "deployment_id": self.deployment_id,
             "region": self.region,
-            "action": "deleted",
-            "outcome": "ok",
+            "action": self.action,
+            "outcome": "ok" if self.action == "deleted" else "grace_period",
         }
 
 
 class FakeRemediator:
-    """Records each call; with `gate`, each call waits until the test sets it."""
+    """Records each deployment asked for; with `gate`, each request waits until the test sets
+    it; `action` is what it answers (deleted, or held_back)."""
 
-    def __init__(self, gate: asyncio.Event | None = None) -> None:
+    def __init__(self, gate: asyncio.Event | None = None, action: str = "deleted") -> None:
         self.calls: list[tuple[str, str, str]] = []
         self.aliases: list[str] = []
+        self.deadlines: list[float] = []
         self.gate = gate
+        self.action = action
         self.entered = asyncio.Event()
 
-    async def remediate(self, where: TargetId, deployment_id: str, reason: str) -> FakeOutcome:
-        self.calls.append((where.region, deployment_id, reason))
-        self.aliases.append(where.alias)
+    async def request(
+        self, where: TargetId, deployment_ids: Sequence[str], reason: str, deadline: float
+    ) -> dict[str, FakeOutcome]:
+        for deployment_id in dict.fromkeys(deployment_ids):
+            self.calls.append((where.region, deployment_id, reason))
+            self.aliases.append(where.alias)
+        self.deadlines.append(deadline)
         self.entered.set()
         if self.gate is not None:
             await self.gate.wait()
-        return FakeOutcome(deployment_id, where.region)
+        return {d: FakeOutcome(d, where.region, self.action) for d in deployment_ids}
 
 
 def alert(
@@ -744,9 +752,11 @@ async def test_memory_of_notifications_is_bounded(
     fake = FakeRemediator()
     client = await start(fake)
 
-    await post(client, payload(*(alert(fingerprint=f"fp-{i}") for i in range(4))))
-    _, newest = await post(client, payload(alert(fingerprint="fp-3")))
-    _, oldest = await post(client, payload(alert(fingerprint="fp-0")))
+    await post(
+        client, payload(*(alert(fingerprint=f"fp-{i}", resource_id=f"d-{i}") for i in range(4)))
+    )
+    _, newest = await post(client, payload(alert(fingerprint="fp-3", resource_id="d-3")))
+    _, oldest = await post(client, payload(alert(fingerprint="fp-0", resource_id="d-0")))
 
     assert newest["results"][0]["duplicate"] == "true"
     assert "duplicate" not in oldest["results"][0]  # forgotten: runs again
@@ -756,17 +766,22 @@ async def test_memory_of_notifications_is_bounded(
 async def test_default_memory_holds_dedup_memory_notifications(start: Start) -> None:
     fake = FakeRemediator()
     client = await start(fake)
-    labels = {"rule": "stale-deployment", "aws_region": "us-west-2", "resource_id": "d-1"}
+    labels = {"rule": "stale-deployment", "aws_region": "us-west-2"}
     many = [
-        {"status": "firing", "labels": labels, "fingerprint": f"{i:x}", "startsAt": STARTS}
+        {
+            "status": "firing",
+            "labels": {**labels, "resource_id": f"d-{i:x}"},
+            "fingerprint": f"{i:x}",
+            "startsAt": STARTS,
+        }
         for i in range(DEDUP_MEMORY + 1)
     ]
     body = encode(payload(*many))
     assert len(body) <= MAX_BODY
 
     await post(client, body)
-    _, remembered = await post(client, payload(alert(fingerprint="1")))
-    _, forgotten = await post(client, payload(alert(fingerprint="0")))
+    _, remembered = await post(client, payload(alert(fingerprint="1", resource_id="d-1")))
+    _, forgotten = await post(client, payload(alert(fingerprint="0", resource_id="d-0")))
 
     assert remembered["results"][0]["duplicate"] == "true"
     assert "duplicate" not in forgotten["results"][0]
@@ -847,3 +862,54 @@ def test_parse_reason_names_the_problem(body: bytes, fragment: str) -> None:
         parse(body)
 
     assert fragment in str(raised.value)
+
+
+# --- held back ---------------------------------------------------------------------------
+
+
+async def test_a_held_back_answer_is_not_remembered(start: Start) -> None:
+    """Held back (grace, caps, deadline) may pass later: Alertmanager's repeat is decided again."""
+    fake = FakeRemediator(action="held_back")
+    client = await start(fake)
+
+    _, first = await post(client, payload(alert()))
+    _, again = await post(client, payload(alert()))
+
+    assert first["results"][0]["action"] == "held_back"
+    assert "duplicate" not in again["results"][0]
+    assert len(fake.calls) == 2
+
+
+async def test_one_request_per_target_with_the_time_left(start: Start) -> None:
+    fake = FakeRemediator()
+    client = await start(fake)
+    alerts = [alert(fingerprint=f"f{i}", resource_id=f"d-{i}") for i in range(3)]
+    alerts.append(alert(fingerprint="x", resource_id="d-x", aws_region="eu-west-1"))
+
+    await post(client, payload(*alerts))
+
+    assert [c[:2] for c in fake.calls] == [
+        ("us-west-2", "d-0"),
+        ("us-west-2", "d-1"),
+        ("us-west-2", "d-2"),
+        ("eu-west-1", "d-x"),
+    ]
+    assert len(fake.deadlines) == 2
+    assert all(0 < d <= 25.0 for d in fake.deadlines)
+
+
+async def test_a_body_that_does_not_arrive_in_time_is_408(start: Start) -> None:
+    fake = FakeRemediator()
+    hook = AlertmanagerWebhook(TOKEN, fake, body_timeout_seconds=0.5)
+    app = web.Application()
+    app.router.add_post("/alertmanager", hook.handle)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+
+        async def trickle() -> AsyncIterator[bytes]:
+            yield b'{"version": "4", '
+            await asyncio.sleep(3)
+            yield b'"alerts": []}'
+
+        response = await client.post("/alertmanager", data=trickle(), headers=AUTH)
+        assert response.status == 408
+    assert fake.calls == []
