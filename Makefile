@@ -18,7 +18,7 @@ PARALLEL := -n 4 --dist worksteal
 # runs as root).
 DEBIAN_TOOLS := prometheus prometheus-alertmanager chromium
 
-.PHONY: demo test lint typecheck imports unit bench fmt clean sim tools
+.PHONY: demo test check fast lint typecheck imports unit bench fmt clean sim tools docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,13 @@ unit: $(DEV_STAMP) tools
 	$(BIN)/pytest -m serial $(PYTEST_ARGS)
 
 test: lint typecheck imports unit
+
+# The fast loop while working: everything static, and the tests not marked slow or serial.
+# `make test` (what CI runs) is still everything.
+check: lint typecheck imports fast
+
+fast: $(DEV_STAMP)
+	$(BIN)/pytest $(PARALLEL) -q -m "not slow and not serial" $(PYTEST_ARGS)
 
 # Slow (minutes at the real quota): not part of `make test`; each prints its figures, and
 # bench.scale and bench.targets exit non-zero when a target is missed.

@@ -25,7 +25,7 @@ import anyio
 import structlog
 
 from ggwatch import __version__, daemon, demo, logs, report
-from ggwatch.aws.archive import parse_archive_uri
+from ggwatch.archive.uri import parse_archive_uri
 from ggwatch.errors import (
     EXIT_FINDINGS,
     EXIT_OK,

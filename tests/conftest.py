@@ -149,3 +149,17 @@ def sqs_queue(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
         yield url
     finally:
         reset_moto(moto_endpoint)
+
+
+# Whole directories that start daemons, simulators with moto, real validators or browsers:
+# slow by where they live, so `make check` (pytest -m "not slow") stays a fast loop of the
+# in-process tests and the simulator's own, and a new test there needs no marker.
+SLOW_DIRECTORIES = ("cli", "integration", "e2e", "deploy")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = os.path.dirname(__file__)
+    for item in items:
+        part = os.path.relpath(str(item.path), tests).split(os.sep)[0]
+        if part in SLOW_DIRECTORIES:
+            item.add_marker(pytest.mark.slow)

@@ -1,6 +1,6 @@
 """The events consumer: long-poll an SQS queue that EventBridge feeds, trigger refreshes.
 
-Each message is parsed (ggwatch.triggers) and routed to the mailbox of every target it names;
+Each message is parsed (ggwatch.events.triggers) and routed to the mailbox of every target it names;
 the consumer keeps receiving while refreshes run, so a burst coalesces into one refresh per
 target. A message is deleted only once the refresh that answered it was evaluated complete;
 one that is not ours is deleted at once; a malformed one is logged once and left alone, for
@@ -23,8 +23,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ggwatch.aws.clients import Session
 from ggwatch.aws.greengrass import translate
-from ggwatch.refresh import Ack
-from ggwatch.triggers import Malformed, Trigger, parse
+from ggwatch.events.mailbox import Ack
+from ggwatch.events.triggers import Malformed, Trigger, parse
 
 AWS_QUEUE_HOST = re.compile(r"^https://(sqs\.)?(?P<region>[a-z]{2}(-gov)?-[a-z]+-\d)\.")
 MAX_WAITING_BATCHES = 100  # received batches whose refreshes are still running (<= 1,000 msgs)

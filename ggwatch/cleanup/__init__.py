@@ -1,1 +1,2 @@
-"""Guarded cleanup of stale deployments: the pure policy, and the executor that acts on it."""
+"""Guarded cleanup of stale deployments: the pure policy, the executor that acts on it, and the
+daemon's wiring of both (stage)."""

@@ -33,7 +33,7 @@ import structlog
 from anyio.abc import ObjectReceiveStream
 
 from ggwatch import __version__
-from ggwatch.aws.archive import Archive, ArchiveRecord
+from ggwatch.archive.record import Archive, ArchiveRecord
 from ggwatch.aws.greengrass import DeploymentAdmin
 from ggwatch.aws.quota import TokenBucket
 from ggwatch.cleanup.policy import (

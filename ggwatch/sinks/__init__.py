@@ -1,5 +1,6 @@
-"""Sinks: where the daemon's view goes out — metrics, log events, cleanup, archive.
+"""Sinks: where findings and the daemon's view go out — Prometheus metrics (a collector that
+reads `ggwatch.state.StateHolder.view`) and the finding log (one line per finding event).
 
-Each sink only reads `ggwatch.state.StateHolder.view` (or the events derived from it); none
-calls AWS.
+Neither calls AWS. The other ways out have their own stages: the HTTP face in ggwatch.web,
+cleanup in ggwatch.cleanup, archives in ggwatch.archive.
 """

@@ -44,8 +44,8 @@ import botocore
 import botocore.session
 import pytest
 
-from ggwatch.aws import archive
-from ggwatch.aws.archive import FileArchive
+from ggwatch.archive.files import FileArchive
+from ggwatch.aws import s3_archive as archive
 from ggwatch.aws.clients import Target, greengrass_clients, new_session
 from ggwatch.aws.greengrass import (
     CLEANUP_OPERATIONS,

@@ -21,13 +21,9 @@ import pytest
 from aiobotocore.session import get_session
 from aiohttp import web
 
-from ggwatch.aws.archive import (
-    CONFLICT_ATTEMPTS,
-    ArchiveRecord,
-    S3Archive,
-    archive_from_uri,
-    encode,
-)
+from ggwatch.archive.open import archive_from_uri
+from ggwatch.archive.record import ArchiveRecord, encode
+from ggwatch.aws.s3_archive import CONFLICT_ATTEMPTS, S3Archive
 from ggwatch.errors import ArchiveError, ArchiveHeld
 
 REGION = "us-west-2"  # the autouse fixture's AWS_DEFAULT_REGION

@@ -18,7 +18,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ggwatch.aws.archive import ArchiveRecord, FileArchive
+from ggwatch.archive.files import FileArchive
+from ggwatch.archive.record import ArchiveRecord
 from ggwatch.aws.clients import Target, greengrass_clients, new_session
 from ggwatch.aws.greengrass import AioGreengrass, CallCounter, RetryPolicy
 from ggwatch.aws.quota import TokenBucket

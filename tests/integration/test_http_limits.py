@@ -17,10 +17,10 @@ import anyio
 import pytest
 from prometheus_client import CollectorRegistry
 
-from ggwatch.http import HttpLimits, serve_http
 from ggwatch.report import view_json
 from ggwatch.state import DaemonView, TargetStatus
-from ggwatch.webhook import AlertmanagerWebhook
+from ggwatch.web.app import HttpLimits, serve_http
+from ggwatch.web.webhook import AlertmanagerWebhook
 from tests.unit.views import STARTED, fleet_view, holder, with_findings
 
 # Measures time or memory: run alone, never beside other tests (see the Makefile).

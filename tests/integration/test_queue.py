@@ -18,8 +18,8 @@ import pytest
 from aiobotocore.session import get_session
 
 from ggwatch.aws.queue import Consumer, QueueStats, sqs_client, sqs_config
-from ggwatch.refresh import Ack
-from ggwatch.triggers import Trigger
+from ggwatch.events.mailbox import Ack
+from ggwatch.events.triggers import Trigger
 from tests.conftest import ACCOUNT, REGION
 
 EVENT = {

@@ -16,9 +16,9 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ggwatch.aws.clients import Target, greengrass_clients, new_session
-from ggwatch.daemon import ScanOutcome, poll
+from ggwatch.daemon.poller import ScanOutcome, poll
+from ggwatch.events.mailbox import Mailbox
 from ggwatch.model import DEFAULT_ALIAS, TargetId
-from ggwatch.refresh import Mailbox
 from ggwatch.scan import ScanState, utcnow
 from ggwatch.settings import Settings
 from ggwatch.sim.server import Running

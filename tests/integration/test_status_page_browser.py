@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from ggwatch.findings import Severity
-from ggwatch.http import serve_http
+from ggwatch.web.app import serve_http
 from tests.unit.views import HOSTILE, SCRIPT, holder, read_tables, start_tags
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -16,16 +16,10 @@ from typing import Any
 import anyio
 import pytest
 
-from ggwatch.aws.archive import (
-    ArchiveRecord,
-    ArchiveTarget,
-    FileArchive,
-    archive_from_uri,
-    encode,
-    held_by,
-    json_safe,
-    parse_archive_uri,
-)
+from ggwatch.archive.files import FileArchive
+from ggwatch.archive.open import archive_from_uri
+from ggwatch.archive.record import ArchiveRecord, encode, held_by, json_safe
+from ggwatch.archive.uri import ArchiveTarget, parse_archive_uri
 from ggwatch.errors import EXIT_RUNTIME, EXIT_USAGE, ArchiveError, ArchiveHeld, ConfigError
 
 DEPLOYMENT_ID = "4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
@@ -284,7 +278,7 @@ async def test_a_directory_under_a_regular_file_cannot_be_written(tmp_path: Path
 CHILD = """
 import asyncio, sys
 from pathlib import Path
-from ggwatch.aws.archive import FileArchive
+from ggwatch.archive.files import FileArchive
 from ggwatch.errors import ArchiveError
 try:
     print("ok", asyncio.run(FileArchive(Path(sys.argv[1])).probe()))

@@ -17,13 +17,14 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge
 
-from ggwatch import http, statuspage
 from ggwatch.errors import ServeError
 from ggwatch.findings import Severity
-from ggwatch.http import build_app, serve_http
 from ggwatch.report import ScanResult, to_json, view_json
 from ggwatch.rules import RulesConfig, evaluate
 from ggwatch.state import DaemonView, StateHolder
+from ggwatch.web import app as http
+from ggwatch.web import statuspage
+from ggwatch.web.app import build_app, serve_http
 from tests.unit.builders import NOW, snapshot
 from tests.unit.views import (
     HOSTILE,
@@ -235,7 +236,7 @@ def test_status_page_module_does_no_io() -> None:
     }
     io = {"aiohttp", "anyio", "asyncio", "prometheus_client", "structlog", "socket", "time"}
     assert not {name.split(".")[0] for name in imported} & io
-    assert not {n for n in imported if n.startswith(("ggwatch.aws", "ggwatch.http"))}
+    assert not {n for n in imported if n.startswith(("ggwatch.aws", "ggwatch.web.app"))}
 
 
 # --- /findings -------------------------------------------------------------------------------

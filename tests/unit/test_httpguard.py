@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from ggwatch.httpguard import (
+from ggwatch.web.guard import (
     ACCEPT_OVERSHOOT,
     FD_RESERVE,
     ConnectionGuard,
@@ -30,7 +30,7 @@ def test_the_cap_leaves_descriptors_for_the_rest_of_the_daemon() -> None:
 def test_the_soft_descriptor_limit_is_raised_to_the_hard_one() -> None:
     script = (
         "import resource\n"
-        "from ggwatch.httpguard import raise_descriptor_limit\n"
+        "from ggwatch.web.guard import raise_descriptor_limit\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
         "print(raise_descriptor_limit() == hard, resource.getrlimit(resource.RLIMIT_NOFILE) "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from ggwatch.refresh import COALESCE_CAP, Mailbox
+from ggwatch.events.mailbox import COALESCE_CAP, Mailbox
 
 
 async def test_a_burst_for_one_device_is_one_batch_with_every_ack() -> None:

@@ -1,4 +1,4 @@
-"""Queue message bodies to refresh triggers (ggwatch.triggers): pure, no queue involved."""
+"""Queue message bodies to refresh triggers (ggwatch.events.triggers): pure, no queue involved."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ggwatch.triggers import Kind, Malformed, Trigger, parse
+from ggwatch.events.triggers import Kind, Malformed, Trigger, parse
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"

@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ggwatch import webhook as webhook_module
 from ggwatch.model import TargetId
-from ggwatch.webhook import (
+from ggwatch.web import webhook as webhook_module
+from ggwatch.web.webhook import (
     DEDUP_MEMORY,
     MAX_BODY,
     Alert,

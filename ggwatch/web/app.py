@@ -7,11 +7,11 @@
 Every handler reads `holder.view` (or the registry, whose collectors read the same view) in
 memory: none calls AWS, so a probe stays fast and honest while AWS is slow or down, and none
 echoes what the request sent. Only GET and HEAD are routed, and POST /alertmanager when a
-webhook token is configured (ggwatch.webhook); aiohttp answers 405 and 404 itself.
+webhook token is configured (ggwatch.web.webhook); aiohttp answers 405 and 404 itself.
 (Below the app, aiohttp's parser answers a malformed request with a text/plain 400 that quotes
 the bad line; no browser sends such a request, and text/plain is not run as a page.)
 
-What a client may hold (connections, time, memory) is bounded by ggwatch.httpguard; the big
+What a client may hold (connections, time, memory) is bounded by ggwatch.web.guard; the big
 documents are rendered once per view and streamed from the shared bytes.
 """
 
@@ -30,12 +30,12 @@ from aiohttp import web
 from anyio.abc import TaskStatus
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from ggwatch import statuspage
 from ggwatch.errors import ServeError
-from ggwatch.httpguard import DEFAULT_LIMITS, REPORT_SECONDS, ConnectionGuard, HttpLimits
 from ggwatch.report import view_json
 from ggwatch.state import DaemonView, StateHolder
-from ggwatch.webhook import AlertmanagerWebhook
+from ggwatch.web import statuspage
+from ggwatch.web.guard import DEFAULT_LIMITS, REPORT_SECONDS, ConnectionGuard, HttpLimits
+from ggwatch.web.webhook import AlertmanagerWebhook
 
 __all__ = ["HttpLimits", "build_app", "serve_http"]
 
@@ -53,7 +53,7 @@ SHUTDOWN_TIMEOUT_SECONDS = 3.0
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 
-GUARD = web.AppKey("ggwatch.http.guard", ConnectionGuard)
+GUARD = web.AppKey("ggwatch.web.app.guard", ConnectionGuard)
 
 
 def _findings_bytes(view: DaemonView) -> bytes:

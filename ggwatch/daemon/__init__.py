@@ -1,0 +1,200 @@
+"""`ggwatch run`: one task group owns every task of the daemon.
+
+    SQS consumer (per queue) --requests--> mailbox (per target)
+                                              |
+    poller (one per account and Region) <-----+
+        --snapshots--> evaluator --finding events--> log sink
+                           |
+                           +--> StateHolder <-- HTTP (/metrics, /, health)
+
+Stages talk over bounded memory object streams. A poller scans its target every interval, and
+sooner when events ask: a targeted refresh of the devices they name, or of the guidance in use.
+A poller that meets an AWS failure reports an incomplete snapshot and backs off; nothing it
+meets stops the daemon or the other targets, and an incomplete scan resolves no finding it
+could not re-check. SIGTERM or SIGINT cancels the group; the HTTP server is cleaned up under a
+shielded timeout, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import replace
+from functools import partial
+
+import anyio
+import structlog
+from anyio.streams.memory import MemoryObjectSendStream
+from prometheus_client import CollectorRegistry
+
+from ggwatch import __version__
+from ggwatch.aws.clients import (
+    Session,
+    greengrass_clients,
+    new_session,
+    target_sessions,
+    targets_to_watch,
+)
+from ggwatch.aws.queue import Consumer, QueueStats
+from ggwatch.cleanup.executor import Cleaner, CleanupJob, clean
+from ggwatch.cleanup.stage import cleaner_for
+from ggwatch.daemon.evaluator import Evaluator, initial_view
+from ggwatch.daemon.poller import Message, poll
+from ggwatch.daemon.signals import watch_signals
+from ggwatch.events.mailbox import Mailbox
+from ggwatch.events.stage import open_queues, router
+from ggwatch.scan import ScanState, utcnow
+from ggwatch.settings import Settings
+from ggwatch.sinks.finding_log import log_events
+from ggwatch.sinks.metrics import register_collector
+from ggwatch.state import StateHolder
+from ggwatch.tracker import FindingEvent
+from ggwatch.web.app import HttpLimits, serve_http
+from ggwatch.web.webhook import AlertmanagerWebhook
+
+EVENT_BUFFER = 1024  # finding events in flight to the log sink; the evaluator waits beyond
+
+
+def publisher(cleaner: Cleaner, holder: StateHolder) -> Callable[[], None]:
+    def publish() -> None:
+        # Read-modify-write with no await in between: the evaluator's writes cannot interleave.
+        counts = tuple(sorted(cleaner.counts.items()))
+        holder.view = replace(holder.view, cleanup_actions=counts)
+
+    return publish
+
+
+def queue_publisher(stats: QueueStats, holder: StateHolder) -> Callable[[], None]:
+    def publish() -> None:
+        counts = (*sorted(stats.messages.items()), ("receive_errors", stats.receive_errors))
+        holder.view = replace(holder.view, event_messages=counts)
+
+    return publish
+
+
+def http_limits(settings: Settings) -> HttpLimits:
+    return HttpLimits(
+        max_connections=settings.http_max_connections,
+        idle_timeout_seconds=settings.http_idle_timeout_seconds,
+        send_timeout_seconds=settings.http_send_timeout_seconds,
+        body_timeout_seconds=settings.http_body_timeout_seconds,
+    )
+
+
+def webhook(settings: Settings, cleaner: Cleaner | None) -> AlertmanagerWebhook | None:
+    """POST /alertmanager exists only when a token is configured."""
+    if settings.webhook_token is None:
+        return None
+    return AlertmanagerWebhook(
+        settings.webhook_token.get_secret_value(),
+        cleaner,
+        deadline_seconds=settings.webhook_deadline_seconds,
+        body_timeout_seconds=settings.http_body_timeout_seconds,
+    )
+
+
+async def run(
+    settings: Settings,
+    *,
+    session: Session | None = None,
+    clock: Callable[[], dt.datetime] = utcnow,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    """Run until SIGTERM/SIGINT or until the caller cancels."""
+    session = session or new_session()
+    targets = targets_to_watch(settings, session)
+    holder = StateHolder(initial_view(settings, targets, clock()))
+    registry = CollectorRegistry(auto_describe=True)
+    python = ".".join(map(str, sys.version_info[:3]))
+    register_collector(registry, holder, settings.max_finding_series, __version__, python)
+    state = ScanState.new()
+    log = structlog.get_logger("ggwatch.daemon")
+    sessions = target_sessions(targets, session, settings)
+    async with AsyncExitStack() as stack:
+        clients = await stack.enter_async_context(
+            greengrass_clients(
+                targets,
+                sessions,
+                connect_timeout=settings.connect_timeout_seconds,
+                read_timeout=settings.read_timeout_seconds,
+                pool_size=settings.max_in_flight * 2,
+            )
+        )
+        queues = await open_queues(settings, session, targets, stack)
+        stopping = anyio.Event()
+        cleaner, cleanup_calls = await cleaner_for(
+            settings, clients, state, session, stack, clock, stopping
+        )
+        holder.view = replace(
+            holder.view, cleanup_mode=settings.cleanup_mode, events_queues=len(queues)
+        )
+        group = await stack.enter_async_context(anyio.create_task_group())
+        http = partial(
+            serve_http,
+            holder,
+            registry,
+            settings.http_host,
+            settings.http_port,
+            poll_interval_seconds=settings.poll_interval_seconds,
+            clock=anyio.current_time,  # the clock last_progress_monotonic is read on
+            webhook=webhook(settings, cleaner),
+            limits=http_limits(settings),
+        )
+        port = await group.start(http)
+        log.info(
+            "daemon.started",
+            version=__version__,
+            targets=[str(t.id) for t in targets],
+            events_queues=len(queues),
+            http=f"{settings.http_host}:{port}",
+            poll_interval_seconds=settings.poll_interval_seconds,
+            cleanup_mode=settings.cleanup_mode,
+        )
+        if on_ready is not None:
+            on_ready(port)
+        group.start_soon(watch_signals, group.cancel_scope, stopping)
+        snapshots_send, snapshots_receive = anyio.create_memory_object_stream[Message](
+            max_buffer_size=len(targets)
+        )
+        events_send, events_receive = anyio.create_memory_object_stream[tuple[FindingEvent, bool]](
+            max_buffer_size=EVENT_BUFFER
+        )
+        jobs_send: MemoryObjectSendStream[CleanupJob] | None = None
+        if cleaner is not None:
+            jobs_send, jobs_receive = anyio.create_memory_object_stream[CleanupJob](
+                max_buffer_size=len(targets)
+            )
+            cleaner.on_count = publisher(cleaner, holder)
+            group.start_soon(clean, cleaner, jobs_receive)
+        evaluator = Evaluator(settings, holder, events_send, clock, jobs_send, cleanup_calls)
+        group.start_soon(log_events, events_receive)
+        group.start_soon(evaluator.run, snapshots_receive)
+        mailboxes = {t.id: Mailbox() for t in targets}
+        stats = QueueStats.new()
+        route = router(targets, mailboxes, holder)
+        for url, client in queues.items():
+            consumer = Consumer(
+                url,
+                client,
+                route,
+                wait_seconds=settings.events_wait_seconds,
+                stats=stats,
+                on_count=queue_publisher(stats, holder),
+            )
+            group.start_soon(consumer.run)
+        async with snapshots_send:
+            for target in targets:
+                group.start_soon(
+                    poll,
+                    target,
+                    clients[target.id],
+                    sessions[target.id],
+                    settings,
+                    state,
+                    mailboxes[target.id],
+                    snapshots_send.clone(),
+                    clock,
+                )
+    log.info("daemon.stopped")
