@@ -1,14 +1,23 @@
 """What the daemon knows right now, as one immutable view that readers take whole.
 
-The evaluator builds a new `DaemonView` after every scan and swaps it into the `StateHolder`;
-the metrics collector, the health endpoints and the HTML page only read `holder.view`. No
-reader ever calls AWS, and no reader sees half an update.
+`StateHolder` is the one mutable cell. Every write is `holder.update(change)`: a function of
+the current view, applied with no await in between, so writes cannot interleave and no reader
+sees half of one. Each part of the view has one writer:
+
+- the evaluator: targets, findings, API calls, evaluations, and `last_progress_monotonic`;
+- the cleaner's publisher (ggwatch.daemon): `cleanup_actions`;
+- the events queues' publisher (ggwatch.daemon): `event_messages`.
+
+What is fixed at start (severities, cleanup mode, number of queues) is in the first view. The
+metrics collector, the health endpoints and the HTML page only read `holder.view`; no reader
+ever calls AWS.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from ggwatch.findings import Finding, Rule, Severity
 from ggwatch.model import DEFAULT_ALIAS, TargetError, TargetId, TargetSnapshot
@@ -78,11 +87,21 @@ class DaemonView:
         return replace(self, targets=targets)
 
 
-@dataclass
 class StateHolder:
-    """The one mutable cell: the evaluator writes `view`, everything else reads it."""
+    """The one mutable cell: `view` for readers, `update` for the writers named above."""
 
-    view: DaemonView
-    # Seconds on the event loop's clock when the daemon last made progress (a call of a pass
-    # under way completed, or a pass finished), for liveness.
-    last_progress_monotonic: float | None = field(default=None)
+    __slots__ = ("_view", "last_progress_monotonic")
+
+    def __init__(self, view: DaemonView) -> None:
+        self._view = view
+        # Seconds on the event loop's clock when the daemon last made progress (a call of a
+        # pass under way completed, or a pass finished), for liveness. The evaluator's.
+        self.last_progress_monotonic: float | None = None
+
+    @property
+    def view(self) -> DaemonView:
+        return self._view
+
+    def update(self, change: Callable[[DaemonView], DaemonView]) -> DaemonView:
+        self._view = change(self._view)
+        return self._view

@@ -37,6 +37,9 @@ class FindingEvent:
     finding: Finding  # the new facts (for resolved: the last ones seen)
     since: dt.datetime
     previous: Finding | None = None  # for changed: what it was
+    # An opening found by its target's first complete scan since start: already true before
+    # this process started, so sinks may summarise rather than announce it.
+    initial: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,10 @@
     SQS consumer (per queue) --requests--> mailbox (per target)
                                               |
     poller (one per account and Region) <-----+
-        --snapshots--> evaluator --finding events--> log sink
+        --snapshots--> evaluator --finding events--> each finding sink (SINKS)
                            |
                            +--> StateHolder <-- HTTP (/metrics, /, health)
+                           +--> cleaner (complete scans)
 
 Stages talk over bounded memory object streams. A poller scans its target every interval, and
 sooner when events ask: a targeted refresh of the devices they name, or of the guidance in use.
@@ -47,21 +48,27 @@ from ggwatch.events.mailbox import Mailbox
 from ggwatch.events.stage import open_queues, router
 from ggwatch.scan import ScanState, utcnow
 from ggwatch.settings import Settings
-from ggwatch.sinks.finding_log import log_events
+from ggwatch.sinks import FindingSink
+from ggwatch.sinks.finding_log import FindingLog
 from ggwatch.sinks.metrics import register_collector
 from ggwatch.state import StateHolder
 from ggwatch.tracker import FindingEvent
 from ggwatch.web.app import HttpLimits, serve_http
 from ggwatch.web.webhook import AlertmanagerWebhook
 
-EVENT_BUFFER = 1024  # finding events in flight to the log sink; the evaluator waits beyond
+EVENT_BUFFER = 1024  # finding events in flight to each sink; the evaluator waits beyond
+
+
+def finding_sinks() -> tuple[FindingSink, ...]:
+    """Where finding events go, each over its own stream. A new sink is one more entry."""
+    return (FindingLog(),)
 
 
 def publisher(cleaner: Cleaner, holder: StateHolder) -> Callable[[], None]:
     def publish() -> None:
         # Read-modify-write with no await in between: the evaluator's writes cannot interleave.
         counts = tuple(sorted(cleaner.counts.items()))
-        holder.view = replace(holder.view, cleanup_actions=counts)
+        holder.update(lambda view: replace(view, cleanup_actions=counts))
 
     return publish
 
@@ -69,7 +76,7 @@ def publisher(cleaner: Cleaner, holder: StateHolder) -> Callable[[], None]:
 def queue_publisher(stats: QueueStats, holder: StateHolder) -> Callable[[], None]:
     def publish() -> None:
         counts = (*sorted(stats.messages.items()), ("receive_errors", stats.receive_errors))
-        holder.view = replace(holder.view, event_messages=counts)
+        holder.update(lambda view: replace(view, event_messages=counts))
 
     return publish
 
@@ -105,10 +112,7 @@ async def run(
     """Run until SIGTERM/SIGINT or until the caller cancels."""
     session = session or new_session()
     targets = targets_to_watch(settings, session)
-    holder = StateHolder(initial_view(settings, targets, clock()))
-    registry = CollectorRegistry(auto_describe=True)
-    python = ".".join(map(str, sys.version_info[:3]))
-    register_collector(registry, holder, settings.max_finding_series, __version__, python)
+    started = clock()
     state = ScanState.new()
     log = structlog.get_logger("ggwatch.daemon")
     sessions = target_sessions(targets, session, settings)
@@ -127,9 +131,10 @@ async def run(
         cleaner, cleanup_calls = await cleaner_for(
             settings, clients, state, session, stack, clock, stopping
         )
-        holder.view = replace(
-            holder.view, cleanup_mode=settings.cleanup_mode, events_queues=len(queues)
-        )
+        holder = StateHolder(initial_view(settings, targets, started, len(queues)))
+        registry = CollectorRegistry(auto_describe=True)
+        python = ".".join(map(str, sys.version_info[:3]))
+        register_collector(registry, holder, settings.max_finding_series, __version__, python)
         group = await stack.enter_async_context(anyio.create_task_group())
         http = partial(
             serve_http,
@@ -158,9 +163,11 @@ async def run(
         snapshots_send, snapshots_receive = anyio.create_memory_object_stream[Message](
             max_buffer_size=len(targets)
         )
-        events_send, events_receive = anyio.create_memory_object_stream[tuple[FindingEvent, bool]](
-            max_buffer_size=EVENT_BUFFER
-        )
+        sinks: list[MemoryObjectSendStream[FindingEvent]] = []
+        for sink in finding_sinks():
+            send, receive = anyio.create_memory_object_stream[FindingEvent](EVENT_BUFFER)
+            sinks.append(send)
+            group.start_soon(sink.run, receive, name=f"sink:{sink.name}")
         jobs_send: MemoryObjectSendStream[CleanupJob] | None = None
         if cleaner is not None:
             jobs_send, jobs_receive = anyio.create_memory_object_stream[CleanupJob](
@@ -168,8 +175,7 @@ async def run(
             )
             cleaner.on_count = publisher(cleaner, holder)
             group.start_soon(clean, cleaner, jobs_receive)
-        evaluator = Evaluator(settings, holder, events_send, clock, jobs_send, cleanup_calls)
-        group.start_soon(log_events, events_receive)
+        evaluator = Evaluator(settings, holder, tuple(sinks), clock, jobs_send, cleanup_calls)
         group.start_soon(evaluator.run, snapshots_receive)
         mailboxes = {t.id: Mailbox() for t in targets}
         stats = QueueStats.new()

@@ -7,10 +7,12 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from functools import partial
+from typing import NamedTuple
 
 import anyio
 import structlog
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.abc import ObjectReceiveStream
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ggwatch.aws.clients import (
@@ -27,23 +29,34 @@ from ggwatch.state import ApiCalls, DaemonView, StateHolder, TargetStatus
 from ggwatch.tracker import EventKind, FindingEvent, Key, OpenFinding, diff
 
 
+class CallKey(NamedTuple):
+    """What the daemon counts AWS calls by."""
+
+    target: TargetId
+    operation: str
+    outcome: str
+
+
 class Evaluator:
-    """Folds scan outcomes into the open findings, the daemon view and finding events."""
+    """Folds scan outcomes into the open findings, the daemon view and finding events.
+
+    Each finding event goes to every sink's stream, in order; a full stream makes the evaluator
+    wait (backpressure), so no event is dropped.
+    """
 
     def __init__(
         self,
         settings: Settings,
         holder: StateHolder,
-        events: ObjectSendStream[tuple[FindingEvent, bool]],
+        sinks: tuple[MemoryObjectSendStream[FindingEvent], ...],
         clock: Callable[[], dt.datetime],
         cleanup: MemoryObjectSendStream[CleanupJob] | None = None,
         cleanup_calls: Mapping[TargetId, CallCounter] | None = None,
     ) -> None:
         self.cleanup = cleanup
         self.cleanup_calls = cleanup_calls or {}
-        self.settings = settings
         self.holder = holder
-        self.events = events
+        self.sinks = sinks
         self.clock = clock
         self.config = settings.rules_config
         self.latest: dict[TargetId, TargetSnapshot] = {}
@@ -51,19 +64,23 @@ class Evaluator:
         # so a pass re-evaluates only its target (not every target, once per target's pass).
         self.found: dict[TargetId, tuple[Finding, ...]] = {}
         self.open: dict[Key, OpenFinding] = {}
-        self.calls: Counter[tuple[TargetId, str, str]] = Counter()
+        self.calls: Counter[CallKey] = Counter()
         # Calls of passes under way, by target (their last Progress), until their outcome.
         self.inflight: dict[TargetId, tuple[tuple[str, str, int], ...]] = {}
         self.published = anyio.current_time()
         self.log = structlog.get_logger("ggwatch.evaluator")
 
     async def run(self, messages: ObjectReceiveStream[Message]) -> None:
-        async with messages, self.events:
-            async for message in messages:
-                if isinstance(message, Progress):
-                    self.progress(message)
-                else:
-                    await self.fold(message)
+        try:
+            async with messages:
+                async for message in messages:
+                    if isinstance(message, Progress):
+                        self.progress(message)
+                    else:
+                        await self.fold(message)
+        finally:
+            for sink in self.sinks:
+                sink.close()  # the sinks drain what was sent, then stop
 
     def progress(self, message: Progress) -> None:
         """A pass under way made calls: liveness moves; the view shows them, at most once per
@@ -74,8 +91,7 @@ class Evaluator:
         if message.attempts > before:
             self.holder.last_progress_monotonic = now
         if now - self.published >= PROGRESS_SECONDS:
-            view = self.holder.view
-            self.holder.view = replace(view, api_calls=self._calls(view))
+            self.holder.update(lambda view: replace(view, api_calls=self._calls(view)))
             self.published = now
 
     async def fold(self, outcome: ScanOutcome) -> None:
@@ -84,7 +100,7 @@ class Evaluator:
         first_complete = snapshot.complete and before.last_success is None
         self._log_state_change(before, snapshot)
         for call in snapshot.calls:
-            self.calls[(where, call.operation, call.outcome)] += call.count
+            self.calls[CallKey(where, call.operation, call.outcome)] += call.count
         self.inflight.pop(where, None)  # now in snapshot.calls
         self.latest[where] = snapshot
         now = self.clock()
@@ -97,13 +113,14 @@ class Evaluator:
         # this process started: one summary for them instead of an event each.
         not_yet = {t.target for t in self.holder.view.targets if t.last_success is None}
         status = self._status(before, outcome)
-        self.holder.view = self._view(status)
+        self.holder.update(partial(self._view, status))
         self.holder.last_progress_monotonic = self.published = anyio.current_time()
         if first_complete:
             self._log_summary(where)
         for event in result.events:
             initial = event.kind is EventKind.OPENED and event.finding.target in not_yet
-            await self.events.send((event, initial))
+            for sink in self.sinks:
+                await sink.send(replace(event, initial=initial))
         # The events that asked for this pass may now be deleted from their queue.
         outcome.batch.resolve(snapshot.complete)
         # Cleanup acts on full scans only: a refresh re-reads devices, not deployments.
@@ -145,8 +162,8 @@ class Evaluator:
             complete_snapshot=snapshot if snapshot.complete else before.complete_snapshot,
         )
 
-    def _view(self, status: TargetStatus) -> DaemonView:
-        view = self.holder.view.with_target(status)
+    def _view(self, status: TargetStatus, before: DaemonView) -> DaemonView:
+        view = before.with_target(status)
         findings = tuple(sorted((o.finding for o in self.open.values()), key=lambda f: f.sort_key))
         return replace(
             view, findings=findings, api_calls=self._calls(view), evaluations=view.evaluations + 1
@@ -158,13 +175,20 @@ class Evaluator:
         totals = Counter(self.calls)
         for where, inflight in self.inflight.items():
             for operation, outcome, count in inflight:
-                totals[(where, operation, outcome)] += count
+                totals[CallKey(where, operation, outcome)] += count
         for where, counter in self.cleanup_calls.items():
             for (operation, outcome), count in counter.counts.items():
-                totals[(where, operation, outcome)] += count
+                totals[CallKey(where, operation, outcome)] += count
         return tuple(
-            ApiCalls(where.region, accounts.get(where), operation, outcome, count, where.alias)
-            for (where, operation, outcome), count in sorted(totals.items())
+            ApiCalls(
+                key.target.region,
+                accounts.get(key.target),
+                key.operation,
+                key.outcome,
+                count,
+                key.target.alias,
+            )
+            for key, count in sorted(totals.items())
         )
 
     def _log_state_change(self, before: TargetStatus, snapshot: TargetSnapshot) -> None:
@@ -201,10 +225,14 @@ def _fields(target: TargetId, account: str | None = None) -> dict[str, str | Non
     return {**fields, "aws_account_id": account} if account else dict(fields)
 
 
-def initial_view(settings: Settings, targets: tuple[Target, ...], now: dt.datetime) -> DaemonView:
+def initial_view(
+    settings: Settings, targets: tuple[Target, ...], now: dt.datetime, events_queues: int = 0
+) -> DaemonView:
     config = settings.rules_config
     return DaemonView(
         started_at=now,
+        cleanup_mode=settings.cleanup_mode,
+        events_queues=events_queues,
         targets=tuple(
             TargetStatus(region=t.id.region, account=t.account_id, alias=t.id.alias)
             for t in targets

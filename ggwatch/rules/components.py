@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 
@@ -80,7 +81,10 @@ def _component_findings(
         )
 
 
-def deployment_findings(target: TargetSnapshot, config: RulesConfig) -> Iterator[Finding]:
+def deployment_findings(
+    target: TargetSnapshot, config: RulesConfig, _now: dt.datetime
+) -> Iterator[Finding]:
+    """Deployments in force that name a DISCONTINUED or DELETED version."""
     exclusions = config.exclusions
     for deployment in target.deployments:
         if not deployment.in_force or exclusions.target(deployment.target_arn):
@@ -99,7 +103,10 @@ def deployment_findings(target: TargetSnapshot, config: RulesConfig) -> Iterator
         )
 
 
-def device_findings(target: TargetSnapshot, config: RulesConfig) -> Iterator[Finding]:
+def device_findings(
+    target: TargetSnapshot, config: RulesConfig, _now: dt.datetime
+) -> Iterator[Finding]:
+    """Core devices that run a DISCONTINUED or DELETED version."""
     exclusions = config.exclusions
     for device in target.devices:
         if device.installed is None:

@@ -14,6 +14,7 @@ from ggwatch.rules.config import RulesConfig
 def stale_findings(
     target: TargetSnapshot, config: RulesConfig, now: dt.datetime
 ) -> Iterator[Finding]:
+    """Superseded or cancelled deployments older than `stale_after_days`."""
     rule = Rule.STALE_DEPLOYMENT
     if not config.enabled(rule):
         return

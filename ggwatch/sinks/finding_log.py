@@ -45,15 +45,20 @@ def event_fields(event: FindingEvent) -> dict[str, Any]:
     return out
 
 
-async def log_events(events: ObjectReceiveStream[tuple[FindingEvent, bool]]) -> None:
-    """Log each event; `initial` openings (a target's first complete scan) only if critical.
+class FindingLog:
+    """The log sink: each event as one structlog line on `ggwatch.findings`.
 
-    The evaluator logs one summary for those, so a restart does not flood the log with what
-    was already known before it.
+    `initial` openings (a target's first complete scan) are logged only if critical: the
+    evaluator logs one summary for those, so a restart does not flood the log with what was
+    already known before it.
     """
-    log = structlog.get_logger("ggwatch.findings")
-    async with events:
-        async for event, initial in events:
-            if initial and event.finding.severity is not Severity.CRITICAL:
-                continue
-            getattr(log, LEVELS[event.kind])(event.kind.value, **event_fields(event))
+
+    name = "finding_log"
+
+    async def run(self, events: ObjectReceiveStream[FindingEvent]) -> None:
+        log = structlog.get_logger("ggwatch.findings")
+        async with events:
+            async for event in events:
+                if event.initial and event.finding.severity is not Severity.CRITICAL:
+                    continue
+                getattr(log, LEVELS[event.kind])(event.kind.value, **event_fields(event))

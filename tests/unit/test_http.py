@@ -379,7 +379,7 @@ async def test_each_view_is_rendered_once_however_many_ask(
     assert len(set(first)) == 1
     assert again == first[0]
 
-    state.view = fleet_view(ready=True)  # the evaluator's next view
+    state.update(lambda _: fleet_view(ready=True))  # the evaluator's next view
     await asyncio.gather(*(fetch() for _ in range(5)))
     assert calls == [calls[0], state.view]
 
@@ -518,7 +518,7 @@ async def test_readiness_waits_for_a_complete_scan_of_every_target(
         "waiting_for": ["123456789012/eu-west-1"],
     }
 
-    state.view = fleet_view(ready=True)
+    state.update(lambda _: fleet_view(ready=True))
     status, body = await probe(client, "/readyz")
     assert status == 200
     assert body["status"] == "ready"

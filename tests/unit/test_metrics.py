@@ -195,7 +195,7 @@ def test_resolved_finding_vanishes_when_the_view_changes(
     labels = where(rule=Rule.DEPLOYMENT_DELETED.value, severity="critical")
     assert registry.get_sample_value("ggwatch_findings", labels) == 1
     remaining = tuple(f for f in holder.view.findings if not is_deleted(f))
-    holder.view = dataclasses.replace(holder.view, findings=remaining)
+    holder.update(lambda view: dataclasses.replace(view, findings=remaining))
     assert registry.get_sample_value("ggwatch_findings", labels) == 0
     assert not [
         s for s in info_series(registry) if s["rule"] == labels["rule"] and s["aws_region"] == WEST
@@ -365,7 +365,7 @@ def test_event_counters_exist_from_the_start_for_every_outcome(holder: StateHold
 
 
 def test_event_families_are_absent_without_an_events_queue(holder: StateHolder) -> None:
-    holder.view = dataclasses.replace(holder.view, events_queues=0)
+    holder.update(lambda view: dataclasses.replace(view, events_queues=0))
 
     names = {family.name for family in registry_for(holder).collect()}
 
