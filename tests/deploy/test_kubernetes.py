@@ -278,16 +278,16 @@ def test_network_policy_admits_only_the_monitoring_namespace(
     assert {"namespaceSelector": MONITORING, "podSelector": ALERTMANAGER} in peers
 
 
-def deploy_readme_network_policy_overlay() -> str:
-    """The overlay of deploy/README.md's section on the NetworkPolicy."""
-    readme = (REPO / "deploy" / "README.md").read_text(encoding="utf-8")
-    text = readme.split("## Who may reach the port", 1)[1].split("\n## ", 1)[0]
+def deploy_doc_network_policy_overlay() -> str:
+    """The overlay of docs/deploy.md's section on the NetworkPolicy."""
+    doc = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    text = doc.split("## Who may reach the port", 1)[1].split("\n## ", 1)[0]
     (block,) = re.findall(r"^```yaml\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
     return block
 
 
-def test_network_policy_override_of_the_deploy_readme(tmp_path: Path) -> None:
-    overlay = deploy_readme_network_policy_overlay()
+def test_network_policy_override_of_the_deploy_doc(tmp_path: Path) -> None:
+    overlay = deploy_doc_network_policy_overlay()
     assert overlay.startswith("# overlays/prod/kustomization.yaml\n")
     root = tmp_path / "checkout"
     prod = root / "overlays" / "prod"
@@ -399,19 +399,19 @@ def test_render_check_catches_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert yaml.safe_load(stale.read_text(encoding="utf-8"))["spec"]["groups"] == alert_groups()
 
 
-# -- the overlay the README shows ----------------------------------------------------------------
+# -- the overlay docs/deploy.md shows -----------------------------------------------------------
 
 
-def readme_yaml_blocks() -> list[str]:
-    """The YAML blocks of the README's "Deploy on Kubernetes" section."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    text = readme.split("### Deploy on Kubernetes", 1)[1].split("\n### ", 1)[0]
+def deploy_doc_yaml_blocks() -> list[str]:
+    """The YAML blocks of docs/deploy.md's "Deploy on Kubernetes" section."""
+    doc = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    text = doc.split("\n## Deploy on Kubernetes\n", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"^ *```yaml\n(.*?)^ *```", text, flags=re.DOTALL | re.MULTILINE)
     return [textwrap.dedent(block) for block in blocks]
 
 
-def test_readme_overlay_renders_and_validates(tmp_path: Path) -> None:
-    overlay, drop_operator_kinds = readme_yaml_blocks()
+def test_deploy_doc_overlay_renders_and_validates(tmp_path: Path) -> None:
+    overlay, drop_operator_kinds = deploy_doc_yaml_blocks()
     assert overlay.startswith("# overlays/prod/kustomization.yaml\n")
     root = tmp_path / "checkout"
     prod = root / "overlays" / "prod"
@@ -441,7 +441,7 @@ def test_readme_overlay_renders_and_validates(tmp_path: Path) -> None:
     for kind in OPERATOR_KINDS:
         assert one(docs, kind)["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
-    # Without the Prometheus Operator: the README's patches drop its two kinds.
+    # Without the Prometheus Operator: docs/deploy.md's patches drop its two kinds.
     patches = textwrap.indent(drop_operator_kinds, "  ")
     (prod / "kustomization.yaml").write_text(overlay + patches, encoding="utf-8")
     assert {doc["kind"] for doc in kustomize(prod)} == CORE_KINDS

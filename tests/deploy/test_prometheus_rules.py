@@ -30,7 +30,7 @@ EXPECTED_ALERTS = {
     "GGWatchEventsQueueFailing": "warning",
     "GGWatchEventsMalformed": "info",
 }
-# The labels ggwatch's webhook reads (README "Alertmanager webhook"): each must reach the alert.
+# The labels ggwatch's webhook reads (docs/cleanup.md, "Alertmanager webhook"): each must reach it.
 WEBHOOK_LABELS = ("rule", "aws_region", "resource_id")
 AGGREGATIONS = (
     "sum|min|max|avg|group|stddev|stdvar|count|count_values|bottomk|topk|quantile|"
