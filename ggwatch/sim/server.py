@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from ggwatch.sim import control
-from ggwatch.sim.events import Emitter
+from ggwatch.sim.emitter import Emitter
 from ggwatch.sim.faults import Knobs, Quotas, jitter, retry_after
 from ggwatch.sim.model import InputError, ServiceModel, load_model
 from ggwatch.sim.operations import HANDLERS, Call

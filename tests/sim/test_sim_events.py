@@ -21,8 +21,9 @@ import aiohttp
 import boto3
 import pytest
 
-from ggwatch.sim import events
-from ggwatch.sim.events import ComponentStatus, Emitter
+from ggwatch.sim import eventbridge as events
+from ggwatch.sim.emitter import Emitter
+from ggwatch.sim.eventbridge import ComponentStatus
 from ggwatch.sim.fleet import FleetSpec, generate
 from ggwatch.sim.server import Running, Simulator, serve
 from ggwatch.sim.store import NUCLEUS, World

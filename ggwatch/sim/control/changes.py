@@ -1,40 +1,21 @@
-"""The control API under /_sim/: change the fleet while a client watches, read the call log.
-
-Not an AWS API, so no SigV4, quota or faults: tests and the demo use it to flip a version's
-vendor guidance, add components, devices and deployments, change what a device runs, and tune
-the realism knobs at run time.
-
-    GET  /_sim/health                       liveness
-    GET  /_sim/fleet                        counts per account and Region
-    GET  /_sim/knobs    PATCH /_sim/knobs   realism knobs (partial update)
-    GET  /_sim/calls?since=N                calls received after sequence N, and totals
-    DELETE /_sim/calls                      forget the log and totals
-    POST /_sim/guidance                     set a version's vendorGuidance and message
-    POST /_sim/components                   add a component version
-    POST /_sim/devices                      add a core device (installs its groups' deployments)
-    POST /_sim/devices/{thing}/installed    change one installed component on a device
-    POST /_sim/deployments                  create a deployment as CreateDeployment would
-    GET  /_sim/events                       the EventBridge events emitted (the last 1000 by
-                                            default) and the sent/dropped/failed counts
-    PUT  /_sim/events                       {"queue_url": URL | null}: the SQS queue to deliver
-                                            them to, as an EventBridge rule's target (null: none)
-
-Changes made here and by CreateDeployment emit the events AWS would: a device that processes
-a deployment sends an Effective Deployment Status Change and, when its components changed, an
-Installed Component Status Change; setting an installed component sends the latter; a version
-becoming DISCONTINUED or DELETED sends an AWS Health event to each account with devices
-running it.
-"""
+"""The control API's fleet changes: vendor guidance, components, devices, what a device runs,
+deployments; each emits the EventBridge events AWS would."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ggwatch.sim import events
+from ggwatch.sim import eventbridge as events
+from ggwatch.sim.control.common import (
+    GUIDANCE,
+    LIFECYCLE,
+    BadRequest,
+    json_body,
+    region_state,
+    required_text,
+)
 from ggwatch.sim.model import InputError
 from ggwatch.sim.operations import Call, create_deployment
 from ggwatch.sim.store import (
@@ -44,125 +25,18 @@ from ggwatch.sim.store import (
     CoreDevice,
     Installed,
     RegionState,
-    SimError,
     component_arn,
 )
 
 if TYPE_CHECKING:
     from ggwatch.sim.server import Simulator
 
-GUIDANCE = ("ACTIVE", "DISCONTINUED", "DELETED")
-LIFECYCLE = ("NEW", "INSTALLED", "STARTING", "RUNNING", "STOPPING", "ERRORED", "BROKEN", "FINISHED")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-
-class BadRequest(Exception):
-    """A control request that cannot be carried out; answered 400 (404 for unknown things)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def add_routes(app: web.Application, sim: Simulator) -> None:
-    routes: list[tuple[str, str, Callable[[Simulator, web.Request], Awaitable[Any]]]] = [
-        ("GET", "/_sim/health", _health),
-        ("GET", "/_sim/fleet", _fleet),
-        ("GET", "/_sim/knobs", _get_knobs),
-        ("PATCH", "/_sim/knobs", _patch_knobs),
-        ("GET", "/_sim/calls", _get_calls),
-        ("DELETE", "/_sim/calls", _reset_calls),
-        ("POST", "/_sim/guidance", _set_guidance),
-        ("POST", "/_sim/components", _add_component),
-        ("POST", "/_sim/devices", _add_device),
-        ("POST", "/_sim/devices/{thing}/installed", _set_installed),
-        ("POST", "/_sim/deployments", _add_deployment),
-        ("GET", "/_sim/events", _get_events),
-        ("PUT", "/_sim/events", _set_events),
-    ]
-    for method, path, func in routes:
-        app.router.add_route(method, path, _wrap(sim, func))
-
-
-def _wrap(sim: Simulator, func: Callable[[Simulator, web.Request], Awaitable[Any]]) -> Handler:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        try:
-            result = await func(sim, request)
-        except BadRequest as exc:
-            return web.json_response({"error": str(exc)}, status=exc.status)
-        except SimError as exc:
-            status = sim.model.error_status(exc.code)
-            return web.json_response({"error": exc.message, "code": exc.code}, status=status)
-        return web.json_response(result)
-
-    return handler
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("the body must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
-    return data
-
-
-def _text(data: dict[str, Any], key: str, default: str | None = None) -> str:
-    value = data.get(key, default)
-    if not isinstance(value, str) or not value:
-        raise BadRequest(f"{key} is required and must be a non-empty string")
-    return value
-
-
-def _state(sim: Simulator, data: dict[str, Any]) -> RegionState:
-    account = _text(data, "account", sim.world.default_account)
-    region = _text(data, "region", sim.world.default_region)
-    return sim.world.region(account, region)
-
-
-async def _health(sim: Simulator, request: web.Request) -> Any:
-    return {"ok": True}
-
-
-async def _fleet(sim: Simulator, request: web.Request) -> Any:
-    return sim.world.summary()
-
-
-async def _get_knobs(sim: Simulator, request: web.Request) -> Any:
-    return sim.knobs.public()
-
-
-async def _patch_knobs(sim: Simulator, request: web.Request) -> Any:
-    try:
-        sim.knobs.update(await _body(request), operations=sim.model.operations)
-    except (TypeError, ValueError) as exc:
-        raise BadRequest(str(exc)) from None
-    return sim.knobs.public()
-
-
-async def _get_calls(sim: Simulator, request: web.Request) -> Any:
-    try:
-        since = int(request.query.get("since", "0"))
-    except ValueError:
-        raise BadRequest("since must be an integer") from None
-    calls = [r.public() for r in sim.calls.records if r.seq > since]
-    counts: dict[str, dict[str, int]] = {}
-    for (operation, outcome), count in sorted(sim.calls.counts.items()):
-        counts.setdefault(operation, {})[outcome] = count
-    return {"calls": calls, "last": sim.calls.seq, "counts": counts}
-
-
-async def _reset_calls(sim: Simulator, request: web.Request) -> Any:
-    sim.calls.reset()
-    return {"last": sim.calls.seq}
-
-
-async def _set_guidance(sim: Simulator, request: web.Request) -> Any:
-    data = await _body(request)
-    state = _state(sim, data)
-    name, version = _text(data, "componentName"), _text(data, "componentVersion")
-    guidance = _text(data, "vendorGuidance")
+async def set_guidance(sim: Simulator, request: web.Request) -> Any:
+    data = await json_body(request)
+    state = region_state(sim, data)
+    name, version = required_text(data, "componentName"), required_text(data, "componentVersion")
+    guidance = required_text(data, "vendorGuidance")
     if guidance not in GUIDANCE:
         raise BadRequest(f"vendorGuidance must be one of {', '.join(GUIDANCE)}")
     component = state.component(name)
@@ -211,10 +85,10 @@ def _notify_withdrawn(
                 sim.events.put(page)
 
 
-async def _add_component(sim: Simulator, request: web.Request) -> Any:
-    data = await _body(request)
-    state = _state(sim, data)
-    name, version = _text(data, "componentName"), _text(data, "componentVersion")
+async def add_component(sim: Simulator, request: web.Request) -> Any:
+    data = await json_body(request)
+    state = region_state(sim, data)
+    name, version = required_text(data, "componentName"), required_text(data, "componentVersion")
     public = bool(data.get("public", False))
     owner = "aws" if public else state.account
     pool = state.public if public else state.private
@@ -240,10 +114,10 @@ async def _add_component(sim: Simulator, request: web.Request) -> Any:
     return {"arn": record.arn}
 
 
-async def _add_device(sim: Simulator, request: web.Request) -> Any:
-    data = await _body(request)
-    state = _state(sim, data)
-    thing = _text(data, "thingName")
+async def add_device(sim: Simulator, request: web.Request) -> Any:
+    data = await json_body(request)
+    state = region_state(sim, data)
+    thing = required_text(data, "thingName")
     if thing in state.devices:
         raise BadRequest(f"core device {thing} exists already", status=409)
     groups = data.get("thingGroups", [])
@@ -272,14 +146,14 @@ async def _add_device(sim: Simulator, request: web.Request) -> Any:
     return {"thingName": thing, "installed": sorted(device.installed)}
 
 
-async def _set_installed(sim: Simulator, request: web.Request) -> Any:
-    data = await _body(request)
-    state = _state(sim, data)
+async def set_installed(sim: Simulator, request: web.Request) -> Any:
+    data = await json_body(request)
+    state = region_state(sim, data)
     thing = request.match_info["thing"]
     device = state.devices.get(thing)
     if device is None:
         raise BadRequest(f"no core device {thing}", status=404)
-    name = _text(data, "componentName")
+    name = required_text(data, "componentName")
     now = sim.clock()
     version = data.get("componentVersion")
     if version is None:
@@ -309,32 +183,12 @@ async def _set_installed(sim: Simulator, request: web.Request) -> Any:
     return {"thingName": thing, "lastStatusUpdateTimestamp": now}
 
 
-async def _add_deployment(sim: Simulator, request: web.Request) -> Any:
-    data = await _body(request)
-    state = _state(sim, data)
+async def add_deployment(sim: Simulator, request: web.Request) -> Any:
+    data = await json_body(request)
+    state = region_state(sim, data)
     params = {k: v for k, v in data.items() if k not in ("account", "region")}
     try:
         sim.model.validate(sim.model.shapes["CreateDeploymentRequest"], params, "")
     except InputError as exc:
         raise BadRequest(str(exc)) from None
     return create_deployment(Call(state, params, sim.knobs, sim.quotas, sim.pager))
-
-
-async def _get_events(sim: Simulator, request: web.Request) -> Any:
-    return sim.events.public()
-
-
-async def _set_events(sim: Simulator, request: web.Request) -> Any:
-    data = await _body(request)
-    if "queue_url" not in data:
-        raise BadRequest("queue_url is required: an SQS queue URL, or null to stop sending")
-    url = data["queue_url"]
-    if url is not None and not isinstance(url, str):
-        raise BadRequest("queue_url must be a string or null")
-    try:
-        sim.events.set_queue(url)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
-    answer = sim.events.public()
-    del answer["events"]
-    return answer

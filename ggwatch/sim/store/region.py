@@ -1,236 +1,34 @@
-"""The simulator's in-memory world: accounts, regions, components, deployments, core devices.
+"""One account's resources in one Region, and the invariants a real Greengrass V2 keeps.
 
-Mutable by design (it is a fake service), but every change goes through the methods here, so
-the invariants a real Greengrass V2 keeps hold after each one: one latest deployment per
-target, devices' installed components follow the latest deployments of their targets, and a
-device's lastStatusUpdateTimestamp moves when it processes a deployment. What a device would
-report to EventBridge then goes to an outbox (a non-blocking put): the store does no I/O.
+Every change goes through the methods here: one latest deployment per target, devices'
+installed components follow the latest deployments of their targets, and a device's
+lastStatusUpdateTimestamp moves when it processes a deployment. What a device would report to
+EventBridge then goes to the outbox (a non-blocking put): the state does no I/O.
 """
 
 from __future__ import annotations
 
-import bisect
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
-from ggwatch.sim import events
-
-PUBLIC_OWNER = "aws"
-NUCLEUS = "aws.greengrass.Nucleus"
-SUPERSEDED_READINGS = ("INACTIVE", "CANCELED")
-
-
-class SimError(Exception):
-    """An AWS error the simulator answers with: code, message and the error's extra members."""
-
-    def __init__(
-        self, code: str, message: str, *, retry_after: int | None = None, **members: Any
-    ) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.retry_after = retry_after  # sent as the Retry-After header
-        self.members = members
-
-
-def not_found(kind: str, resource_id: str) -> SimError:
-    return SimError(
-        "ResourceNotFoundException",
-        f"{kind} {resource_id} was not found.",
-        resourceId=resource_id,
-        resourceType=kind,
-    )
-
-
-def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key for component versions: numeric parts compare as numbers, the rest as text."""
-    parts: list[tuple[int, int | str]] = []
-    for piece in version.replace("-", ".").split("."):
-        parts.append((0, int(piece)) if piece.isdigit() else (1, piece))
-    return tuple(parts)
-
-
-def component_arn(region: str, owner: str, name: str) -> str:
-    return f"arn:aws:greengrass:{region}:{owner}:components:{name}"
-
-
-def thing_arn(region: str, account: str, thing: str) -> str:
-    return f"arn:aws:iot:{region}:{account}:thing/{thing}"
-
-
-def thing_group_arn(region: str, account: str, group: str) -> str:
-    return f"arn:aws:iot:{region}:{account}:thinggroup/{group}"
-
-
-@dataclass(slots=True)
-class ComponentVersion:
-    name: str
-    version: str
-    arn: str
-    created: float
-    publisher: str
-    description: str
-    vendor_guidance: str | None = "ACTIVE"
-    guidance_message: str | None = None
-    state: str = "DEPLOYABLE"
-    platforms: tuple[dict[str, Any], ...] = ({"name": "linux", "attributes": {"os": "linux"}},)
-    tags: dict[str, str] = field(default_factory=dict)
-    # Resolved dependencies (name -> version) that the nucleus installs as non-root components.
-    dependencies: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class Component:
-    name: str
-    arn: str
-    owner: str
-    versions: dict[str, ComponentVersion] = field(default_factory=dict)
-    # Newest first, as ListComponentVersions answers.
-    order: list[str] = field(default_factory=list)
-
-    def add(self, version: ComponentVersion) -> None:
-        self.versions[version.version] = version
-        self.order = sorted(self.versions, key=version_key, reverse=True)
-
-    def latest(self) -> ComponentVersion:
-        return self.versions[self.order[0]]
-
-
-@dataclass(slots=True)
-class Deployment:
-    deployment_id: str
-    revision_id: str
-    target_arn: str
-    name: str
-    created: float
-    status: str
-    components: dict[str, dict[str, Any]]
-    account: str
-    region: str
-    is_latest: bool = True
-    parent_target_arn: str | None = None
-    policies: dict[str, Any] | None = None
-    iot_job_configuration: dict[str, Any] | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def arn(self) -> str:
-        return f"arn:aws:greengrass:{self.region}:{self.account}:deployments:{self.deployment_id}"
-
-    @property
-    def iot_job_id(self) -> str:
-        return self.deployment_id
-
-    @property
-    def iot_job_arn(self) -> str:
-        return f"arn:aws:iot:{self.region}:{self.account}:job/{self.deployment_id}"
-
-    @property
-    def sort_key(self) -> tuple[float, str]:
-        # Newest first; the id breaks ties so pages are stable.
-        return (-self.created, self.deployment_id)
-
-
-@dataclass(slots=True)
-class Installed:
-    name: str
-    version: str
-    is_root: bool
-    source: str
-    changed: float
-    reported: float
-    state: str = "RUNNING"
-
-
-@dataclass(slots=True)
-class EffectiveDeployment:
-    deployment_id: str
-    name: str
-    target_arn: str
-    status: str
-    created: float
-    modified: float
-    reason: str | None = None
-
-
-@dataclass(slots=True)
-class CoreDevice:
-    thing_name: str
-    status: str
-    last_update: float
-    thing_groups: tuple[str, ...]
-    platform: str = "linux"
-    architecture: str = "amd64"
-    runtime: str = "aws_nucleus_classic"
-    installed: dict[str, Installed] = field(default_factory=dict)
-    effective: dict[str, EffectiveDeployment] = field(default_factory=dict)
-    # Thing groups whose deployments reached the device, even after it left the group:
-    # ListCoreDevices(thingGroupArn=...) lists those devices too.
-    deployed_groups: set[str] = field(default_factory=set)
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def core_version(self) -> str | None:
-        nucleus = self.installed.get(NUCLEUS)
-        return nucleus.version if nucleus else None
-
-
-class DeploymentIndex:
-    """Deployments kept sorted newest first, overall and per target, for keyset pagination."""
-
-    def __init__(self) -> None:
-        self.by_id: dict[str, Deployment] = {}
-        self.all: list[tuple[tuple[float, str], Deployment]] = []
-        self.by_target: dict[str, list[tuple[tuple[float, str], Deployment]]] = {}
-        self.latest: dict[str, Deployment] = {}
-
-    def add(self, deployment: Deployment) -> None:
-        entry = (deployment.sort_key, deployment)
-        self.by_id[deployment.deployment_id] = deployment
-        bisect.insort(self.all, entry, key=lambda e: e[0])
-        bisect.insort(self.by_target.setdefault(deployment.target_arn, []), entry, key=_key)
-        if deployment.is_latest:
-            self.latest[deployment.target_arn] = deployment
-
-    def remove(self, deployment: Deployment) -> None:
-        del self.by_id[deployment.deployment_id]
-        _remove_entry(self.all, deployment)
-        target_list = self.by_target[deployment.target_arn]
-        _remove_entry(target_list, deployment)
-        if not target_list:
-            del self.by_target[deployment.target_arn]
-        # A deleted latest deployment stays in `latest`: the devices that received it keep
-        # running it, and later deployments to their other targets merge with it.
-
-    def __len__(self) -> int:
-        return len(self.by_id)
-
-
-def _key(entry: tuple[tuple[float, str], Deployment]) -> tuple[float, str]:
-    return entry[0]
-
-
-def _remove_entry(entries: list[tuple[tuple[float, str], Deployment]], dep: Deployment) -> None:
-    index = bisect.bisect_left(entries, dep.sort_key, key=_key)
-    if index < len(entries) and entries[index][1] is dep:
-        del entries[index]
-
-
-class Outbox(Protocol):
-    """Where the store reports what a device would tell EventBridge: a synchronous put that
-    never blocks (the emitter's outbox), so the store itself does no I/O."""
-
-    def put(self, event: events.Event) -> None: ...
-
-
-@dataclass(slots=True)
-class Readings:
-    """Where AWS's behaviour is undocumented, which reading the simulator plays."""
-
-    superseded_status: str = "INACTIVE"  # or CANCELED
-    delete_active_error: str = "conflict"  # or validation
+from ggwatch.sim import eventbridge as events
+from ggwatch.sim.store.index import DeploymentIndex
+from ggwatch.sim.store.records import (
+    NUCLEUS,
+    PUBLIC_OWNER,
+    Component,
+    ComponentVersion,
+    CoreDevice,
+    Deployment,
+    EffectiveDeployment,
+    Installed,
+    Outbox,
+    Readings,
+    component_arn,
+    not_found,
+    thing_arn,
+    thing_group_arn,
+)
 
 
 class RegionState:
@@ -473,77 +271,3 @@ class RegionState:
 
 def _footprint(device: CoreDevice) -> dict[str, tuple[str, bool, str]]:
     return {name: (i.version, i.is_root, i.state) for name, i in device.installed.items()}
-
-
-class World:
-    """Every account and Region the simulator serves, and who is calling."""
-
-    def __init__(self, clock: Callable[[], float], readings: Readings | None = None) -> None:
-        self.clock = clock
-        self.readings = readings or Readings()
-        self.outbox: Outbox | None = None
-        self.public: dict[str, dict[str, Component]] = {}
-        self.regions: dict[tuple[str, str], RegionState] = {}
-        self.access_keys: dict[str, str] = {}
-        self.default_account = "123456789012"
-        self.default_region = "us-west-2"
-
-    def public_catalog(self, region: str) -> dict[str, Component]:
-        return self.public.setdefault(region, {})
-
-    def set_clock(self, clock: Callable[[], float]) -> None:
-        """Change the clock of the world and of every account and Region already in it."""
-        self.clock = clock
-        for state in self.regions.values():
-            state.clock = clock
-
-    def set_outbox(self, outbox: Outbox | None) -> None:
-        """Report the changes of every account and Region, now and created later, to `outbox`."""
-        self.outbox = outbox
-        for state in self.regions.values():
-            state.outbox = outbox
-
-    def region(self, account: str, region: str) -> RegionState:
-        """The state of one account and Region, created empty on first use as AWS would."""
-        key = (account, region)
-        state = self.regions.get(key)
-        if state is None:
-            state = RegionState(
-                account,
-                region,
-                self.public_catalog(region),
-                self.clock,
-                self.readings,
-                self.outbox,
-            )
-            self.regions[key] = state
-        return state
-
-    def account_for(self, access_key: str) -> str:
-        return self.access_keys.get(access_key, self.default_account)
-
-    def states(self) -> Iterable[RegionState]:
-        return (self.regions[key] for key in sorted(self.regions))
-
-    def summary(self) -> dict[str, Any]:
-        # The account unknown access keys are answered as: what a client without a role
-        # should take as its own (GetCallerIdentity is not the simulator's to answer).
-        out: dict[str, Any] = {"default_account": self.default_account, "accounts": {}}
-        for state in self.states():
-            guidance: dict[str, int] = {}
-            pools = (state.private.values(), state.public.values())
-            for pool in pools:
-                for component in pool:
-                    for version in component.versions.values():
-                        key = version.vendor_guidance or "ACTIVE"
-                        guidance[key] = guidance.get(key, 0) + 1
-            out["accounts"].setdefault(state.account, {})[state.region] = {
-                "private_components": len(state.private),
-                "public_components": len(state.public),
-                "component_versions_by_guidance": guidance,
-                "deployments": len(state.deployments),
-                "latest_deployments": len(state.deployments.latest),
-                "core_devices": len(state.devices),
-                "thing_groups": len(state.groups),
-            }
-        return out

@@ -1,0 +1,237 @@
+"""Readable YAML fleet files (see config/sample-fleet.yaml): read, validate, build a world.
+
+Every problem is a FleetError whose message names the place in the file (fleet.accounts[0]...).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ggwatch.sim import catalog
+from ggwatch.sim.fleet.base import (
+    DAY,
+    DEFAULT_ACCOUNT,
+    FleetError,
+    FleetSpec,
+    finish_public,
+    install_latest,
+    moving_from,
+    new_version,
+    public_catalog,
+)
+from ggwatch.sim.store import CoreDevice, Deployment, Installed, RegionState, World
+
+
+def load(path: Path, now: float, clock: Callable[[], float] | None = None) -> World:
+    """Read a fleet file (see config/sample-fleet.yaml for the format)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FleetError(f"cannot read fleet file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise FleetError(f"fleet file {path} is not UTF-8 text (byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise FleetError(f"fleet file {path} is not valid YAML{where}") from None
+    return build(_mapping(data, "fleet"), now, clock)
+
+
+def build(data: Mapping[str, Any], now: float, clock: Callable[[], float] | None = None) -> World:
+    _only(data, "fleet", {"accounts", "regions", "public_guidance"})
+    regions = _strings(data.get("regions", ["us-west-2"]), "fleet.regions")
+    world = World(lambda: now)
+    world.default_region = regions[0]
+    spec = FleetSpec(regions=tuple(regions))
+    rng = random.Random(0)
+    for region in regions:
+        public_catalog(world.public_catalog(region), region, spec, now, rng)
+    finish_public(world)
+    for i, item in enumerate(_list(data.get("public_guidance", []), "fleet.public_guidance")):
+        where = f"fleet.public_guidance[{i}]"
+        entry = _mapping(item, where)
+        _only(entry, where, {"component", "version", "vendor_guidance", "message"})
+        for region in regions:
+            component = world.public_catalog(region).get(_str(entry, "component", where))
+            record = component.versions.get(str(entry.get("version"))) if component else None
+            if record is None:
+                raise FleetError(
+                    f"{where}: no public component version "
+                    f"{entry.get('component')} {entry.get('version')}"
+                )
+            record.vendor_guidance = _guidance(entry, where)
+            record.guidance_message = entry.get("message")
+    for i, item in enumerate(_list(data.get("accounts", []), "fleet.accounts")):
+        _load_account(
+            world, _mapping(item, f"fleet.accounts[{i}]"), f"fleet.accounts[{i}]", regions, now
+        )
+    world.set_clock(clock or moving_from(now))
+    return world
+
+
+def _load_account(
+    world: World, data: Mapping[str, Any], where: str, regions: Sequence[str], now: float
+) -> None:
+    _only(data, where, {"id", "access_keys", "regions"})
+    account = str(data.get("id", DEFAULT_ACCOUNT))
+    if not (account.isdigit() and len(account) == 12):
+        raise FleetError(f"{where}.id: an account id is 12 digits, got {account!r}")
+    for key in _strings(data.get("access_keys", []), f"{where}.access_keys"):
+        world.access_keys[key] = account
+    per_region = _mapping(data.get("regions", {}), f"{where}.regions")
+    for region, body in per_region.items():
+        if region not in regions:
+            raise FleetError(f"{where}.regions.{region}: not listed in fleet.regions")
+        _load_region(
+            world.region(account, region),
+            _mapping(body, f"{where}.regions.{region}"),
+            f"{where}.regions.{region}",
+            now,
+        )
+
+
+def _load_region(state: RegionState, data: Mapping[str, Any], where: str, now: float) -> None:
+    _only(data, where, {"components", "devices", "deployments"})
+    for name, versions in _mapping(data.get("components", {}), f"{where}.components").items():
+        for j, item in enumerate(_list(versions, f"{where}.components.{name}")):
+            at = f"{where}.components.{name}[{j}]"
+            entry = _mapping(item, at)
+            _only(entry, at, {"version", "age_days", "vendor_guidance", "message", "depends_on"})
+            record = new_version(
+                state.region,
+                state.account,
+                name,
+                _str(entry, "version", at),
+                now - _days(entry, at) * DAY,
+                "Example",
+            )
+            record.vendor_guidance = _guidance(entry, at)
+            record.guidance_message = entry.get("message")
+            for dep, version in _mapping(entry.get("depends_on", {}), f"{at}.depends_on").items():
+                record.dependencies[str(dep)] = str(version)
+            state.add_private_version(record)
+    for j, item in enumerate(_list(data.get("devices", []), f"{where}.devices")):
+        at = f"{where}.devices[{j}]"
+        entry = _mapping(item, at)
+        _only(entry, at, {"name", "groups", "nucleus", "status", "platform", "architecture"})
+        provisioned = now - 400 * DAY
+        device = CoreDevice(
+            _str(entry, "name", at),
+            str(entry.get("status", "HEALTHY")),
+            provisioned,
+            tuple(_strings(entry.get("groups", []), f"{at}.groups")),
+            platform=str(entry.get("platform", "linux")),
+            architecture=str(entry.get("architecture", "amd64")),
+        )
+        if device.status not in ("HEALTHY", "UNHEALTHY"):
+            raise FleetError(f"{at}.status: must be HEALTHY or UNHEALTHY")
+        nucleus = str(entry.get("nucleus", catalog.versions(catalog.NUCLEUS)[-1]))
+        device.installed[catalog.NUCLEUS] = Installed(
+            catalog.NUCLEUS, nucleus, False, "LOCAL", provisioned, provisioned
+        )
+        state.add_device(device)
+    for j, item in enumerate(_list(data.get("deployments", []), f"{where}.deployments")):
+        _load_deployment(
+            state, _mapping(item, f"{where}.deployments[{j}]"), f"{where}.deployments[{j}]", now, j
+        )
+    for device in state.devices.values():
+        install_latest(state, device, 3600.0)
+
+
+def _load_deployment(
+    state: RegionState, entry: Mapping[str, Any], at: str, now: float, index: int
+) -> None:
+    _only(entry, at, {"id", "name", "target", "age_days", "status", "components", "tags"})
+    target = _str(entry, "target", at)
+    kind, _, name = target.partition("/")
+    if kind not in ("thing", "thinggroup") or not name:
+        raise FleetError(f"{at}.target: write thing/NAME or thinggroup/NAME, got {target!r}")
+    target_arn = f"arn:aws:iot:{state.region}:{state.account}:{target}"
+    components: dict[str, dict[str, Any]] = {}
+    for comp, version in _mapping(entry.get("components", {}), f"{at}.components").items():
+        component = state.component(str(comp))
+        if component is None or str(version) not in component.versions:
+            raise FleetError(f"{at}.components.{comp}: no such component version {version}")
+        components[str(comp)] = {"componentVersion": str(version)}
+    previous = state.deployments.latest.get(target_arn)
+    is_group = kind == "thinggroup"
+    status = str(entry.get("status", "ACTIVE" if is_group else "COMPLETED"))
+    if status not in ("ACTIVE", "COMPLETED", "CANCELED", "FAILED", "INACTIVE"):
+        raise FleetError(f"{at}.status: not a deployment status: {status}")
+    # Stable across loads, distinct across accounts and Regions, as AWS's UUIDs are.
+    default_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{state.account}/{state.region}/{index}")
+    deployment_id = str(entry.get("id", default_id))
+    tags = {str(k): str(v) for k, v in _mapping(entry.get("tags", {}), f"{at}.tags").items()}
+    dep = Deployment(
+        deployment_id=deployment_id,
+        revision_id=str(int(previous.revision_id) + 1) if previous else "1",
+        target_arn=target_arn,
+        name=str(entry.get("name", f"Deployment for {name}")),
+        created=now - _days(entry, at) * DAY,
+        status=status,
+        components=components,
+        account=state.account,
+        region=state.region,
+        tags=tags,
+    )
+    if deployment_id in state.deployments.by_id:
+        raise FleetError(f"{at}.id: deployment id {deployment_id} is used twice")
+    state.add_deployment(dep, apply=False)
+
+
+def _guidance(entry: Mapping[str, Any], at: str) -> str | None:
+    value = entry.get("vendor_guidance", "ACTIVE")
+    if value is None:
+        return None
+    if value not in ("ACTIVE", "DISCONTINUED", "DELETED"):
+        raise FleetError(f"{at}.vendor_guidance: must be ACTIVE, DISCONTINUED or DELETED")
+    return str(value)
+
+
+def _days(entry: Mapping[str, Any], at: str) -> float:
+    value = entry.get("age_days", 0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise FleetError(f"{at}.age_days: must be a number >= 0")
+    return float(value)
+
+
+def _only(data: Mapping[str, Any], where: str, allowed: set[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise FleetError(
+            f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
+        )
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise FleetError(f"{where}: expected a mapping")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise FleetError(f"{where}: expected a list")
+    return value
+
+
+def _str(data: Mapping[str, Any], key: str, where: str) -> str:
+    value = data.get(key)
+    if value is None or isinstance(value, dict | list) or str(value) == "":
+        raise FleetError(f"{where}.{key}: required")
+    return str(value)
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    items = _list(value, where)
+    if not all(isinstance(v, str) and v for v in items):
+        raise FleetError(f"{where}: expected a list of names")
+    return list(items)

@@ -1,0 +1,41 @@
+"""The Greengrass V2 operations the simulator implements: validated params in, output out.
+
+Each handler gets the caller's account-and-Region state and the parameters already checked
+against the model's input shape; it answers a dict in the model's output shape (timestamps
+as epoch seconds) or raises SimError with a modelled error code.
+
+    call         Call (what a handler may touch) and the checks handlers share
+    components   ListComponents, ListComponentVersions, DescribeComponent
+    deployments  List/Get/Create/Cancel/DeleteDeployment
+    devices      ListCoreDevices, GetCoreDevice, ListInstalledComponents,
+                 ListEffectiveDeployments
+    tags         TagResource, UntagResource, ListTagsForResource
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ggwatch.sim.operations import components, deployments, devices, tags
+from ggwatch.sim.operations.call import Call, Output, Params
+from ggwatch.sim.operations.deployments import create_deployment
+
+__all__ = ["HANDLERS", "Call", "Output", "Params", "create_deployment"]
+
+HANDLERS: dict[str, Callable[[Call], Output]] = {
+    "ListComponents": components.list_components,
+    "ListComponentVersions": components.list_component_versions,
+    "DescribeComponent": components.describe_component,
+    "ListDeployments": deployments.list_deployments,
+    "GetDeployment": deployments.get_deployment,
+    "CreateDeployment": deployments.create_deployment,
+    "CancelDeployment": deployments.cancel_deployment,
+    "DeleteDeployment": deployments.delete_deployment,
+    "ListCoreDevices": devices.list_core_devices,
+    "GetCoreDevice": devices.get_core_device,
+    "ListInstalledComponents": devices.list_installed_components,
+    "ListEffectiveDeployments": devices.list_effective_deployments,
+    "TagResource": tags.tag_resource,
+    "UntagResource": tags.untag_resource,
+    "ListTagsForResource": tags.list_tags_for_resource,
+}

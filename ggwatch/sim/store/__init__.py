@@ -1,0 +1,60 @@
+"""The simulator's in-memory world: accounts, regions, components, deployments, core devices.
+
+Mutable by design (it is a fake service), but every change goes through the methods of
+`RegionState`, so the invariants a real Greengrass V2 keeps hold after each one: one latest
+deployment per target, devices' installed components follow the latest deployments of their
+targets, and a device's lastStatusUpdateTimestamp moves when it processes a deployment. What a
+device would report to EventBridge then goes to an outbox (a non-blocking put): the store does
+no I/O.
+
+    records   the resources (components, versions, deployments, core devices), ARNs, SimError
+    index     deployments sorted newest first, overall and per target, for keyset pages
+    region    RegionState: one account's resources in one Region, and the invariants
+    world     World: every account and Region, the public catalogues, the access keys
+"""
+
+from ggwatch.sim.store.index import DeploymentIndex
+from ggwatch.sim.store.records import (
+    NUCLEUS,
+    PUBLIC_OWNER,
+    SUPERSEDED_READINGS,
+    Component,
+    ComponentVersion,
+    CoreDevice,
+    Deployment,
+    EffectiveDeployment,
+    Installed,
+    Outbox,
+    Readings,
+    SimError,
+    component_arn,
+    not_found,
+    thing_arn,
+    thing_group_arn,
+    version_key,
+)
+from ggwatch.sim.store.region import RegionState
+from ggwatch.sim.store.world import World
+
+__all__ = [
+    "NUCLEUS",
+    "PUBLIC_OWNER",
+    "SUPERSEDED_READINGS",
+    "Component",
+    "ComponentVersion",
+    "CoreDevice",
+    "Deployment",
+    "DeploymentIndex",
+    "EffectiveDeployment",
+    "Installed",
+    "Outbox",
+    "Readings",
+    "RegionState",
+    "SimError",
+    "World",
+    "component_arn",
+    "not_found",
+    "thing_arn",
+    "thing_group_arn",
+    "version_key",
+]

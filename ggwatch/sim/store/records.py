@@ -1,0 +1,187 @@
+"""The simulator's records: components and their versions, deployments, core devices.
+
+Plain data with the ARNs AWS gives them, the error the simulator answers with, and the two
+seams the state needs from outside: the readings of undocumented behaviour, and the outbox the
+state reports events to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ggwatch.sim import eventbridge
+
+PUBLIC_OWNER = "aws"
+NUCLEUS = "aws.greengrass.Nucleus"
+SUPERSEDED_READINGS = ("INACTIVE", "CANCELED")
+
+
+class SimError(Exception):
+    """An AWS error the simulator answers with: code, message and the error's extra members."""
+
+    def __init__(
+        self, code: str, message: str, *, retry_after: int | None = None, **members: Any
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after  # sent as the Retry-After header
+        self.members = members
+
+
+def not_found(kind: str, resource_id: str) -> SimError:
+    return SimError(
+        "ResourceNotFoundException",
+        f"{kind} {resource_id} was not found.",
+        resourceId=resource_id,
+        resourceType=kind,
+    )
+
+
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key for component versions: numeric parts compare as numbers, the rest as text."""
+    parts: list[tuple[int, int | str]] = []
+    for piece in version.replace("-", ".").split("."):
+        parts.append((0, int(piece)) if piece.isdigit() else (1, piece))
+    return tuple(parts)
+
+
+def component_arn(region: str, owner: str, name: str) -> str:
+    return f"arn:aws:greengrass:{region}:{owner}:components:{name}"
+
+
+def thing_arn(region: str, account: str, thing: str) -> str:
+    return f"arn:aws:iot:{region}:{account}:thing/{thing}"
+
+
+def thing_group_arn(region: str, account: str, group: str) -> str:
+    return f"arn:aws:iot:{region}:{account}:thinggroup/{group}"
+
+
+@dataclass(slots=True)
+class ComponentVersion:
+    name: str
+    version: str
+    arn: str
+    created: float
+    publisher: str
+    description: str
+    vendor_guidance: str | None = "ACTIVE"
+    guidance_message: str | None = None
+    state: str = "DEPLOYABLE"
+    platforms: tuple[dict[str, Any], ...] = ({"name": "linux", "attributes": {"os": "linux"}},)
+    tags: dict[str, str] = field(default_factory=dict)
+    # Resolved dependencies (name -> version) that the nucleus installs as non-root components.
+    dependencies: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Component:
+    name: str
+    arn: str
+    owner: str
+    versions: dict[str, ComponentVersion] = field(default_factory=dict)
+    # Newest first, as ListComponentVersions answers.
+    order: list[str] = field(default_factory=list)
+
+    def add(self, version: ComponentVersion) -> None:
+        self.versions[version.version] = version
+        self.order = sorted(self.versions, key=version_key, reverse=True)
+
+    def latest(self) -> ComponentVersion:
+        return self.versions[self.order[0]]
+
+
+@dataclass(slots=True)
+class Deployment:
+    deployment_id: str
+    revision_id: str
+    target_arn: str
+    name: str
+    created: float
+    status: str
+    components: dict[str, dict[str, Any]]
+    account: str
+    region: str
+    is_latest: bool = True
+    parent_target_arn: str | None = None
+    policies: dict[str, Any] | None = None
+    iot_job_configuration: dict[str, Any] | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:greengrass:{self.region}:{self.account}:deployments:{self.deployment_id}"
+
+    @property
+    def iot_job_id(self) -> str:
+        return self.deployment_id
+
+    @property
+    def iot_job_arn(self) -> str:
+        return f"arn:aws:iot:{self.region}:{self.account}:job/{self.deployment_id}"
+
+    @property
+    def sort_key(self) -> tuple[float, str]:
+        # Newest first; the id breaks ties so pages are stable.
+        return (-self.created, self.deployment_id)
+
+
+@dataclass(slots=True)
+class Installed:
+    name: str
+    version: str
+    is_root: bool
+    source: str
+    changed: float
+    reported: float
+    state: str = "RUNNING"
+
+
+@dataclass(slots=True)
+class EffectiveDeployment:
+    deployment_id: str
+    name: str
+    target_arn: str
+    status: str
+    created: float
+    modified: float
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class CoreDevice:
+    thing_name: str
+    status: str
+    last_update: float
+    thing_groups: tuple[str, ...]
+    platform: str = "linux"
+    architecture: str = "amd64"
+    runtime: str = "aws_nucleus_classic"
+    installed: dict[str, Installed] = field(default_factory=dict)
+    effective: dict[str, EffectiveDeployment] = field(default_factory=dict)
+    # Thing groups whose deployments reached the device, even after it left the group:
+    # ListCoreDevices(thingGroupArn=...) lists those devices too.
+    deployed_groups: set[str] = field(default_factory=set)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def core_version(self) -> str | None:
+        nucleus = self.installed.get(NUCLEUS)
+        return nucleus.version if nucleus else None
+
+
+class Outbox(Protocol):
+    """Where the store reports what a device would tell EventBridge: a synchronous put that
+    never blocks (the emitter's outbox), so the store itself does no I/O."""
+
+    def put(self, event: eventbridge.Event) -> None: ...
+
+
+@dataclass(slots=True)
+class Readings:
+    """Where AWS's behaviour is undocumented, which reading the simulator plays."""
+
+    superseded_status: str = "INACTIVE"  # or CANCELED
+    delete_active_error: str = "conflict"  # or validation
