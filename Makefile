@@ -84,5 +84,10 @@ fmt: $(DEV_STAMP)
 	$(BIN)/ruff format ggwatch tests bench deploy
 	$(BIN)/ruff check --fix ggwatch tests bench deploy
 
+# docs/settings.md from the settings' own fields (a unit test fails when it is stale). --write
+# replaces the file only once the text is complete.
+docs: $(RUNTIME_STAMP)
+	$(BIN)/python -m ggwatch.settings_doc --write docs/settings.md
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

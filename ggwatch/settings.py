@@ -32,28 +32,14 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from ggwatch import names
 from ggwatch.errors import ConfigError
 from ggwatch.findings import Rule
 from ggwatch.rules.config import Exclusions, RuleOverride, RulesConfig
 
 ENV_PREFIX = "GGWATCH_"
 CONFIG_ENV = "GGWATCH_CONFIG"
-ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
-SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
-ACCOUNT_ID = re.compile(r"^\d{12}$")
 DAY = 86_400.0
-QUEUE_URL = re.compile(r"^https?://[^/\s]+/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
-
-
-def check_regions(value: tuple[str, ...]) -> tuple[str, ...]:
-    for region in value:
-        parts = region.split("-")
-        if len(parts) < 3 or not parts[-1].isdigit() or not region.islower():
-            raise ValueError(f"{region!r} is not a Region name such as us-west-2")
-    if len(set(value)) != len(value):
-        raise ValueError("a Region is listed twice")
-    return value
 
 
 class TargetConfig(BaseModel):
@@ -67,13 +53,26 @@ class TargetConfig(BaseModel):
     )
     role_arn: str | None = Field(
         default=None,
-        description="Role to assume with STS (credentials refreshed before they expire). "
-        "None: the SDK's own credentials.",
+        description="IAM role ARN (arn:aws:iam::123456789012:role/NAME; also aws-cn and "
+        "aws-us-gov) to assume with STS, credentials refreshed before they expire. None: the "
+        "SDK's own credentials.",
     )
-    external_id: SecretStr | None = Field(default=None, description="AssumeRole ExternalId.")
-    session_name: str = Field(default="ggwatch", description="AssumeRole RoleSessionName.")
+    external_id: SecretStr | None = Field(
+        default=None,
+        description="AssumeRole ExternalId, 2-1224 characters; a secret, which error "
+        "messages never echo. None: none sent.",
+    )
+    session_name: str = Field(
+        default="ggwatch",
+        description="AssumeRole RoleSessionName (2-64 letters, digits and +=,.@_-), as the "
+        "account's CloudTrail shows it.",
+    )
     duration_seconds: int = Field(
-        default=3600, ge=900, le=43200, description="Lifetime asked of assumed credentials."
+        default=3600,
+        ge=900,
+        le=43200,
+        description="Lifetime asked of assumed credentials, seconds; the role's maximum "
+        "session duration must allow it.",
     )
     regions: tuple[str, ...] = Field(
         default=(), description="Regions to watch; empty: the top-level `regions` setting."
@@ -93,16 +92,13 @@ class TargetConfig(BaseModel):
     @field_validator("account_id")
     @classmethod
     def _check_account_id(cls, value: str | None) -> str | None:
-        if value is not None and not ACCOUNT_ID.fullmatch(value):
-            raise ValueError(f"{value!r} is not a 12-digit account id")
-        return value
+        return None if value is None else names.check_account_id(value)
 
     @model_validator(mode="after")
     def _account_from_role(self) -> TargetConfig:
         # A finding's identity includes its account, so it is fixed here, once, and never
         # derived from whichever listing happened to succeed.
-        match = ROLE_ARN.fullmatch(self.role_arn or "")
-        named = match.group(2) if match else None
+        named = names.role_account(self.role_arn or "")
         if named is not None and self.account_id not in (None, named):
             raise ValueError(f"account_id {self.account_id} is not the role's account {named}")
         if named is not None and self.account_id is None:
@@ -112,23 +108,17 @@ class TargetConfig(BaseModel):
     @field_validator("account")
     @classmethod
     def _check_alias(cls, value: str) -> str:
-        if not ALIAS.fullmatch(value):
-            raise ValueError(f"{value!r} is not an alias (letters, digits, '.', '_', '-'; <= 64)")
-        return value
+        return names.check_alias(value)
 
     @field_validator("role_arn")
     @classmethod
     def _check_role(cls, value: str | None) -> str | None:
-        if value is not None and not ROLE_ARN.fullmatch(value):
-            raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/x)")
-        return value
+        return None if value is None else names.check_role_arn(value)
 
     @field_validator("session_name")
     @classmethod
     def _check_session(cls, value: str) -> str:
-        if not SESSION_NAME.fullmatch(value):
-            raise ValueError("must be 2-64 characters of letters, digits and +=,.@_-")
-        return value
+        return names.check_session_name(value)
 
     @field_validator("external_id")
     @classmethod
@@ -140,7 +130,7 @@ class TargetConfig(BaseModel):
     @field_validator("regions")
     @classmethod
     def _check_regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return check_regions(value)
+        return names.check_regions(value)
 
     @field_validator("endpoint_url")
     @classmethod
@@ -162,12 +152,15 @@ class Settings(BaseSettings):
 
     # -- logging ---------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = Field(
-        default="info", description="Lowest level written."
+        default="info",
+        description="Lowest level written: debug, info, warning or error.",
+        json_schema_extra={"section": "logging"},
     )
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto",
         description="auto: JSON lines when stderr is not a terminal (containers, CI), "
-        "readable console output when it is.",
+        "readable console output when it is; json or console force one.",
+        json_schema_extra={"section": "logging"},
     )
 
     # -- AWS targets and quota --------------------------------------------------------------
@@ -175,6 +168,7 @@ class Settings(BaseSettings):
         default=(),
         description="Regions to watch, comma-separated in the environment. Empty: the SDK's "
         "default Region (AWS_REGION / AWS_DEFAULT_REGION / profile).",
+        json_schema_extra={"section": "targets"},
     )
     quota_share: float = Field(
         default=0.5,
@@ -182,12 +176,14 @@ class Settings(BaseSettings):
         le=1.0,
         description="Share of the account's 30 requests/second Greengrass V2 budget ggwatch "
         "may use; the rest stays for the deploy pipelines that share it.",
+        json_schema_extra={"section": "aws"},
     )
 
     account_id: str | None = Field(
         default=None,
         description="The 12-digit account of the SDK's own credentials (the default target, "
         "and targets without a role). Default: asked of STS GetCallerIdentity at start.",
+        json_schema_extra={"section": "targets"},
     )
     service_rate: float | None = Field(
         default=None,
@@ -195,6 +191,7 @@ class Settings(BaseSettings):
         le=1_000_000.0,
         description="The account's whole Greengrass V2 request budget, requests/second. "
         "Default: AWS's quota for the Region (30; 10 in China and GovCloud).",
+        json_schema_extra={"section": "aws"},
     )
     max_in_flight: int = Field(
         default=4,
@@ -202,6 +199,7 @@ class Settings(BaseSettings):
         le=64,
         description="Greengrass V2 calls in flight per account and Region. The quota, not "
         "this, sets the pace; a few in flight hide the network's latency.",
+        json_schema_extra={"section": "aws"},
     )
     max_attempts: int = Field(
         default=8,
@@ -209,23 +207,41 @@ class Settings(BaseSettings):
         le=20,
         description="Attempts per call when throttled, on 5xx or on connection errors "
         "(honouring Retry-After), before the target is reported incomplete.",
+        json_schema_extra={"section": "aws"},
     )
     targets: tuple[TargetConfig, ...] = Field(
         default=(),
-        description="Accounts to watch, each {account: alias, role_arn, external_id, "
-        "session_name, regions, endpoint_url}; JSON in the environment. Empty: one target, "
-        "alias 'default', with the SDK's own credentials and `regions`.",
+        description="Accounts to watch, each {account: alias, role_arn, account_id, "
+        "external_id, session_name, duration_seconds, regions, endpoint_url} (see the targets "
+        "table); a JSON list in GGWATCH_TARGETS. Empty: one target, alias 'default', with the "
+        "SDK's own credentials and `regions`.",
+        json_schema_extra={"section": "targets"},
     )
-    connect_timeout_seconds: float = Field(default=5.0, gt=0.0, le=300.0)
-    read_timeout_seconds: float = Field(default=30.0, gt=0.0, le=900.0)
+    connect_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=300.0,
+        description="Seconds to wait for a connection (TCP and TLS) to an AWS endpoint, per "
+        "HTTP request; a timeout counts as a connection error and is retried.",
+        json_schema_extra={"section": "aws"},
+    )
+    read_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0.0,
+        le=900.0,
+        description="Seconds to wait for an AWS endpoint's answer once connected, per HTTP "
+        "request; a timeout counts as a connection error and is retried.",
+        json_schema_extra={"section": "aws"},
+    )
     scan_deadline_seconds: float | None = Field(
         default=None,
         gt=0.0,
         le=7 * DAY,
-        description="A scan still running after this long ends incomplete (what was read is "
-        "kept). Default: the largest of the poll interval, two calls' full timeouts, and 4x "
+        description="Seconds after which a scan still running ends incomplete (what was read "
+        "is kept). Default: the largest of the poll interval, two calls' full timeouts, and 4x "
         "the time the quota floor needs for the scan's calls (recomputed as the scan learns "
         "its size).",
+        json_schema_extra={"section": "scan"},
     )
 
     # -- rules -------------------------------------------------------------------------------
@@ -233,16 +249,23 @@ class Settings(BaseSettings):
         default=30.0,
         ge=0.0,
         le=36_500.0,
-        description="A deployment that is not latest for its target (or is latest and "
-        "CANCELED) and older than this is stale.",
+        description="Days after which a deployment that is not latest for its target (or is "
+        "latest and CANCELED) is stale.",
+        json_schema_extra={"section": "scan"},
     )
     rules: dict[Rule, RuleOverride] = Field(
         default_factory=dict,
-        description="Per rule id: enabled (default true) and severity (override).",
+        description="Per rule id: enabled (default true) and severity (override; see the rule "
+        "overrides table); JSON in the environment. Empty: every rule on, at its default "
+        "severity.",
+        json_schema_extra={"section": "scan"},
     )
     exclusions: Exclusions = Field(
         default_factory=Exclusions,
-        description="Target ARN globs, component name globs and deployment tags to leave out.",
+        description="Target ARN globs, component name globs and deployment tags whose findings "
+        "are left out (see the exclusions table); JSON in the environment. Empty: nothing is "
+        "left out.",
+        json_schema_extra={"section": "scan"},
     )
 
     # -- cleanup of stale deployments ------------------------------------------------------
@@ -250,25 +273,29 @@ class Settings(BaseSettings):
         default="off",
         description="off: never delete. dry-run: run every check, log and count what would be "
         "deleted, call nothing mutating. enforce: archive, then DeleteDeployment.",
+        json_schema_extra={"section": "cleanup"},
     )
     archive_uri: str | None = Field(
         default=None,
         description="Where full deployment definitions are archived before deletion: "
-        "file:///dir or s3://bucket/prefix. Required by enforce.",
+        "file:///dir or s3://bucket/prefix. Required by enforce; none: no archive.",
+        json_schema_extra={"section": "cleanup"},
     )
     cleanup_grace_seconds: float = Field(
         default=3600.0,
         ge=0.0,
         le=365 * DAY,
-        description="How long a stale-deployment finding is open before cleanup acts, so "
+        description="Seconds a stale-deployment finding is open before cleanup acts, so "
         "alerts and dry-run reports reach people first.",
+        json_schema_extra={"section": "cleanup"},
     )
     cleanup_max_percent: float = Field(
         default=50.0,
         gt=0.0,
         le=100.0,
-        description="If the candidates exceed this share of a target's deployments, nothing is "
-        "deleted there: a sign of misconfiguration, not of a fleet to purge.",
+        description="Percent: if the candidates exceed this share of a target's deployments, "
+        "nothing is deleted there: a sign of misconfiguration, not of a fleet to purge.",
+        json_schema_extra={"section": "cleanup"},
     )
     cleanup_max_per_cycle: int = Field(
         default=10,
@@ -276,34 +303,47 @@ class Settings(BaseSettings):
         le=10_000,
         description="Deletions per target and cycle, and per target and webhook request; the "
         "rest wait.",
+        json_schema_extra={"section": "cleanup"},
     )
     cleanup_rate_per_second: float = Field(
         default=1.0,
         gt=0.0,
         le=10.0,
         description="Deletions per second, under the service's ceiling of 10 in progress.",
+        json_schema_extra={"section": "cleanup"},
     )
     cleanup_exclude_target_arns: Annotated[tuple[str, ...], NoDecode] = Field(
-        default=(), description="Target ARN globs never cleaned (comma-separated in env)."
+        default=(),
+        description="Target ARN globs (shell syntax) whose deployments are never cleaned; "
+        "comma-separated in the environment. Empty: none.",
+        json_schema_extra={"section": "cleanup"},
     )
     cleanup_exclude_deployment_names: Annotated[tuple[str, ...], NoDecode] = Field(
-        default=(), description="Deployment name globs never cleaned (comma-separated in env)."
+        default=(),
+        description="Deployment name globs (shell syntax) never cleaned; comma-separated in "
+        "the environment. Empty: none.",
+        json_schema_extra={"section": "cleanup"},
     )
     cleanup_on_scan: bool = Field(
         default=True,
         description="Clean after every complete scan. false: only alerts (POST /alertmanager) "
         "trigger cleanup; the same caps apply to both.",
+        json_schema_extra={"section": "cleanup"},
     )
     webhook_token: SecretStr | None = Field(
         default=None,
-        description="Enables POST /alertmanager; callers send Authorization: Bearer <token>.",
+        description="Enables POST /alertmanager; callers send Authorization: Bearer <token>. "
+        "At least 16 characters; a secret: set it in the environment, not the file "
+        "(check-config shows it redacted). None: no webhook.",
+        json_schema_extra={"section": "webhook"},
     )
     webhook_deadline_seconds: float = Field(
         default=25.0,
         gt=0.0,
         le=3600.0,
-        description="Work one webhook request may cause; what is left at the deadline is "
-        "answered as held back. Below Alertmanager's 30 s default timeout.",
+        description="Seconds of work one webhook request may cause; what is left at the "
+        "deadline is answered as held back. Below Alertmanager's 30 s default timeout.",
+        json_schema_extra={"section": "webhook"},
     )
 
     # -- daemon ----------------------------------------------------------------------------
@@ -313,20 +353,24 @@ class Settings(BaseSettings):
         le=DAY,
         description="Seconds between full scans in the daemon. Vendor guidance changes "
         "rarely; five minutes keeps alerts timely at a small share of the quota.",
+        json_schema_extra={"section": "daemon"},
     )
     describe_refresh_seconds: float = Field(
         default=900.0,
         ge=0.0,
         le=30 * DAY,
-        description="The daemon re-describes a version in use (vendor guidance) after this long; "
-        "a version newly in use is described at once. No event announces guidance changes.",
+        description="Seconds after which the daemon re-describes a version in use (vendor "
+        "guidance); a version newly in use is described at once. No event announces guidance "
+        "changes.",
+        json_schema_extra={"section": "daemon"},
     )
     device_refresh_seconds: float = Field(
         default=86_400.0,
         ge=0.0,
         le=30 * DAY,
         description="The daemon re-reads a device's installed components when its "
-        "lastStatusUpdateTimestamp moves, and at the latest after this long.",
+        "lastStatusUpdateTimestamp moves, and at the latest after this many seconds.",
+        json_schema_extra={"section": "daemon"},
     )
     poll_jitter: float = Field(
         default=0.1,
@@ -334,13 +378,16 @@ class Settings(BaseSettings):
         le=0.5,
         description="Each wait is the interval times 1 +/- this, so that many daemons (or "
         "Regions) do not call in lockstep.",
+        json_schema_extra={"section": "daemon"},
     )
     max_finding_series: int = Field(
         default=2000,
         ge=0,
         le=1_000_000,
-        description="Cap on ggwatch_finding_info series, so a huge fleet cannot overload "
-        "Prometheus; how many were left out is exported.",
+        description="Cap on ggwatch_finding_info series (one per open finding), so a huge "
+        "fleet cannot overload Prometheus; ggwatch_finding_info_dropped says how many were "
+        "left out.",
+        json_schema_extra={"section": "http"},
     )
 
     # -- event-driven refresh -----------------------------------------------------------------
@@ -348,26 +395,38 @@ class Settings(BaseSettings):
         default=(),
         description="SQS queues receiving EventBridge's Greengrass V2 and AWS Health events "
         "(comma-separated; one per Region or one shared). Empty: polling only.",
+        json_schema_extra={"section": "events"},
     )
     events_wait_seconds: int = Field(
-        default=20, ge=1, le=20, description="SQS long-poll wait per ReceiveMessage."
+        default=20,
+        ge=1,
+        le=20,
+        description="SQS long-poll wait per ReceiveMessage, seconds.",
+        json_schema_extra={"section": "events"},
     )
     events_coalesce_seconds: float = Field(
         default=1.0,
         ge=0.0,
         le=60.0,
-        description="A target's refresh waits until its events have been quiet this long (at "
-        "most 5 times as long), so a burst for one device causes one refresh.",
+        description="Seconds a target's refresh waits for its events to be quiet (at most 5 "
+        "times as long in all), so a burst for one device causes one refresh.",
+        json_schema_extra={"section": "events"},
     )
 
     # -- HTTP (metrics and health) -------------------------------------------------------------
-    http_host: str = Field(default="0.0.0.0", description="Address /metrics and health listen on.")  # noqa: S104
+    http_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - a container's port is published, not its loopback
+        description="Address the status page, /metrics and the health endpoints listen on; "
+        "0.0.0.0: every IPv4 interface.",
+        json_schema_extra={"section": "http"},
+    )
     http_port: int = Field(
         default=8419,
         ge=0,
         le=65535,
         description="Port for /metrics, health and the status page. Outside 9100-9999, the "
         "range exporters commonly take, so it does not clash with one on the same host.",
+        json_schema_extra={"section": "http"},
     )
     http_max_connections: int = Field(
         default=256,
@@ -376,26 +435,30 @@ class Settings(BaseSettings):
         description="Open HTTP connections at most; past it the oldest idle one is closed, "
         "and a new one waits when none is idle. Keeps slow clients from exhausting memory "
         "and file descriptors.",
+        json_schema_extra={"section": "http"},
     )
     http_idle_timeout_seconds: float = Field(
         default=15.0,
         gt=0.0,
         le=3600.0,
-        description="A connection that sends no complete request for this long is closed "
-        "(also a client trickling its headers).",
+        description="Seconds: a connection that sends no complete request for this long is "
+        "closed (also a client trickling its headers).",
+        json_schema_extra={"section": "http"},
     )
     http_send_timeout_seconds: float = Field(
         default=30.0,
         gt=0.0,
         le=3600.0,
-        description="A response the client does not read within this long is abandoned and "
-        "the connection closed.",
+        description="Seconds: a response the client does not read within this long is "
+        "abandoned and the connection closed.",
+        json_schema_extra={"section": "http"},
     )
     http_body_timeout_seconds: float = Field(
         default=10.0,
         gt=0.0,
         le=3600.0,
-        description="A request body (the webhook's) must arrive within this long; else 408.",
+        description="Seconds within which a request body (the webhook's) must arrive; else 408.",
+        json_schema_extra={"section": "http"},
     )
 
     @property
@@ -420,19 +483,12 @@ class Settings(BaseSettings):
     @field_validator("regions")
     @classmethod
     def _check_regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return check_regions(value)
+        return names.check_regions(value)
 
     @field_validator("events_queue_url")
     @classmethod
     def _check_queues(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for url in value:
-            if not QUEUE_URL.fullmatch(url):
-                raise ValueError(
-                    f"{url!r} is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
-                )
-        if len(set(value)) != len(value):
-            raise ValueError("a queue is listed twice")
-        return value
+        return names.check_queue_urls(value)
 
     @field_validator("targets")
     @classmethod
@@ -445,9 +501,7 @@ class Settings(BaseSettings):
     @field_validator("account_id")
     @classmethod
     def _check_account_id(cls, value: str | None) -> str | None:
-        if value is not None and not ACCOUNT_ID.fullmatch(value):
-            raise ValueError(f"{value!r} is not a 12-digit account id")
-        return value
+        return None if value is None else names.check_account_id(value)
 
     @field_validator("archive_uri")
     @classmethod

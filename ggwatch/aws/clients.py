@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ggwatch.aws.greengrass import translate
 from ggwatch.errors import ConfigError, MalformedResponse
 from ggwatch.model import DEFAULT_ALIAS, TargetId
+from ggwatch.names import is_account_id
 from ggwatch.settings import Settings, TargetConfig
 
 SERVICE = "greengrassv2"
@@ -161,7 +162,7 @@ async def caller_account(
     except (ClientError, BotoCoreError) as exc:
         raise translate("GetCallerIdentity", exc) from exc
     account = str(response.get("Account") or "")
-    if not (len(account) == 12 and account.isdigit()):
+    if not is_account_id(account):
         raise MalformedResponse(
             "GetCallerIdentity", "MalformedResponse", f"not an account id: {account!r}"
         )

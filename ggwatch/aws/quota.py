@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 import anyio
 
+from ggwatch.names import partition
+
 FULL_RATE = 30.0
 REDUCED_RATE = 10.0
 MIN_RATE = 0.2  # never stop entirely: a scan must finish, only slower
@@ -26,7 +28,7 @@ BURST_SECONDS = 0.1  # tokens a quiet bucket may save up, in seconds of its rate
 
 def service_rate(region: str) -> float:
     """The account's whole Greengrass V2 budget in a Region, requests/second."""
-    return REDUCED_RATE if region.startswith(("cn-", "us-gov-")) else FULL_RATE
+    return REDUCED_RATE if partition(region) != "aws" else FULL_RATE
 
 
 class TokenBucket:

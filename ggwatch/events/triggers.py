@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from ggwatch.names import ACCOUNT_ID_PATTERN, is_account_id, is_region
+
 GREENGRASS = "aws.greengrass"
 HEALTH = "aws.health"
 DEVICE_EVENTS = frozenset(
@@ -30,11 +32,10 @@ DEVICE_EVENTS = frozenset(
     }
 )
 HEALTH_SERVICE = "GREENGRASS"
-ACCOUNT = re.compile(r"^\d{12}$")
-REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 DEVICE_ARN = re.compile(
-    r"^arn:aws[a-z-]*:greengrass:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"coreDevices:(?P<thing>[A-Za-z0-9:_-]{1,128})$"
+    rf"^arn:aws[a-z-]*:greengrass:(?P<region>[a-z0-9-]+):(?P<account>{ACCOUNT_ID_PATTERN}):"
+    r"coreDevices:(?P<thing>[A-Za-z0-9:_-]{1,128})$",
+    re.ASCII,
 )
 
 
@@ -69,9 +70,9 @@ def parse(body: str) -> Trigger | None:
     detail_type = _text(event, "detail-type")
     account = _text(event, "account")
     region = _text(event, "region")
-    if not ACCOUNT.fullmatch(account):
+    if not is_account_id(account):
         raise Malformed("account is not a 12-digit account id")
-    if not REGION.fullmatch(region):
+    if not is_region(region):
         raise Malformed("region is not a Region name")
     detail = event.get("detail")
     if not isinstance(detail, dict):

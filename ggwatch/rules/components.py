@@ -8,6 +8,7 @@ from functools import partial
 
 from ggwatch.findings import Details, Finding, ResourceType, Rule
 from ggwatch.model import Guidance, TargetSnapshot, VersionRef, VersionStatus
+from ggwatch.names import partition
 from ggwatch.rules.base import finding, label, with_deployment
 from ggwatch.rules.config import RulesConfig
 
@@ -111,7 +112,8 @@ def device_findings(
     for device in target.devices:
         if device.installed is None:
             continue
-        thing_arn = f"arn:aws:iot:{target.region}:{target.account or '*'}:thing/{device.thing_name}"
+        where = f"{partition(target.region)}:iot:{target.region}:{target.account or '*'}"
+        thing_arn = f"arn:{where}:thing/{device.thing_name}"
         if exclusions.target(thing_arn):
             continue
         yield from _component_findings(

@@ -16,8 +16,14 @@ from ggwatch.findings import DEFAULT_SEVERITY, Rule, Severity
 class RuleOverride(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    enabled: bool = True
-    severity: Severity | None = Field(default=None, description="None: the rule's default severity")
+    enabled: bool = Field(
+        default=True, description="false: the rule is not evaluated and raises no findings."
+    )
+    severity: Severity | None = Field(
+        default=None,
+        description="critical, warning or info, for this rule's findings. None: the rule's "
+        "default severity.",
+    )
 
 
 class Exclusions(BaseModel):
@@ -28,9 +34,14 @@ class Exclusions(BaseModel):
     target_arns: tuple[str, ...] = Field(
         default=(),
         description="Deployment target ARNs (thing or thing group); a core device matches by "
-        "its thing ARN, arn:aws:iot:REGION:ACCOUNT:thing/NAME.",
+        "its thing ARN, arn:PARTITION:iot:REGION:ACCOUNT:thing/NAME (PARTITION aws, aws-cn or "
+        "aws-us-gov, as in the deployments' target ARNs).",
     )
-    component_names: tuple[str, ...] = ()
+    component_names: tuple[str, ...] = Field(
+        default=(),
+        description="Component names (not ARNs), such as com.example.*; findings about a "
+        "matching component are left out.",
+    )
     deployment_tags: Mapping[str, str] = Field(
         default_factory=dict,
         description="tag key -> value ('*' for any value). Applies where a deployment's tags "

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,12 +33,10 @@ from aiohttp import web
 
 from ggwatch.findings import Rule
 from ggwatch.model import DEFAULT_ALIAS, TargetId
+from ggwatch.names import is_alias, is_deployment_id, is_region
 
 MAX_BODY = 1024 * 1024
 DEDUP_MEMORY = 4096  # notifications remembered
-REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
-ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-DEPLOYMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$")
 
 
 class PayloadError(ValueError):
@@ -197,11 +194,11 @@ class AlertmanagerWebhook:
         region = labels.get("aws_region") or labels.get("region") or ""
         deployment_id = labels.get("resource_id", "")
         alias = labels.get("account_alias") or DEFAULT_ALIAS
-        if not REGION.fullmatch(region):
+        if not is_region(region):
             return _ignored(alert, "label aws_region is missing or not a Region name")
-        if not ALIAS.fullmatch(alias):
+        if not is_alias(alias):
             return _ignored(alert, "label account_alias is not an account alias")
-        if not DEPLOYMENT_ID.fullmatch(deployment_id):
+        if not is_deployment_id(deployment_id):
             return _ignored(alert, "label resource_id is missing or not a deployment id")
         if self._remediator is None:
             return _ignored(alert, "cleanup is off (GGWATCH_CLEANUP_MODE)")

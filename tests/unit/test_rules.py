@@ -720,6 +720,22 @@ def test_device_exclusion_names_its_own_region_and_account() -> None:
     assert [f.region for f in run(west, east, config=cfg)] == ["us-west-2"]
 
 
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"), ("eu-west-1", "aws")],
+)
+def test_device_exclusion_uses_the_regions_partition(region: str, partition: str) -> None:
+    t = TargetBuilder(region=region)
+    t.version(APP, "1.0.0", Guidance.DELETED)
+    t.device("core-1", v(APP, "1.0.0"))
+    t.device("core-2", v(APP, "1.0.0"))
+    arn = f"arn:{partition}:iot:{region}:{ACCOUNT}:thing/core-1"
+
+    assert [f.resource_id for f in run(t, config=config(exclusions={"target_arns": [arn]}))] == [
+        "core-2"
+    ]
+
+
 def test_an_empty_snapshot_has_no_findings() -> None:
     assert evaluate(Snapshot(()), RulesConfig(), NOW) == ()
     assert run(TargetBuilder()) == ()
