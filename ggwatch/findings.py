@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ggwatch.model import DEFAULT_ALIAS, TargetId
+from ggwatch.model import TargetId
 
 
 class Severity(StrEnum):
@@ -79,17 +79,20 @@ class Details:
 class Finding:
     rule: Rule
     severity: Severity
-    region: str
+    target: TargetId
     account: str | None
     resource_type: ResourceType
     resource_id: str
     message: str
     details: Details
-    account_alias: str = DEFAULT_ALIAS
 
     @property
-    def target(self) -> TargetId:
-        return TargetId(self.account_alias, self.region)
+    def region(self) -> str:
+        return self.target.region
+
+    @property
+    def account_alias(self) -> str:
+        return self.target.alias
 
     @property
     def key(self) -> tuple[str, ...]:

@@ -137,7 +137,7 @@ class CallCount:
 class TargetSnapshot:
     """One account and Region as one scan saw them."""
 
-    region: str
+    target: TargetId
     account: str | None
     complete: bool
     errors: tuple[TargetError, ...]
@@ -156,11 +156,14 @@ class TargetSnapshot:
     floor_seconds: float = 0.0
     # Entries the daemon's caches hold for this target after the scan.
     cache_sizes: tuple[tuple[str, int], ...] = ()
-    alias: str = DEFAULT_ALIAS
 
     @property
-    def target(self) -> TargetId:
-        return TargetId(self.alias, self.region)
+    def region(self) -> str:
+        return self.target.region
+
+    @property
+    def alias(self) -> str:
+        return self.target.alias
 
     @property
     def api_calls(self) -> int:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import anyio
 import structlog
 
+from ggwatch.aws.callguard import CallCounter, CallGuard, RetryPolicy
 from ggwatch.aws.clients import (
     Session,
     Target,
@@ -19,10 +20,11 @@ from ggwatch.aws.clients import (
     target_sessions,
     targets_to_watch,
 )
-from ggwatch.aws.greengrass import AioGreengrass, CallCounter, CallGuard, RetryPolicy
+from ggwatch.aws.greengrass import AioGreengrass
 from ggwatch.aws.quota import TokenBucket, service_rate
 from ggwatch.errors import AWSError
-from ggwatch.inventory import RegionCache, collect, failed_snapshot
+from ggwatch.inventory.cache import RegionCache
+from ggwatch.inventory.collect import collect, failed_snapshot
 from ggwatch.model import Snapshot, TargetId, TargetSnapshot
 from ggwatch.report import ScanResult
 from ggwatch.rules import evaluate
@@ -128,17 +130,18 @@ async def collect_target(
             api,
             api.counter,
             state.cache(target.id, settings),
+            target=target.id,
             account=account,
             max_in_flight=settings.max_in_flight,
             clock=clock,
         )
     except AWSError as exc:
-        snapshot = failed_snapshot(target.id.region, account, api.counter, exc, clock())
+        snapshot = failed_snapshot(target.id, account, api.counter, exc, clock())
     except Exception as exc:  # a bug or a payload nobody expected: report it, carry on
         log = structlog.get_logger("ggwatch.poller")
         log.exception("scan.crashed", target=str(target.id), error=type(exc).__name__)
-        snapshot = failed_snapshot(target.id.region, account, api.counter, exc, clock())
-    return replace(snapshot, alias=target.id.alias)
+        snapshot = failed_snapshot(target.id, account, api.counter, exc, clock())
+    return snapshot
 
 
 async def scan_once(

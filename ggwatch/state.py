@@ -20,26 +20,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ggwatch.findings import Finding, Rule, Severity
-from ggwatch.model import DEFAULT_ALIAS, TargetError, TargetId, TargetSnapshot
+from ggwatch.model import TargetError, TargetId, TargetSnapshot
 
 
 @dataclass(frozen=True, slots=True)
 class ApiCalls:
     """Cumulative AWS calls of one target since start, by operation and outcome."""
 
-    region: str
+    target: TargetId
     account: str | None
     operation: str
     outcome: str
     count: int
-    alias: str = DEFAULT_ALIAS
+
+    @property
+    def region(self) -> str:
+        return self.target.region
+
+    @property
+    def alias(self) -> str:
+        return self.target.alias
 
 
 @dataclass(frozen=True, slots=True)
 class TargetStatus:
-    region: str
+    target: TargetId
     account: str | None = None
-    alias: str = DEFAULT_ALIAS
     scans: int = 0  # attempted
     failed_scans: int = 0  # finished incomplete
     last_attempt: dt.datetime | None = None  # when the last scan finished, complete or not
@@ -54,8 +60,12 @@ class TargetStatus:
     refreshes: int = 0  # targeted refreshes that events triggered
 
     @property
-    def target(self) -> TargetId:
-        return TargetId(self.alias, self.region)
+    def region(self) -> str:
+        return self.target.region
+
+    @property
+    def alias(self) -> str:
+        return self.target.alias
 
 
 @dataclass(frozen=True, slots=True)

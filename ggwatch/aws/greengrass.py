@@ -1,44 +1,59 @@
 """The Greengrass V2 adapter: pagination, pacing, retries, call counting, error translation.
 
-Callers see domain values (ggwatch.model) and ggwatch errors, never botocore dicts or
-exceptions. Every attempt passes the shared token bucket and is counted by operation and
-outcome. Throttling is normal: the adapter waits as long as the service's Retry-After says
-(botocore ignores that header) and pauses the whole bucket, since every caller of that budget
-would be refused alike.
+Callers see domain values (ggwatch.model, parsed in ggwatch.aws.shapes) and ggwatch errors
+(ggwatch.aws.failures), never botocore dicts or exceptions. Every attempt passes the shared
+token bucket and is counted by operation and outcome. Throttling is normal: the adapter waits
+as long as the service's Retry-After says (botocore ignores that header) and pauses the whole
+bucket, since every caller of that budget would be refused alike.
 
-A pass over a target (a scan, a refresh, a cleanup cycle) may carry a `CallGuard`: a circuit
-breaker that opens after a run of consecutive connection failures or timeouts, and a deadline.
-Once either trips, every further call of the pass fails at once (`Unreachable` with code
-CircuitOpen, or `DeadlineExceeded`), so a target whose endpoint vanished or that is throttled
-without end ends incomplete within seconds, keeping what it read, instead of retrying every
-remaining call.
+A pass over a target (a scan, a refresh, a cleanup cycle) may carry a `CallGuard`
+(ggwatch.aws.callguard): once its breaker opens or its deadline passes, every further call of
+the pass fails at once.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import random
-from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from contextlib import nullcontext
-from dataclasses import dataclass
 from functools import partial
-from types import MappingProxyType
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import anyio
-from botocore.exceptions import (
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    PartialCredentialsError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
 
 from ggwatch import errors
+from ggwatch.aws import shapes
+from ggwatch.aws.api import (
+    CLEANUP_OPERATIONS,
+    OPERATIONS,
+    PAGE_SIZE,
+    READ_OPERATIONS,
+    DeploymentAdmin,
+    GreengrassAPI,
+    read_deployment,
+)
+from ggwatch.aws.callguard import (
+    BREAKER_THRESHOLD,
+    CIRCUIT_OPEN,
+    DEADLINE,
+    DEADLINE_FLOOR_MULTIPLE,
+    CallCounter,
+    CallGuard,
+    RetryPolicy,
+)
+from ggwatch.aws.failures import (
+    BY_CODE,
+    CONNECTION_ERRORS,
+    DENIED,
+    RETRYABLE,
+    THROTTLES,
+    UNREACHABLE,
+    retry_after,
+    translate,
+)
 from ggwatch.aws.quota import TokenBucket
+from ggwatch.aws.shapes import ComponentSummary, DeploymentRead, parsed
 from ggwatch.model import (
     CoreDevice,
     Deployment,
@@ -49,204 +64,33 @@ from ggwatch.model import (
     VersionStatus,
 )
 
-T = TypeVar("T")
-PAGE_SIZE = 100  # the model's maximum: fewest calls per listing
-
-# Every Greengrass V2 operation ggwatch may call; `AioGreengrass.call` refuses any other. The IAM
-# policies in deploy/iam/ grant exactly these (tests/deploy/test_iam.py holds them to it).
-READ_OPERATIONS: frozenset[str] = frozenset(
-    {
-        "ListComponents",
-        "ListComponentVersions",
-        "DescribeComponent",
-        "ListDeployments",
-        "GetDeployment",
-        "ListCoreDevices",
-        "ListInstalledComponents",
-    }
-)
-CLEANUP_OPERATIONS: frozenset[str] = frozenset({"DeleteDeployment"})  # and GetDeployment, a read
-OPERATIONS: frozenset[str] = READ_OPERATIONS | CLEANUP_OPERATIONS
-
-RETRYABLE = frozenset(
-    {
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "InternalServerException",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "RequestTimeout",
-    }
-)
-THROTTLES = errors.THROTTLE_CODES
-DENIED = errors.DENIED_CODES
-BY_CODE: Mapping[str, type[errors.AWSError]] = {
-    **dict.fromkeys(DENIED, errors.AccessDenied),
-    **dict.fromkeys(THROTTLES, errors.Throttled),
-    "ResourceNotFoundException": errors.NotFound,
-    "ConflictException": errors.Conflict,
-}
-CONNECTION_ERRORS = (
-    EndpointConnectionError,
-    ConnectTimeoutError,
-    ReadTimeoutError,
-    ConnectionClosedError,
-)
-UNREACHABLE = "Unreachable"
-CIRCUIT_OPEN = "CircuitOpen"
-DEADLINE = "ScanDeadline"
-# Consecutive connection failures or timeouts (across all calls of a pass) that open the
-# breaker: a few calls in flight each failing once or twice is a dead endpoint, not bad luck.
-BREAKER_THRESHOLD = 5
-# An automatic deadline is this many times the rate-limit floor of what the pass is known to
-# need (and never less than the poll interval): room for throttling and retries, not for a hang.
-DEADLINE_FLOOR_MULTIPLE = 4.0
-
-
-class CallGuard:
-    """The circuit breaker and deadline one pass over a target shares between its calls.
-
-    `deadline` is on the event loop's clock (anyio.current_time). With `fixed=False` it is the
-    automatic one: `expect_calls` moves it out as the pass learns how big the fleet is, to
-    `started + max(minimum, DEADLINE_FLOOR_MULTIPLE x calls / budget)`.
-    """
-
-    def __init__(
-        self,
-        *,
-        started: float,
-        minimum: float,
-        budget: float,
-        fixed: float | None = None,
-        threshold: int = BREAKER_THRESHOLD,
-    ) -> None:
-        self.started = started
-        self.minimum = minimum
-        self.budget = budget
-        self.fixed = fixed is not None
-        self.deadline = started + (fixed if fixed is not None else minimum)
-        self.threshold = threshold
-        self.failures = 0  # consecutive connection failures or timeouts
-        self.opened: str | None = None  # why the breaker opened: the last failure's words
-
-    def expect_calls(self, calls: int) -> None:
-        """The pass needs at least `calls` calls: an automatic deadline makes room for them."""
-        if not self.fixed:
-            floor = calls / self.budget if self.budget > 0 else 0.0
-            allowed = max(self.minimum, DEADLINE_FLOOR_MULTIPLE * floor)
-            self.deadline = max(self.deadline, self.started + allowed)
-
-    def remaining(self) -> float:
-        return self.deadline - anyio.current_time()
-
-    def check(self, operation: str) -> None:
-        """Raise at once when the pass may make no more calls."""
-        if self.opened is not None:
-            raise errors.Unreachable(
-                operation,
-                CIRCUIT_OPEN,
-                f"not called: {self.threshold} consecutive connection failures ({self.opened})",
-            )
-        if self.remaining() <= 0:
-            raise errors.DeadlineExceeded(operation, DEADLINE, self.expired_message())
-
-    def expired_message(self) -> str:
-        return f"the scan's deadline of {self.deadline - self.started:.0f} s passed"
-
-    def connection_failed(self, why: str) -> None:
-        self.failures += 1
-        if self.failures >= self.threshold and self.opened is None:
-            self.opened = why
-
-    def answered(self) -> None:
-        """The endpoint answered (any answer, an error too): the run of failures ends."""
-        self.failures = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    max_attempts: int = 8
-    base_delay: float = 0.2  # seconds; doubles per attempt, with full jitter
-    max_delay: float = 20.0
-
-    def backoff(self, attempt: int, rng: random.Random) -> float:
-        return rng.uniform(0.0, min(self.max_delay, self.base_delay * 2**attempt))
-
-
-@dataclass(frozen=True, slots=True)
-class ComponentSummary:
-    name: str
-    arn: str  # the component's ARN, without a version
-
-
-class GreengrassAPI(Protocol):
-    """The Greengrass V2 calls ggwatch makes, in domain terms."""
-
-    region: str
-
-    @property
-    def budget(self) -> float:
-        """Requests/second this client may make: its share of the account's budget."""
-        ...
-
-    def expect_calls(self, calls: int) -> None:
-        """The pass needs at least `calls` calls: its automatic deadline makes room for them."""
-        ...
-
-    async def list_components(self, scope: str) -> tuple[ComponentSummary, ...]: ...
-    async def list_deployments(self) -> tuple[Deployment, ...]: ...
-    async def get_deployment(self, deployment_id: str) -> DeploymentDetail: ...
-    async def describe_component(self, ref: VersionRef, arn: str) -> VersionStatus: ...
-    def component_versions(self, component_arn: str) -> AsyncIterator[tuple[str, str]]: ...
-    async def list_core_devices(self) -> tuple[CoreDevice, ...]: ...
-    async def list_installed_components(self, thing: str) -> tuple[InstalledComponent, ...]: ...
-
-
-class DeploymentAdmin(Protocol):
-    """The calls the cleanup makes: a fresh read, and the delete."""
-
-    region: str
-
-    async def get_deployment_document(self, deployment_id: str) -> dict[str, Any]: ...
-    async def delete_deployment(self, deployment_id: str) -> None: ...
-
-
-class CallCounter:
-    """Attempts by (operation, outcome); outcome is "ok" or the AWS error code."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str]] = Counter()
-
-    def record(self, operation: str, outcome: str) -> None:
-        self.counts[(operation, outcome)] += 1
-
-
-def translate(operation: str, exc: Exception) -> errors.AWSError:
-    """One ggwatch error for a botocore failure; the original stays as __cause__."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code") or "Unknown")
-        message = str(error.get("Message") or "no message")
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        kind = BY_CODE.get(code)
-        if kind is None:
-            kind = errors.ServiceError if status >= 500 else errors.RequestRejected
-        return kind(operation, code, message.splitlines()[0] if message else message)
-    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-        return errors.NoCredentials(operation, "NoCredentials", "no AWS credentials found")
-    return errors.Unreachable(operation, UNREACHABLE, str(exc).splitlines()[0])
-
-
-def _retry_after(exc: ClientError) -> float | None:
-    value = exc.response.get("retryAfterSeconds")
-    if value is None:
-        headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        value = headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except (TypeError, ValueError):
-        return None  # an HTTP date; the backoff decides instead
+# The names callers have imported from here since before the adapter was split.
+__all__ = [
+    "BREAKER_THRESHOLD",
+    "BY_CODE",
+    "CIRCUIT_OPEN",
+    "CLEANUP_OPERATIONS",
+    "CONNECTION_ERRORS",
+    "DEADLINE",
+    "DEADLINE_FLOOR_MULTIPLE",
+    "DENIED",
+    "OPERATIONS",
+    "PAGE_SIZE",
+    "READ_OPERATIONS",
+    "RETRYABLE",
+    "THROTTLES",
+    "UNREACHABLE",
+    "AioGreengrass",
+    "CallCounter",
+    "CallGuard",
+    "ComponentSummary",
+    "DeploymentAdmin",
+    "DeploymentRead",
+    "GreengrassAPI",
+    "RetryPolicy",
+    "read_deployment",
+    "translate",
+]
 
 
 class AioGreengrass:
@@ -299,7 +143,7 @@ class AioGreengrass:
                 status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
                 if not (code in RETRYABLE or status >= 500):
                     raise translate(operation, exc) from exc
-                wait = _retry_after(exc)
+                wait = retry_after(exc)
                 if code in THROTTLES:
                     self.bucket.throttled(wait)
                 delay = wait if wait is not None else self.policy.backoff(attempt, self.rng)
@@ -366,23 +210,20 @@ class AioGreengrass:
 
     async def list_components(self, scope: str) -> tuple[ComponentSummary, ...]:
         items = await self._all("ListComponents", "components", scope=scope)
-        return _parsed(
-            "ListComponents",
-            lambda: tuple(ComponentSummary(i["componentName"], i["arn"]) for i in items),
-        )
+        return parsed("ListComponents", lambda: tuple(shapes.component_summary(i) for i in items))
 
     async def list_deployments(self) -> tuple[Deployment, ...]:
         items = await self._all("ListDeployments", "deployments", historyFilter="ALL")
-        return _parsed("ListDeployments", lambda: tuple(_deployment(i) for i in items))
+        return parsed("ListDeployments", lambda: tuple(shapes.deployment(i) for i in items))
 
     async def get_deployment(self, deployment_id: str) -> DeploymentDetail:
         response = await self.call("GetDeployment", deploymentId=deployment_id)
-        return _parsed("GetDeployment", lambda: _detail(deployment_id, response))
+        return parsed("GetDeployment", lambda: shapes.detail(deployment_id, response))
 
     async def get_deployment_document(self, deployment_id: str) -> dict[str, Any]:
         """GetDeployment's whole answer (what an archive keeps), without response metadata."""
         response = await self.call("GetDeployment", deploymentId=deployment_id)
-        return {k: v for k, v in response.items() if k != "ResponseMetadata"}
+        return shapes.document(response)
 
     async def delete_deployment(self, deployment_id: str) -> None:
         """DeleteDeployment. NotFound and Conflict reach the caller, who decides what they mean."""
@@ -393,17 +234,17 @@ class AioGreengrass:
             response = await self.call("DescribeComponent", arn=arn)
         except errors.NotFound:
             return VersionStatus(ref, arn, Guidance.DELETED, None, exists=False)
-        return _parsed("DescribeComponent", lambda: _status(ref, arn, response))
+        return parsed("DescribeComponent", lambda: shapes.version_status(ref, arn, response))
 
     async def component_versions(self, component_arn: str) -> AsyncIterator[tuple[str, str]]:
         pages = self.pages("ListComponentVersions", "componentVersions", arn=component_arn)
         async for page in pages:
-            for version in _parsed("ListComponentVersions", partial(_versions, page)):
+            for version in parsed("ListComponentVersions", partial(shapes.versions, page)):
                 yield version
 
     async def list_core_devices(self) -> tuple[CoreDevice, ...]:
         items = await self._all("ListCoreDevices", "coreDevices")
-        return _parsed("ListCoreDevices", lambda: tuple(_device(i) for i in items))
+        return parsed("ListCoreDevices", lambda: tuple(shapes.core_device(i) for i in items))
 
     async def list_installed_components(self, thing: str) -> tuple[InstalledComponent, ...]:
         items = await self._all(
@@ -412,73 +253,9 @@ class AioGreengrass:
             coreDeviceThingName=thing,
             topologyFilter="ALL",  # the default, ROOT, hides dependencies such as the nucleus
         )
-        return _parsed("ListInstalledComponents", lambda: tuple(_installed(i) for i in items))
-
-
-def _deployment(item: Mapping[str, Any]) -> Deployment:
-    return Deployment(
-        deployment_id=item["deploymentId"],
-        name=item.get("deploymentName"),
-        target_arn=item["targetArn"],
-        revision_id=item.get("revisionId"),
-        status=item.get("deploymentStatus", "UNKNOWN"),
-        is_latest=bool(item.get("isLatestForTarget")),
-        created=_utc(item["creationTimestamp"]),
-        parent_target_arn=item.get("parentTargetArn"),
-    )
-
-
-def _detail(deployment_id: str, response: Mapping[str, Any]) -> DeploymentDetail:
-    components = response.get("components") or {}
-    refs = sorted(VersionRef(name, spec["componentVersion"]) for name, spec in components.items())
-    return DeploymentDetail(
-        deployment_id, tuple(refs), MappingProxyType(dict(response.get("tags") or {}))
-    )
-
-
-def _status(ref: VersionRef, arn: str, response: Mapping[str, Any]) -> VersionStatus:
-    status = response.get("status") or {}
-    try:
-        guidance = Guidance(status.get("vendorGuidance") or Guidance.ACTIVE.value)
-    except ValueError:
-        guidance = Guidance.ACTIVE  # a value newer than this code: do not raise false alarms
-    return VersionStatus(ref, arn, guidance, status.get("vendorGuidanceMessage"))
-
-
-def _versions(page: list[Any]) -> list[tuple[str, str]]:
-    return [(item["componentVersion"], item["arn"]) for item in page]
-
-
-def _device(item: Mapping[str, Any]) -> CoreDevice:
-    stamp = item.get("lastStatusUpdateTimestamp")
-    return CoreDevice(
-        thing_name=item["coreDeviceThingName"],
-        status=item.get("status"),
-        last_status_update=_utc(stamp) if stamp else None,
-    )
-
-
-def _installed(item: Mapping[str, Any]) -> InstalledComponent:
-    return InstalledComponent(
-        name=item["componentName"],
-        version=item["componentVersion"],
-        is_root=bool(item.get("isRoot")),
-        lifecycle_state=item.get("lifecycleState"),
-        installation_source=item.get("lastInstallationSource"),
-    )
-
-
-def _parsed(operation: str, convert: Callable[[], T]) -> T:
-    """Build domain values from a response; a missing or mistyped member is a clear error."""
-    try:
-        return convert()
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        detail = f"missing member {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise errors.MalformedResponse(operation, "MalformedResponse", detail) from exc
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.UTC)
+        return parsed(
+            "ListInstalledComponents", lambda: tuple(shapes.installed_component(i) for i in items)
+        )
 
 
 def _snake(operation: str) -> str:

@@ -1,10 +1,10 @@
-"""The cleanup executor: decide, re-check, archive, delete, one deployment at a time.
+"""The cleanup executor: re-check, archive, delete, one deployment at a time.
 
-Every trigger takes the same path: the daemon's cycle after a complete scan (`cycle`) and an
-Alertmanager webhook naming deployments (`request`) both ask `policy.select` over the target's
-latest complete scan, one decision at a time (a lock), sharing what is left of the per-cycle
-cap until the next scan. A request's work is bounded by that cap and by its deadline; what is
-not done is answered as held back. The dry-run branch lives in exactly one place (`_act`).
+Every trigger (the daemon's cycle after a complete scan, `cycle`; an Alertmanager webhook,
+`request`) takes the same decision path (ggwatch.cleanup.decisions), which hands what it
+selects to the guarded delete sequence here (`_remediate`): a fresh GetDeployment re-check
+(ggwatch.cleanup.recheck), the archive (ggwatch.cleanup.archiving), then the delete. The
+dry-run branch lives in exactly one place (`_act`).
 
 Every step is a structlog event (`cleanup.would_delete`, `cleanup.archived`, `cleanup.deleted`,
 `cleanup.skipped`, `cleanup.blocked`, `cleanup.request`) and a count by (account alias, Region,
@@ -20,12 +20,8 @@ its end is then re-checked before it is counted.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
-import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -34,115 +30,40 @@ from anyio.abc import ObjectReceiveStream
 
 from ggwatch import __version__
 from ggwatch.archive.record import Archive, ArchiveRecord
-from ggwatch.aws.greengrass import DeploymentAdmin
+from ggwatch.aws.greengrass import DeploymentAdmin, DeploymentRead
 from ggwatch.aws.quota import TokenBucket
-from ggwatch.cleanup.policy import (
-    HELD_BACK,
-    Candidate,
-    Fresh,
-    Policy,
-    Selection,
-    Skip,
-    recheck,
-    select,
+from ggwatch.cleanup.archiving import (
+    ARCHIVE_LEASE_SECONDS,
+    abandoned,
+    archive_first,
+    writer_identity,
 )
-from ggwatch.errors import ArchiveError, ArchiveHeld, AWSError, Conflict, NotFound
+from ggwatch.cleanup.decisions import CleanupJob, Decisions
+from ggwatch.cleanup.outcomes import SUMMARY_IDS, Outcome, Tally
+from ggwatch.cleanup.policy import Fresh, Policy, Skip, recheck
+from ggwatch.cleanup.recheck import fresh_from, fresh_of, reread
+from ggwatch.errors import AWSError, Conflict, NotFound
 from ggwatch.model import TargetId, TargetSnapshot
 from ggwatch.tracker import OpenFinding
 
+# The names callers have imported from here since before the executor was split.
+__all__ = [
+    "ARCHIVE_LEASE_SECONDS",
+    "DELETE_GRACE_ON_STOP",
+    "RECHECK_ON_STOP",
+    "SUMMARY_IDS",
+    "Cleaner",
+    "CleanupJob",
+    "Outcome",
+    "abandoned",
+    "clean",
+    "fresh_from",
+    "fresh_of",
+    "writer_identity",
+]
+
 DELETE_GRACE_ON_STOP = 30.0  # seconds a started delete may take after SIGTERM
 RECHECK_ON_STOP = 5.0  # seconds to learn whether a delete cut short by a stop went through
-# A record archived by a process on another host is taken as abandoned (its writer crashed
-# between archive and delete) once this old: far longer than a re-check, archive and delete.
-ARCHIVE_LEASE_SECONDS = 600.0
-SUMMARY_IDS = 20  # deployment ids named per reason in a request's summary log line
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    deployment_id: str
-    target: TargetId
-    action: str  # deleted | would_delete | skipped | archived | blocked
-    outcome: str  # ok | already_deleted | a Skip value
-    detail: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "deployment_id": self.deployment_id,
-            "account_alias": self.target.alias,
-            "region": self.target.region,
-            "action": self.action,
-            "outcome": self.outcome,
-            "detail": self.detail,
-        }
-
-
-def fresh_from(document: Mapping[str, Any]) -> Fresh:
-    created = document["creationTimestamp"]
-    if isinstance(created, int | float):
-        created = dt.datetime.fromtimestamp(created, dt.UTC)
-    return Fresh(
-        deployment_id=document["deploymentId"],
-        target_arn=document["targetArn"],
-        name=document.get("deploymentName"),
-        status=document.get("deploymentStatus", "UNKNOWN"),
-        is_latest=bool(document.get("isLatestForTarget")),
-        created=created.astimezone(dt.UTC),
-        tags=dict(document.get("tags") or {}),
-    )
-
-
-def writer_identity() -> str:
-    """`host:pid:token`: which process archived a record, and whether it can still be alive."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process, alive
-    return True
-
-
-def abandoned(
-    writer: str | None,
-    me: str,
-    age_seconds: float | None,
-    alive: Callable[[int], bool] = _alive,
-) -> bool:
-    """Whether an existing archive record's writer is gone, so this process may finish its
-    delete. Same host: gone when its process is (or when its pid is ours, a restarted
-    container). Another host, or a writer nobody can read: gone once the lease has passed."""
-    host, pid, token = _parts(writer)
-    my_host, my_pid, my_token = _parts(me)
-    if host and host == my_host and pid.isdigit():
-        return token == my_token or pid == my_pid or not alive(int(pid))
-    return age_seconds is not None and age_seconds >= ARCHIVE_LEASE_SECONDS
-
-
-def _parts(writer: str | None) -> tuple[str, str, str]:
-    parts = (writer or "").split(":", 2)
-    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else ("", "", "")
-
-
-@dataclass(frozen=True, slots=True)
-class CleanupJob:
-    """After a complete scan of a target: its snapshot and the open findings then."""
-
-    snapshot: TargetSnapshot
-    open_findings: tuple[OpenFinding, ...]
-
-
-@dataclass
-class _Latest:
-    """The target's latest complete scan, and the per-cycle cap used since it (deletions and
-    would-be deletions, by every trigger)."""
-
-    job: CleanupJob
-    used: int = 0
 
 
 class Cleaner:
@@ -171,81 +92,39 @@ class Cleaner:
         self.on_scan = on_scan  # False: only requests (the webhook) trigger deletions
         self.stopping = stopping or anyio.Event()  # set when the daemon is told to stop
         self.writer = writer or writer_identity()
-        self.counts: Counter[tuple[str, str, str, str, str]] = Counter()
-        self.on_count = on_count  # told after every count, to publish them
         self.log = structlog.get_logger("ggwatch.cleanup").bind(mode=mode)
-        self._latest: dict[TargetId, _Latest] = {}
-        # One decision and one deployment at a time: the caps, the rate limit and the
-        # service's ceiling of 10 deletions in progress stay simple to reason about.
-        self._lock = anyio.Lock()
-
-    def _count(self, outcome: Outcome) -> Outcome:
-        where = outcome.target
-        self.counts[(where.alias, where.region, self.mode, outcome.action, outcome.outcome)] += 1
-        if self.on_count is not None:
-            self.on_count()
-        return outcome
-
-    def _skip(self, where: TargetId, deployment_id: str, why: Skip, detail: str = "") -> Outcome:
-        self.log.info(
-            "cleanup.skipped",
-            account_alias=where.alias,
-            aws_region=where.region,
-            deployment_id=deployment_id,
-            reason=why.value,
-            detail=detail or None,
+        self.tally = Tally(mode, self.log, on_count)
+        self.decisions = Decisions(
+            mode,
+            policy,
+            admins.keys(),
+            archive,
+            clock,
+            self.tally,
+            self._remediate,
+            on_scan=on_scan,
         )
-        return self._answer(where, deployment_id, why, detail)
 
-    def _answer(self, where: TargetId, deployment_id: str, why: Skip, detail: str = "") -> Outcome:
-        """Counted, not logged one by one (a request's summary line names them)."""
-        action = "held_back" if why in HELD_BACK else "skipped"
-        return self._count(Outcome(deployment_id, where, action, why.value, detail))
+    @property
+    def counts(self) -> Counter[tuple[str, str, str, str, str]]:
+        """Outcomes by (account alias, Region, mode, action, outcome), since start."""
+        return self.tally.counts
+
+    @property
+    def on_count(self) -> Callable[[], None] | None:
+        """Told after every count, to publish them."""
+        return self.tally.on_count
+
+    @on_count.setter
+    def on_count(self, told: Callable[[], None] | None) -> None:
+        self.tally.on_count = told
 
     async def cycle(
         self, target: TargetSnapshot, open_findings: Sequence[OpenFinding]
     ) -> list[Outcome]:
         """After a complete scan of one target: remember it, and act on what the policy
         selects (unless only requests trigger deletions)."""
-        if self.mode == "off":
-            return []
-        async with self._lock:
-            if target.complete:
-                self._latest[target.target] = _Latest(CleanupJob(target, tuple(open_findings)))
-            if not self.on_scan:
-                return []
-            selection = select(
-                target, open_findings, self.policy, self.clock(), allowance=self._left(target)
-            )
-            if selection.blocked is not None:
-                return [self._blocked(target.target, selection.blocked)]
-            ready = list(selection.candidates)
-            # Archived before a crash (or a restart reset the grace period): finish those now.
-            if self.archive is not None and self.mode == "enforce":
-                room = self._left(target) - len(ready)
-                for waiting in selection.waiting:
-                    if room <= 0:
-                        break
-                    if await self._archived(waiting):
-                        ready.append(waiting)
-                        room -= 1
-            reason = "stale-deployment past its grace period"
-            return [await self._remediate(c.target, c.deployment_id, reason) for c in ready]
-
-    def _left(self, target: TargetSnapshot) -> int:
-        latest = self._latest.get(target.target)
-        used = latest.used if latest is not None and latest.job.snapshot is target else 0
-        return max(0, self.policy.max_per_cycle - used)
-
-    def _blocked(self, where: TargetId, why: str) -> Outcome:
-        self.log.warning(
-            "cleanup.blocked",
-            account_alias=where.alias,
-            aws_region=where.region,
-            reason=Skip.BLAST_RADIUS.value,
-            detail=why,
-        )
-        return self._count(Outcome("*", where, "blocked", Skip.BLAST_RADIUS.value, why))
+        return await self.decisions.cycle(target, open_findings)
 
     async def request(
         self, where: TargetId, deployment_ids: Sequence[str], reason: str, deadline: float
@@ -253,87 +132,7 @@ class Cleaner:
         """A trigger naming deployments (the webhook): the same decision as the cycle's over the
         target's latest complete scan; at most the cap's remainder is acted on, within
         `deadline` seconds. Every id gets an outcome."""
-        ids = list(dict.fromkeys(deployment_ids))
-        if self.mode == "off":
-            return {i: self._answer(where, i, Skip.INVALID, "cleanup is off") for i in ids}
-        if where not in self.admins:
-            return {i: self._answer(where, i, Skip.INVALID, "not a watched target") for i in ids}
-        answers: dict[str, Outcome] = {}
-        with anyio.move_on_after(deadline) as waited:
-            await self._lock.acquire()
-        if waited.cancelled_caught:
-            answers = {i: self._answer(where, i, Skip.DEADLINE) for i in ids}
-            self._summary(where, answers)
-            return answers
-        try:
-            ends = anyio.current_time() + max(0.0, deadline)
-            latest = self._latest.get(where)
-            if latest is None:
-                why = "no complete scan of the target yet"
-                answers = {i: self._answer(where, i, Skip.INCOMPLETE_SCAN, why) for i in ids}
-                return answers
-            job = latest.job
-            selection = select(
-                job.snapshot,
-                job.open_findings,
-                self.policy,
-                self.clock(),
-                requested=ids,
-                allowance=self._left(job.snapshot),
-            )
-            answers = await self._requested(where, selection, reason, ends)
-            return answers
-        finally:
-            self._lock.release()
-            self._summary(where, answers)
-
-    async def _requested(
-        self, where: TargetId, selection: Selection, reason: str, ends: float
-    ) -> dict[str, Outcome]:
-        answers: dict[str, Outcome] = {}
-        for deployment_id, why in selection.skipped:
-            answers[deployment_id] = self._answer(
-                where, deployment_id, why, selection.blocked or ""
-            )
-        if selection.blocked is not None:
-            self._blocked(where, selection.blocked)
-        for candidate in selection.candidates:
-            left = ends - anyio.current_time()
-            if left <= 0:
-                answers[candidate.deployment_id] = self._answer(
-                    where, candidate.deployment_id, Skip.DEADLINE
-                )
-                continue
-            answers[candidate.deployment_id] = await self._remediate(
-                where, candidate.deployment_id, reason, recheck_within=left
-            )
-        return answers
-
-    def _summary(self, where: TargetId, answers: Mapping[str, Outcome]) -> None:
-        by_outcome: dict[str, list[str]] = {}
-        for deployment_id, outcome in answers.items():
-            by_outcome.setdefault(f"{outcome.action}/{outcome.outcome}", []).append(deployment_id)
-        self.log.info(
-            "cleanup.request",
-            account_alias=where.alias,
-            aws_region=where.region,
-            deployments=len(answers),
-            outcomes={k: len(v) for k, v in sorted(by_outcome.items())},
-            held_back={
-                k.split("/", 1)[1]: v[:SUMMARY_IDS]
-                for k, v in sorted(by_outcome.items())
-                if k.startswith("held_back/")
-            },
-        )
-
-    async def _archived(self, candidate: Candidate) -> bool:
-        assert self.archive is not None
-        try:
-            return await self.archive.exists(
-                candidate.target.region, candidate.account, candidate.deployment_id
-            )
-        except ArchiveError:
-            return False
+        return await self.decisions.request(where, deployment_ids, reason, deadline)
 
     async def _remediate(
         self,
@@ -342,42 +141,24 @@ class Cleaner:
         reason: str,
         recheck_within: float | None = None,
     ) -> Outcome:
-        """Re-check, archive and delete one deployment; the caller holds the lock."""
+        """Re-check, archive and delete one deployment; the caller holds the decisions' lock."""
         admin = self.admins.get(where)
         if admin is None:
-            return self._skip(where, deployment_id, Skip.INVALID, "not a watched target")
-        document: dict[str, Any] | None = None
-        with anyio.move_on_after(recheck_within if recheck_within is not None else float("inf")):
-            try:
-                document = await admin.get_deployment_document(deployment_id)
-            except NotFound:
-                return self._skip(where, deployment_id, Skip.NOT_FOUND)
-            except AWSError as exc:
-                return self._skip(where, deployment_id, Skip.AWS_ERROR, str(exc))
-        if document is None:
-            return self._answer(where, deployment_id, Skip.DEADLINE)
-        try:
-            fresh = fresh_from(document)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            return self._skip(where, deployment_id, Skip.AWS_ERROR, f"malformed: {exc}")
+            return self.tally.skip(where, deployment_id, Skip.INVALID, "not a watched target")
+        read = await reread(admin, self.tally, where, deployment_id, recheck_within)
+        if isinstance(read, Outcome):
+            return read
+        fresh = fresh_of(read)
         why = recheck(fresh, self.policy, self.clock())
         if why is not None:
-            return self._skip(where, deployment_id, why)
-        outcome = await self._act(where, admin, document, fresh, reason)
-        if outcome.action in ("deleted", "would_delete"):
-            self._use(where)
-        return outcome
-
-    def _use(self, where: TargetId) -> None:
-        latest = self._latest.get(where)
-        if latest is not None:
-            latest.used += 1
+            return self.tally.skip(where, deployment_id, why)
+        return await self._act(where, admin, read, fresh, reason)
 
     async def _act(
         self,
         where: TargetId,
         admin: DeploymentAdmin,
-        document: dict[str, Any],
+        read: DeploymentRead,
         fresh: Fresh,
         reason: str,
     ) -> Outcome:
@@ -391,7 +172,7 @@ class Cleaner:
         }
         if self.mode != "enforce":
             self.log.info("cleanup.would_delete", **fields, reason=reason)
-            return self._count(Outcome(deployment_id, where, "would_delete", "ok"))
+            return self.tally.count(Outcome(deployment_id, where, "would_delete", "ok"))
         assert self.archive is not None
         await self.rate.acquire()
         account = fresh.target_arn.split(":")[4] or None
@@ -399,32 +180,16 @@ class Cleaner:
             region=region,
             account=account,
             deployment_id=deployment_id,
-            deployment=document,
+            deployment=read.document,  # the raw answer: only the archive keeps it
             ggwatch_version=__version__,
             archived_at=self.clock(),
             reason=reason,
             writer=self.writer,
         )
-        try:
-            location = await self.archive.write(record)
-        except ArchiveHeld as held:
-            age = None
-            if held.archived_at is not None:
-                age = (self.clock() - held.archived_at).total_seconds()
-            if not abandoned(held.writer, self.writer, age):
-                self.log.info(
-                    "cleanup.held_by_other", **fields, writer=held.writer, location=held.location
-                )
-                return self._skip(where, deployment_id, Skip.HELD_BY_OTHER, held.writer or "")
-            location = held.location
-            self.log.info("cleanup.archive_reused", **fields, writer=held.writer, location=location)
-        except ArchiveError as exc:
-            self.log.warning("cleanup.archive_failed", **fields, error=str(exc))
-            self._count(Outcome(deployment_id, where, "archived", "failed", str(exc)))
-            return self._skip(where, deployment_id, Skip.ARCHIVE_FAILED, str(exc))
-        else:
-            self.log.info("cleanup.archived", **fields, location=location)
-            self._count(Outcome(deployment_id, where, "archived", "ok", location))
+        archived = await archive_first(self.archive, record, self.tally, where, fields, self.clock)
+        if isinstance(archived, Outcome):
+            return archived
+        location = archived
         return await self._delete(where, admin, deployment_id, fields, location)
 
     async def _delete(
@@ -461,13 +226,13 @@ class Cleaner:
             return confirmed
         if isinstance(error, NotFound):
             self.log.info("cleanup.deleted", **fields, already=True)
-            return self._count(Outcome(deployment_id, where, "deleted", "already_deleted"))
+            return self.tally.count(Outcome(deployment_id, where, "deleted", "already_deleted"))
         if isinstance(error, Conflict):
-            return self._skip(where, deployment_id, Skip.CONFLICT, error.message)
+            return self.tally.skip(where, deployment_id, Skip.CONFLICT, error.message)
         if error is not None:
-            return self._skip(where, deployment_id, Skip.AWS_ERROR, str(error))
+            return self.tally.skip(where, deployment_id, Skip.AWS_ERROR, str(error))
         self.log.info("cleanup.deleted", **fields, archive=location)
-        return self._count(Outcome(deployment_id, where, "deleted", "ok", location))
+        return self.tally.count(Outcome(deployment_id, where, "deleted", "ok", location))
 
     async def _confirm(
         self,
@@ -488,8 +253,8 @@ class Cleaner:
                 pass
         if gone:
             self.log.info("cleanup.deleted", **fields, archive=location)
-            return self._count(Outcome(deployment_id, where, "deleted", "ok", location))
-        return self._skip(
+            return self.tally.count(Outcome(deployment_id, where, "deleted", "ok", location))
+        return self.tally.skip(
             where, deployment_id, Skip.AWS_ERROR, "delete did not finish before the daemon stopped"
         )
 

@@ -13,10 +13,11 @@ import structlog
 
 from ggwatch.archive.open import archive_from_uri
 from ggwatch.archive.record import Archive
+from ggwatch.aws.callguard import CallCounter, RetryPolicy
 from ggwatch.aws.clients import (
     Session,
 )
-from ggwatch.aws.greengrass import AioGreengrass, CallCounter, RetryPolicy
+from ggwatch.aws.greengrass import AioGreengrass
 from ggwatch.cleanup.executor import Cleaner
 from ggwatch.cleanup.policy import Policy
 from ggwatch.errors import ArchiveError, ConfigError

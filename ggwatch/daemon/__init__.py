@@ -38,12 +38,12 @@ from ggwatch.aws.clients import (
     target_sessions,
     targets_to_watch,
 )
-from ggwatch.aws.queue import Consumer, QueueStats
 from ggwatch.cleanup.executor import Cleaner, CleanupJob, clean
 from ggwatch.cleanup.stage import cleaner_for
 from ggwatch.daemon.evaluator import Evaluator, initial_view
 from ggwatch.daemon.poller import Message, poll
 from ggwatch.daemon.signals import watch_signals
+from ggwatch.events.consumer import Consumer, QueueStats
 from ggwatch.events.mailbox import Mailbox
 from ggwatch.events.stage import open_queues, router
 from ggwatch.scan import ScanState, utcnow

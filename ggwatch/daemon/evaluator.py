@@ -180,14 +180,7 @@ class Evaluator:
             for (operation, outcome), count in counter.counts.items():
                 totals[CallKey(where, operation, outcome)] += count
         return tuple(
-            ApiCalls(
-                key.target.region,
-                accounts.get(key.target),
-                key.operation,
-                key.outcome,
-                count,
-                key.target.alias,
-            )
+            ApiCalls(key.target, accounts.get(key.target), key.operation, key.outcome, count)
             for key, count in sorted(totals.items())
         )
 
@@ -233,9 +226,6 @@ def initial_view(
         started_at=now,
         cleanup_mode=settings.cleanup_mode,
         events_queues=events_queues,
-        targets=tuple(
-            TargetStatus(region=t.id.region, account=t.account_id, alias=t.id.alias)
-            for t in targets
-        ),
+        targets=tuple(TargetStatus(t.id, account=t.account_id) for t in targets),
         severities=tuple((rule, config.severity(rule)) for rule in Rule if config.enabled(rule)),
     )

@@ -1,2 +1,3 @@
-"""EventBridge events -> refresh requests: parse a message into a trigger (pure), and the
-per-target mailbox that coalesces them for the poller. The SQS consumer is in ggwatch.aws.queue."""
+"""EventBridge events -> refresh requests: parse a message into a trigger (pure), the consumer
+that routes them (consumer; its SQS calls are ggwatch.aws.sqs), and the per-target mailbox
+that coalesces them for the poller."""

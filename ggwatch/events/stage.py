@@ -12,8 +12,9 @@ from ggwatch.aws.clients import (
     Target,
     default_region,
 )
-from ggwatch.aws.queue import Router, sqs_client, sqs_config
+from ggwatch.aws.sqs import sqs_client, sqs_config
 from ggwatch.errors import ConfigError
+from ggwatch.events.consumer import Router
 from ggwatch.events.mailbox import Ack, Mailbox
 from ggwatch.events.triggers import Kind, Trigger
 from ggwatch.model import TargetId

@@ -21,13 +21,12 @@ def finding(
     return Finding(
         rule=rule,
         severity=config.severity(rule),
-        region=target.region,
+        target=target.target,
         account=target.account,
         resource_type=resource_type,
         resource_id=resource_id,
         message=message,
         details=details,
-        account_alias=target.alias,
     )
 
 

@@ -17,6 +17,7 @@ import anyio
 import pytest
 from prometheus_client import CollectorRegistry
 
+from ggwatch.model import DEFAULT_ALIAS, TargetId
 from ggwatch.report import view_json
 from ggwatch.state import DaemonView, TargetStatus
 from ggwatch.web.app import HttpLimits, serve_http
@@ -230,7 +231,7 @@ async def test_answers_written_after_the_handler_are_abandoned_too() -> None:
     /readyz names every target not yet scanned: with 20,000 of them each answer is ~300 kB,
     and 40 pipelined ones are more than the kernel's socket buffers hold.
     """
-    targets = tuple(TargetStatus(region=f"xx-test-{n}") for n in range(20_000))
+    targets = tuple(TargetStatus(TargetId(DEFAULT_ALIAS, f"xx-test-{n}")) for n in range(20_000))
     view = DaemonView(started_at=STARTED, targets=targets)
     requests = 40
     async with anyio.create_task_group() as tg:

@@ -17,7 +17,8 @@ import boto3
 import pytest
 from aiobotocore.session import get_session
 
-from ggwatch.aws.queue import Consumer, QueueStats, sqs_client, sqs_config
+from ggwatch.aws.sqs import sqs_client, sqs_config
+from ggwatch.events.consumer import Consumer, QueueStats
 from ggwatch.events.mailbox import Ack
 from ggwatch.events.triggers import Trigger
 from tests.conftest import ACCOUNT, REGION

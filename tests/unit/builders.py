@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ggwatch.model import (
+    DEFAULT_ALIAS,
     CallCount,
     CoreDevice,
     Deployment,
@@ -25,6 +26,7 @@ from ggwatch.model import (
     InstalledComponent,
     Snapshot,
     TargetError,
+    TargetId,
     TargetSnapshot,
     VersionRef,
     VersionStatus,
@@ -34,6 +36,10 @@ NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 REGION = "us-west-2"
 ACCOUNT = "123456789012"
 PUBLIC_PREFIX = "aws.greengrass."
+
+
+def target_id(region: str = REGION, alias: str = DEFAULT_ALIAS) -> TargetId:
+    return TargetId(alias, region)
 
 
 def v(name: str, version: str) -> VersionRef:
@@ -169,7 +175,7 @@ class TargetBuilder:
             ref.name for ref in self.versions if not ref.name.startswith(PUBLIC_PREFIX)
         )
         return TargetSnapshot(
-            region=self.region,
+            target=target_id(self.region),
             account=self.account,
             complete=not self.errors,
             errors=tuple(self.errors),

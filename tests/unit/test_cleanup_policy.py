@@ -31,7 +31,7 @@ def stale_finding(
     finding = Finding(
         rule=rule,
         severity=Severity.INFO,
-        region=region,
+        target=TargetId(DEFAULT_ALIAS, region),
         account=ACCOUNT,
         resource_type=ResourceType.DEPLOYMENT,
         resource_id=deployment_id,

@@ -23,7 +23,7 @@ from ggwatch.settings import Settings
 from ggwatch.sinks.finding_log import FindingLog
 from ggwatch.state import DaemonView, StateHolder, TargetStatus
 from ggwatch.tracker import EventKind, FindingEvent
-from tests.unit.builders import NOW, REGION, TargetBuilder, v
+from tests.unit.builders import NOW, TargetBuilder, target_id, v
 
 APP = "com.example.App"
 NUCLEUS = "aws.greengrass.Nucleus"
@@ -65,7 +65,7 @@ class Rig:
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    view = DaemonView(started_at=NOW, targets=(TargetStatus(region=REGION),))
+    view = DaemonView(started_at=NOW, targets=(TargetStatus(target_id()),))
     holder = StateHolder(view)
     streams = [anyio.create_memory_object_stream[FindingEvent](100) for _ in range(2)]
     jobs_send, jobs_receive = anyio.create_memory_object_stream[CleanupJob](1)

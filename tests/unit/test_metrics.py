@@ -24,7 +24,7 @@ from ggwatch.rules import RulesConfig, evaluate
 from ggwatch.sinks import metrics
 from ggwatch.sinks.metrics import register_collector
 from ggwatch.state import ApiCalls, DaemonView, StateHolder, TargetStatus
-from tests.unit.builders import ACCOUNT, NOW, TargetBuilder, days_ago, snapshot, v
+from tests.unit.builders import ACCOUNT, NOW, TargetBuilder, days_ago, snapshot, target_id, v
 
 GOLDEN = Path(__file__).parent / "golden" / "metrics.prom"
 APP = "com.example.App"
@@ -55,7 +55,7 @@ def scanned(snap: TargetSnapshot, *, before: TargetSnapshot | None = None) -> Ta
     """A target after three scans, the last one `snap`; `before` is the last complete one."""
     complete = snap if snap.complete else before
     return TargetStatus(
-        region=snap.region,
+        snap.target,
         account=snap.account,
         scans=3,
         failed_scans=1 if snap.complete else 2,
@@ -77,20 +77,20 @@ def fixed_view() -> DaemonView:
     eu_builder.error("ListCoreDevices", "ThrottlingException", "Rate exceeded")
     eu = eu_builder.build()
     calls = (
-        ApiCalls(WEST, ACCOUNT, "ListDeployments", "ok", 3),
-        ApiCalls(WEST, ACCOUNT, "ListDeployments", "ThrottlingException", 2),
-        ApiCalls(WEST, ACCOUNT, "GetDeployment", "TooManyRequestsException", 1),
-        ApiCalls(WEST, ACCOUNT, "DescribeComponent", "ok", 10),
-        ApiCalls(WEST, ACCOUNT, "DescribeComponent", "SomethingNewException", 1),
-        ApiCalls(EU, ACCOUNT, "ListCoreDevices", "Unreachable", 4),
-        ApiCalls(EU, ACCOUNT, "ListComponents", "ExpiredTokenException", 1),
+        ApiCalls(target_id(WEST), ACCOUNT, "ListDeployments", "ok", 3),
+        ApiCalls(target_id(WEST), ACCOUNT, "ListDeployments", "ThrottlingException", 2),
+        ApiCalls(target_id(WEST), ACCOUNT, "GetDeployment", "TooManyRequestsException", 1),
+        ApiCalls(target_id(WEST), ACCOUNT, "DescribeComponent", "ok", 10),
+        ApiCalls(target_id(WEST), ACCOUNT, "DescribeComponent", "SomethingNewException", 1),
+        ApiCalls(target_id(EU), ACCOUNT, "ListCoreDevices", "Unreachable", 4),
+        ApiCalls(target_id(EU), ACCOUNT, "ListComponents", "ExpiredTokenException", 1),
     )
     return DaemonView(
         started_at=NOW - dt.timedelta(hours=1),
         targets=(
             dataclasses.replace(scanned(west), refreshes=2),
             scanned(eu, before=eu_before),
-            TargetStatus(NEW),
+            TargetStatus(target_id(NEW)),
         ),
         findings=evaluate(snapshot(west, eu_before), RulesConfig(), NOW),
         api_calls=calls,

@@ -18,7 +18,7 @@ def finding(resource: str, region: str = "us-west-2", **details: str) -> Finding
     return Finding(
         rule=Rule.DEVICE_DISCONTINUED,
         severity=Severity.WARNING,
-        region=region,
+        target=TargetId(DEFAULT_ALIAS, region),
         account="123456789012",
         resource_type=ResourceType.CORE_DEVICE,
         resource_id=resource,
@@ -90,8 +90,8 @@ def test_events_come_in_a_deterministic_order() -> None:
 
 
 def test_a_target_resolves_only_its_own_findings_even_in_a_shared_region() -> None:
-    prod = replace(finding("a"), account_alias="prod")
-    staging = replace(finding("a"), account="210987654321", account_alias="staging")
+    prod = replace(finding("a"), target=TargetId("prod", "us-west-2"))
+    staging = replace(finding("a"), account="210987654321", target=TargetId("staging", "us-west-2"))
     first = diff({}, [prod, staging], {prod.target, staging.target}, T0)
     assert len(first.open) == 2  # same resource id, two accounts: two findings
 

@@ -17,7 +17,7 @@ from ggwatch.findings import Finding
 from ggwatch.model import Guidance, TargetSnapshot
 from ggwatch.rules import RulesConfig, evaluate
 from ggwatch.state import DaemonView, StateHolder, TargetStatus
-from tests.unit.builders import NOW, TargetBuilder, days_ago, snapshot, v
+from tests.unit.builders import NOW, TargetBuilder, days_ago, snapshot, target_id, v
 
 APP = "com.example.App"
 NUCLEUS = "aws.greengrass.Nucleus"
@@ -47,7 +47,7 @@ def fleet_target(region: str = "us-west-2") -> TargetBuilder:
 def scanned(snap: TargetSnapshot, *, complete: bool = True) -> TargetStatus:
     """A target after three scans, the last one `complete` or not."""
     return TargetStatus(
-        region=snap.region,
+        snap.target,
         account=snap.account,
         scans=3,
         failed_scans=0 if complete else 1,
@@ -80,7 +80,7 @@ def fleet_view(*, ready: bool = False) -> DaemonView:
 
 def unscanned_view() -> DaemonView:
     """The daemon before its first scan finished."""
-    return DaemonView(started_at=STARTED, targets=(TargetStatus(region="us-west-2"),))
+    return DaemonView(started_at=STARTED, targets=(TargetStatus(target_id("us-west-2")),))
 
 
 def holder(view: DaemonView | None = None) -> StateHolder:

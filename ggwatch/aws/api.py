@@ -1,0 +1,78 @@
+"""The Greengrass V2 calls ggwatch makes, in domain terms: the operations it may call (the IAM
+policies grant exactly these), and the protocols the stages above depend on. The aiobotocore
+implementation is ggwatch.aws.greengrass.AioGreengrass."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from ggwatch.aws import shapes
+from ggwatch.aws.shapes import ComponentSummary, DeploymentRead, parsed
+from ggwatch.model import (
+    CoreDevice,
+    Deployment,
+    DeploymentDetail,
+    InstalledComponent,
+    VersionRef,
+    VersionStatus,
+)
+
+PAGE_SIZE = 100  # the model's maximum: fewest calls per listing
+
+# Every Greengrass V2 operation ggwatch may call; `AioGreengrass.call` refuses any other. The IAM
+# policies in deploy/iam/ grant exactly these (tests/deploy/test_iam.py holds them to it).
+READ_OPERATIONS: frozenset[str] = frozenset(
+    {
+        "ListComponents",
+        "ListComponentVersions",
+        "DescribeComponent",
+        "ListDeployments",
+        "GetDeployment",
+        "ListCoreDevices",
+        "ListInstalledComponents",
+    }
+)
+CLEANUP_OPERATIONS: frozenset[str] = frozenset({"DeleteDeployment"})  # and GetDeployment, a read
+OPERATIONS: frozenset[str] = READ_OPERATIONS | CLEANUP_OPERATIONS
+
+
+class GreengrassAPI(Protocol):
+    """The Greengrass V2 calls ggwatch makes, in domain terms."""
+
+    region: str
+
+    @property
+    def budget(self) -> float:
+        """Requests/second this client may make: its share of the account's budget."""
+        ...
+
+    def expect_calls(self, calls: int) -> None:
+        """The pass needs at least `calls` calls: its automatic deadline makes room for them."""
+        ...
+
+    async def list_components(self, scope: str) -> tuple[ComponentSummary, ...]: ...
+    async def list_deployments(self) -> tuple[Deployment, ...]: ...
+    async def get_deployment(self, deployment_id: str) -> DeploymentDetail: ...
+    async def describe_component(self, ref: VersionRef, arn: str) -> VersionStatus: ...
+    def component_versions(self, component_arn: str) -> AsyncIterator[tuple[str, str]]: ...
+    async def list_core_devices(self) -> tuple[CoreDevice, ...]: ...
+    async def list_installed_components(self, thing: str) -> tuple[InstalledComponent, ...]: ...
+
+
+class DeploymentAdmin(Protocol):
+    """The calls the cleanup makes: a fresh read, and the delete."""
+
+    region: str
+
+    async def get_deployment_document(self, deployment_id: str) -> dict[str, Any]: ...
+    async def delete_deployment(self, deployment_id: str) -> None: ...
+
+
+async def read_deployment(admin: DeploymentAdmin, deployment_id: str) -> DeploymentRead:
+    """A fresh GetDeployment, parsed once: what the cleanup decides on, and what it archives.
+
+    Raises NotFound and the other ggwatch errors; a malformed answer is a MalformedResponse.
+    """
+    response = await admin.get_deployment_document(deployment_id)
+    return parsed("GetDeployment", lambda: shapes.deployment_read(response))

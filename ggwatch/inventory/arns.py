@@ -1,0 +1,44 @@
+"""Which ARN a component name stands for in one account and Region."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ggwatch.aws.shapes import ComponentSummary
+from ggwatch.model import VersionRef
+
+
+def partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+class ArnResolver:
+    """A name resolves to the account's own component first, then AWS's public one."""
+
+    def __init__(
+        self,
+        region: str,
+        account: str | None,
+        private: Iterable[ComponentSummary] | None,
+        public: Iterable[ComponentSummary] | None,
+    ) -> None:
+        self.region = region
+        self.account = account
+        self.private = {c.name: c.arn for c in private or ()}
+        self.public = {c.name: c.arn for c in public or ()}
+
+    def component(self, name: str) -> str:
+        if name in self.private:
+            return self.private[name]
+        if name in self.public:
+            return self.public[name]
+        # Listed nowhere (gone, or a listing failed): guess as AWS would name it.
+        owner = "aws" if name.startswith("aws.") or self.account is None else self.account
+        return f"arn:{partition(self.region)}:greengrass:{self.region}:{owner}:components:{name}"
+
+    def version(self, ref: VersionRef) -> str:
+        return f"{self.component(ref.name)}:versions:{ref.version}"

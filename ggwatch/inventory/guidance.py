@@ -1,0 +1,73 @@
+"""Steps 3 and 4 of a collection, shared by full scans and refreshes: the vendor guidance of
+every version in use (DescribeComponent), and for each component with a flagged version in
+use the newest ACTIVE version, where to move (ListComponentVersions, newest first)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ggwatch.aws.api import GreengrassAPI
+from ggwatch.errors import AWSError
+from ggwatch.inventory.arns import ArnResolver
+from ggwatch.inventory.cache import DescribedVersion, Recommendation, RegionCache
+from ggwatch.inventory.calls import Collector, bounded_each
+from ggwatch.model import Guidance, VersionRef, VersionStatus
+
+
+async def read_guidance(
+    api: GreengrassAPI,
+    c: Collector,
+    cache: RegionCache,
+    arns: ArnResolver,
+    referenced: set[VersionRef],
+    versions: dict[VersionRef, VersionStatus],
+    recommended: dict[str, str | None],
+    walk_cost: dict[str, int],
+    started: dt.datetime,
+) -> set[str]:
+    """Fill `versions` for every referenced version not in it yet, then `recommended` for
+    every component with a flagged version that has none yet: from the cache when fresh.
+    Returns the names of the components with a flagged version in use."""
+
+    async def describe(ref: VersionRef) -> None:
+        seen = cache.versions.get(ref)
+        if seen is not None and cache.fresh(seen.read_at, started, cache.describe_refresh):
+            versions[ref] = seen.status
+            return
+        status = await c.guarded(lambda: api.describe_component(ref, arns.version(ref)))
+        if status is not None:
+            versions[ref] = status
+            cache.versions[ref] = DescribedVersion(status, started)
+
+    await bounded_each(sorted(referenced - versions.keys()), describe, c.limit)
+
+    async def recommend(name: str) -> None:
+        seen = cache.recommended.get(name)
+        if seen is not None and cache.fresh(seen.found_at, started, cache.describe_refresh):
+            recommended[name], walk_cost[name] = seen.version, seen.calls
+            return
+
+        async def walk() -> tuple[str | None, int]:
+            cost = 1  # the first page of versions, newest first
+            async for version, arn in api.component_versions(arns.component(name)):
+                ref = VersionRef(name, version)
+                status = versions.get(ref)
+                if status is None:
+                    status = await api.describe_component(ref, arn)
+                    versions[ref] = status
+                cost += ref not in referenced
+                if status.exists and status.guidance is Guidance.ACTIVE:
+                    return version, cost
+            return None, cost
+
+        try:
+            found, cost = await walk()
+        except AWSError as exc:
+            c.record(exc)
+            return
+        recommended[name], walk_cost[name] = found, cost
+        cache.recommended[name] = Recommendation(found, cost, started)
+
+    flagged = {s.ref.name for s in versions.values() if s.flagged and s.ref in referenced}
+    await bounded_each(sorted(flagged - recommended.keys()), recommend, c.limit)
+    return flagged

@@ -1,0 +1,88 @@
+"""Incremental re-reads: what events named, on top of the target's previous snapshot.
+
+A device's installed components, then the guidance of versions it newly runs; the rest of the
+target is the previous snapshot's. Only a full scan (ggwatch.inventory.collect) lists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Collection
+from dataclasses import replace
+from types import MappingProxyType
+
+from ggwatch.aws.api import GreengrassAPI
+from ggwatch.aws.callguard import CallCounter
+from ggwatch.errors import AWSError, NotFound
+from ggwatch.inventory.arns import ArnResolver
+from ggwatch.inventory.cache import InstalledRead, RegionCache
+from ggwatch.inventory.calls import Collector, bounded_each
+from ggwatch.inventory.guidance import read_guidance
+from ggwatch.model import CallCount, CoreDevice, TargetSnapshot
+
+
+async def refresh_devices(
+    api: GreengrassAPI,
+    counter: CallCounter,
+    cache: RegionCache,
+    previous: TargetSnapshot,
+    things: Collection[str],
+    *,
+    max_in_flight: int,
+    clock: Callable[[], dt.datetime],
+) -> TargetSnapshot | None:
+    """Re-read what events named: the installed components of `things`, then the guidance of
+    versions they newly run. The rest of the target is the previous snapshot's.
+
+    None when only a full scan can answer: a device the last scan did not list (the listing
+    gives its status), or a device that is gone.
+    """
+    started = clock()
+    known = {d.thing_name: d for d in previous.devices}
+    if any(thing not in known for thing in things):
+        return None
+    c = Collector(max_in_flight)
+    gone = False
+    fresh: dict[str, CoreDevice] = {}
+
+    async def reread(thing: str) -> None:
+        nonlocal gone
+        try:
+            found = await api.list_installed_components(thing)
+        except NotFound:
+            gone = True
+            return
+        except AWSError as exc:
+            c.record(exc)
+            return
+        device = known[thing]
+        # The cached timestamp stays the listed one: the next poll sees it move, and re-reads.
+        cache.installed[thing] = InstalledRead(device.last_status_update, found, started)
+        fresh[thing] = CoreDevice(
+            device.thing_name, device.status, device.last_status_update, found
+        )
+
+    await bounded_each(sorted(things), reread, c.limit)
+    if gone:
+        return None
+    devices = tuple(fresh.get(d.thing_name, d) for d in previous.devices)
+    referenced = {ref for d in previous.details.values() for ref in d.components}
+    referenced |= {i.ref for d in devices for i in d.installed or ()}
+    arns = ArnResolver(previous.region, previous.account, None, None)
+    versions = dict(previous.versions)
+    recommended = dict(previous.recommended)
+    await read_guidance(api, c, cache, arns, referenced, versions, recommended, {}, started)
+    return replace(
+        previous,
+        complete=previous.complete and not c.errors,
+        errors=c.found(),
+        devices=devices,
+        versions=MappingProxyType(versions),
+        recommended=MappingProxyType(recommended),
+        calls=tuple(
+            CallCount(op, outcome, n) for (op, outcome), n in sorted(counter.counts.items())
+        ),
+        started=started,
+        finished=clock(),
+        cache_sizes=cache.sizes(),
+    )
