@@ -43,7 +43,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check ggwatch tests bench deploy
 
 typecheck: $(DEV_STAMP)
-	$(BIN)/mypy --strict ggwatch
+	$(BIN)/mypy --strict ggwatch tests bench
 
 imports: $(DEV_STAMP)
 	$(BIN)/lint-imports

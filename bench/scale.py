@@ -116,7 +116,7 @@ async def shared_scan(settings: Settings, endpoint: str, rate: float) -> tuple[f
     async with anyio.create_task_group() as group:
         group.start_soon(competitor, endpoint, rate, stop)
         await anyio.sleep(1.0)
-        wall, _ = await timed_scan(settings, ScanState.new())
+        wall, _ = await timed_scan(settings, ScanState.new(settings))
         stop.set()
     counts = control(endpoint, "/_sim/calls?since=999999999")["counts"]
     ours = sum(
@@ -272,7 +272,7 @@ def main() -> int:
         floor = minimal / args.budget
         control(endpoint, "/_sim/calls", "DELETE")
         time.sleep(1.0)
-        state = ScanState.new()
+        state = ScanState.new(settings)
         wall, _ = anyio.run(timed_scan, settings, state)
         total, throttled = call_totals(endpoint)
         control(endpoint, "/_sim/calls", "DELETE")

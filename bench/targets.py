@@ -176,7 +176,7 @@ class Timed:
 def timed_scan(settings: Settings, accounts: list[Account]) -> Timed:
     sims_before = sum(cpu_seconds(a.process.pid) for a in accounts)
     cpu_before, started = time.process_time(), time.perf_counter()
-    result = anyio.run(scan_once, settings, ScanState.new())
+    result = anyio.run(scan_once, settings, ScanState.new(settings))
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu_before
     sims = sum(cpu_seconds(a.process.pid) for a in accounts) - sims_before

@@ -171,7 +171,7 @@ def _only_expected(group: BaseExceptionGroup[Any]) -> GGWatchError | None:
     return None
 
 
-def _check_config(args: argparse.Namespace, settings: Settings) -> int:
+def _check_config(_args: argparse.Namespace, settings: Settings) -> int:
     if settings.archive_uri is not None:
         parse_archive_uri(settings.archive_uri)  # a bad one is a ConfigError: exit 2
     _out(json.dumps(settings.model_dump(mode="json"), indent=2))
@@ -208,7 +208,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
+def _run(_args: argparse.Namespace, settings: Settings) -> int:
     anyio.run(daemon.run, settings)
     return EXIT_OK
 

@@ -67,7 +67,7 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     logging.getLogger("aiobotocore.credentials").setLevel(logging.CRITICAL)
 
 
-def _escape_controls(logger: Any, name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _escape_controls(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
     # Keys with a leading underscore are structlog's own (the stdlib record), exc_info is
     # rendered by the console renderer from the exception itself.
     return {
@@ -88,5 +88,5 @@ def _escaped(value: Any) -> Any:
     return printable(str(value))
 
 
-def _passthrough(logger: Any, name: str, event: Any) -> Any:
+def _passthrough(_logger: Any, _name: str, event: Any) -> Any:
     return event

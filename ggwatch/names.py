@@ -64,6 +64,16 @@ def role_account(arn: str) -> str | None:
     return match["account"] if match else None
 
 
+def arn_account(arn: str) -> str | None:
+    """The account id in an ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE); None when `arn`
+    is not an ARN or names no account id (an S3 bucket's is empty, AWS's public components'
+    is `aws`)."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn" or not is_account_id(parts[4]):
+        return None
+    return parts[4]
+
+
 def queue_url_region(url: str) -> str | None:
     """The Region in an AWS queue URL's host; None for another host (a local endpoint)."""
     match = _QUEUE_HOST.match(url)

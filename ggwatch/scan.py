@@ -28,14 +28,14 @@ from ggwatch.inventory.collect import collect, failed_snapshot
 from ggwatch.model import Snapshot, TargetId, TargetSnapshot
 from ggwatch.report import ScanResult
 from ggwatch.rules import evaluate
-from ggwatch.settings import Settings
+from ggwatch.settings import ClientSection, PollSection, Settings
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def guidance_max_age(settings: Settings) -> float:
+def guidance_max_age(poll: PollSection) -> float:
     """How old a cached vendor guidance read may be at the start of a scan.
 
     Reads are checked only when a scan starts, so a read younger than the refresh interval
@@ -44,8 +44,8 @@ def guidance_max_age(settings: Settings) -> float:
     `describe_refresh_seconds` by the time the next scan could replace it, so a guidance flip
     is seen within one refresh interval (plus the scan that sees it).
     """
-    longest_wait = settings.poll_interval_seconds * (1 + settings.poll_jitter)
-    return max(0.0, settings.describe_refresh_seconds - longest_wait)
+    longest_wait = poll.interval_seconds * (1 + poll.jitter)
+    return max(0.0, poll.describe_refresh_seconds - longest_wait)
 
 
 @dataclass
@@ -53,59 +53,61 @@ class ScanState:
     """What outlives one scan in a process: each target's caches, request bucket and account.
 
     Buckets are per account and Region, as AWS's quotas are. An account id, once known, never
-    changes: findings are keyed by it.
+    changes: findings are keyed by it. The sections of the settings it needs are read once.
     """
 
+    client: ClientSection
+    poll: PollSection
     caches: dict[TargetId, RegionCache]
     buckets: dict[TargetId, TokenBucket]
     accounts: dict[TargetId, str]
 
     @classmethod
-    def new(cls) -> ScanState:
-        return cls(caches={}, buckets={}, accounts={})
+    def new(cls, settings: Settings) -> ScanState:
+        return cls(settings.client, settings.poll, caches={}, buckets={}, accounts={})
 
-    async def account(self, target: Target, session: Session, settings: Settings) -> str:
+    async def account(self, target: Target, session: Session) -> str:
         """The target's account id: configured, or asked of STS once (AWSError if it fails)."""
         known = target.account_id or self.accounts.get(target.id)
         if known is None:
             known = await caller_account(
                 session,
                 target.id.region,
-                connect_timeout=settings.connect_timeout_seconds,
-                read_timeout=settings.read_timeout_seconds,
+                connect_timeout=self.client.connect_timeout_seconds,
+                read_timeout=self.client.read_timeout_seconds,
             )
         self.accounts[target.id] = known
         return known
 
-    def cache(self, where: TargetId, settings: Settings) -> RegionCache:
+    def cache(self, where: TargetId) -> RegionCache:
         if where not in self.caches:
             self.caches[where] = RegionCache(
-                describe_refresh=guidance_max_age(settings),
-                device_refresh=settings.device_refresh_seconds,
+                describe_refresh=guidance_max_age(self.poll),
+                device_refresh=self.poll.device_refresh_seconds,
             )
         return self.caches[where]
 
-    def bucket(self, where: TargetId, settings: Settings) -> TokenBucket:
+    def bucket(self, where: TargetId) -> TokenBucket:
         if where not in self.buckets:
-            budget = settings.service_rate or service_rate(where.region)
-            self.buckets[where] = TokenBucket(budget * settings.quota_share)
+            budget = self.client.service_rate or service_rate(where.region)
+            self.buckets[where] = TokenBucket(budget * self.client.quota_share)
         return self.buckets[where]
 
-    def api(self, target: Target, client: object, settings: Settings) -> AioGreengrass:
+    def api(self, target: Target, client: object) -> AioGreengrass:
         """A fresh adapter (call counter, breaker and deadline) for one pass over the target."""
-        bucket = self.bucket(target.id, settings)
+        bucket = self.bucket(target.id)
         guard = CallGuard(
             started=anyio.current_time(),
-            minimum=deadline_floor(settings),
+            minimum=deadline_floor(self.client, self.poll),
             budget=bucket.ceiling,
-            fixed=settings.scan_deadline_seconds,
+            fixed=self.client.scan_deadline_seconds,
         )
         return AioGreengrass(
             client,
             target.id.region,
             bucket,
             CallCounter(),
-            RetryPolicy(max_attempts=settings.max_attempts),
+            RetryPolicy(max_attempts=self.client.max_attempts),
             guard=guard,
         )
 
@@ -125,11 +127,11 @@ async def collect_target(
     """
     account: str | None = None
     try:
-        account = await state.account(target, session, settings)
+        account = await state.account(target, session)
         snapshot = await collect(
             api,
             api.counter,
-            state.cache(target.id, settings),
+            state.cache(target.id),
             target=target.id,
             account=account,
             max_in_flight=settings.max_in_flight,
@@ -151,7 +153,7 @@ async def scan_once(
     session: Session | None = None,
     clock: Callable[[], dt.datetime] = utcnow,
 ) -> ScanResult:
-    state = state or ScanState.new()
+    state = state or ScanState.new(settings)
     session = session or new_session()
     targets = targets_to_watch(settings, session)
     started = time.monotonic()
@@ -166,7 +168,7 @@ async def scan_once(
     ) as clients:
 
         async def one(target: Target) -> None:
-            api = state.api(target, clients[target.id], settings)
+            api = state.api(target, clients[target.id])
             found[target.id] = await collect_target(
                 target, api, state, settings, clock, sessions[target.id]
             )
@@ -182,8 +184,8 @@ async def scan_once(
     return ScanResult(snapshot, findings, now, time.monotonic() - started)
 
 
-def deadline_floor(settings: Settings) -> float:
+def deadline_floor(client: ClientSection, poll: PollSection) -> float:
     """The least time an automatic scan deadline allows: an interval, and never less than two
     calls that each take their whole timeout, so a slow endpoint is slow, not unreachable."""
-    one_call = settings.connect_timeout_seconds + settings.read_timeout_seconds
-    return max(settings.poll_interval_seconds, 2 * one_call)
+    one_call = client.connect_timeout_seconds + client.read_timeout_seconds
+    return max(poll.interval_seconds, 2 * one_call)

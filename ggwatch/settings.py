@@ -11,6 +11,7 @@ import difflib
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -138,6 +139,72 @@ class TargetConfig(BaseModel):
         if value is not None and not value.startswith(("https://", "http://")):
             raise ValueError("must be an http(s):// URL")
         return value
+
+
+# Section views: what one stage needs, read off the settings once, so a stage takes its section
+# rather than the whole Settings (and a reader sees at a glance what a stage depends on).
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSection:
+    """How ggwatch calls Greengrass V2: its share of the quota, retries, timeouts."""
+
+    quota_share: float
+    service_rate: float | None
+    max_in_flight: int
+    max_attempts: int
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+    scan_deadline_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PollSection:
+    """When the daemon scans, and how long what it read stays fresh."""
+
+    interval_seconds: float
+    jitter: float
+    describe_refresh_seconds: float
+    device_refresh_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupSection:
+    """The cleaner's mode, archive, guards and exclusions."""
+
+    mode: Literal["off", "dry-run", "enforce"]
+    archive_uri: str | None
+    stale_after_days: float
+    grace_seconds: float
+    max_percent: float
+    max_per_cycle: int
+    rate_per_second: float
+    exclude_target_arns: tuple[str, ...]
+    exclude_deployment_names: tuple[str, ...]
+    on_scan: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EventsSection:
+    """The SQS queues of EventBridge events and how they are read."""
+
+    queue_urls: tuple[str, ...]
+    wait_seconds: int
+    coalesce_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSection:
+    """Where the daemon listens, what one client may hold, and the webhook."""
+
+    host: str
+    port: int
+    max_connections: int
+    idle_timeout_seconds: float
+    send_timeout_seconds: float
+    body_timeout_seconds: float
+    webhook_token: SecretStr | None
+    webhook_deadline_seconds: float
 
 
 class Settings(BaseSettings):
@@ -467,6 +534,63 @@ class Settings(BaseSettings):
             stale_after_days=self.stale_after_days, rules=self.rules, exclusions=self.exclusions
         )
 
+    @property
+    def client(self) -> ClientSection:
+        return ClientSection(
+            quota_share=self.quota_share,
+            service_rate=self.service_rate,
+            max_in_flight=self.max_in_flight,
+            max_attempts=self.max_attempts,
+            connect_timeout_seconds=self.connect_timeout_seconds,
+            read_timeout_seconds=self.read_timeout_seconds,
+            scan_deadline_seconds=self.scan_deadline_seconds,
+        )
+
+    @property
+    def poll(self) -> PollSection:
+        return PollSection(
+            interval_seconds=self.poll_interval_seconds,
+            jitter=self.poll_jitter,
+            describe_refresh_seconds=self.describe_refresh_seconds,
+            device_refresh_seconds=self.device_refresh_seconds,
+        )
+
+    @property
+    def cleanup(self) -> CleanupSection:
+        return CleanupSection(
+            mode=self.cleanup_mode,
+            archive_uri=self.archive_uri,
+            stale_after_days=self.stale_after_days,
+            grace_seconds=self.cleanup_grace_seconds,
+            max_percent=self.cleanup_max_percent,
+            max_per_cycle=self.cleanup_max_per_cycle,
+            rate_per_second=self.cleanup_rate_per_second,
+            exclude_target_arns=self.cleanup_exclude_target_arns,
+            exclude_deployment_names=self.cleanup_exclude_deployment_names,
+            on_scan=self.cleanup_on_scan,
+        )
+
+    @property
+    def events(self) -> EventsSection:
+        return EventsSection(
+            queue_urls=self.events_queue_url,
+            wait_seconds=self.events_wait_seconds,
+            coalesce_seconds=self.events_coalesce_seconds,
+        )
+
+    @property
+    def http(self) -> HttpSection:
+        return HttpSection(
+            host=self.http_host,
+            port=self.http_port,
+            max_connections=self.http_max_connections,
+            idle_timeout_seconds=self.http_idle_timeout_seconds,
+            send_timeout_seconds=self.http_send_timeout_seconds,
+            body_timeout_seconds=self.http_body_timeout_seconds,
+            webhook_token=self.webhook_token,
+            webhook_deadline_seconds=self.webhook_deadline_seconds,
+        )
+
     @field_validator(
         "regions",
         "cleanup_exclude_target_arns",
@@ -527,8 +651,10 @@ class Settings(BaseSettings):
         settings_cls: type[BaseSettings],
         init_settings: PydanticBaseSettingsSource,
         env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
+        # pydantic-settings passes every source by keyword; ggwatch reads no .env file and no
+        # secrets directory, so these two are left out.
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Arguments (tests) first, then the environment, then the config file.
         return (init_settings, env_settings, _FileSource(settings_cls, cls._file_values))
@@ -541,7 +667,7 @@ class _FileSource(PydanticBaseSettingsSource):
         super().__init__(settings_cls)
         self.values = dict(values)
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+    def get_field_value(self, _field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self.values.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from aiobotocore.session import get_session
 from botocore.credentials import CredentialProvider
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ggwatch.aws.greengrass import translate
+from ggwatch.aws.failures import translate
 from ggwatch.errors import ConfigError, MalformedResponse
 from ggwatch.model import DEFAULT_ALIAS, TargetId
 from ggwatch.names import is_account_id

@@ -17,7 +17,7 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import nullcontext
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
@@ -25,27 +25,17 @@ from botocore.exceptions import ClientError, NoCredentialsError, PartialCredenti
 from ggwatch import errors
 from ggwatch.aws import shapes
 from ggwatch.aws.api import (
-    CLEANUP_OPERATIONS,
     OPERATIONS,
     PAGE_SIZE,
-    READ_OPERATIONS,
-    DeploymentAdmin,
-    GreengrassAPI,
-    read_deployment,
 )
 from ggwatch.aws.callguard import (
-    BREAKER_THRESHOLD,
-    CIRCUIT_OPEN,
     DEADLINE,
-    DEADLINE_FLOOR_MULTIPLE,
     CallCounter,
     CallGuard,
     RetryPolicy,
 )
 from ggwatch.aws.failures import (
-    BY_CODE,
     CONNECTION_ERRORS,
-    DENIED,
     RETRYABLE,
     THROTTLES,
     UNREACHABLE,
@@ -53,7 +43,7 @@ from ggwatch.aws.failures import (
     translate,
 )
 from ggwatch.aws.quota import TokenBucket
-from ggwatch.aws.shapes import ComponentSummary, DeploymentRead, parsed
+from ggwatch.aws.shapes import ComponentSummary, parsed
 from ggwatch.model import (
     CoreDevice,
     Deployment,
@@ -64,33 +54,7 @@ from ggwatch.model import (
     VersionStatus,
 )
 
-# The names callers have imported from here since before the adapter was split.
-__all__ = [
-    "BREAKER_THRESHOLD",
-    "BY_CODE",
-    "CIRCUIT_OPEN",
-    "CLEANUP_OPERATIONS",
-    "CONNECTION_ERRORS",
-    "DEADLINE",
-    "DEADLINE_FLOOR_MULTIPLE",
-    "DENIED",
-    "OPERATIONS",
-    "PAGE_SIZE",
-    "READ_OPERATIONS",
-    "RETRYABLE",
-    "THROTTLES",
-    "UNREACHABLE",
-    "AioGreengrass",
-    "CallCounter",
-    "CallGuard",
-    "ComponentSummary",
-    "DeploymentAdmin",
-    "DeploymentRead",
-    "GreengrassAPI",
-    "RetryPolicy",
-    "read_deployment",
-    "translate",
-]
+__all__ = ["AioGreengrass"]
 
 
 class AioGreengrass:
@@ -132,52 +96,72 @@ class AioGreengrass:
         method = getattr(self.client, _snake(operation))
         attempt = 0
         while True:
-            try:
-                with self._bounded(operation):
-                    await self.bucket.acquire()
-                    response: dict[str, Any] = await method(**params)
-            except ClientError as exc:
-                self._answered()
-                code = str(exc.response.get("Error", {}).get("Code") or "Unknown")
-                self.counter.record(operation, code)
-                status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-                if not (code in RETRYABLE or status >= 500):
-                    raise translate(operation, exc) from exc
-                wait = retry_after(exc)
-                if code in THROTTLES:
-                    self.bucket.throttled(wait)
-                delay = wait if wait is not None else self.policy.backoff(attempt, self.rng)
-                failure: Exception = exc
-            except CONNECTION_ERRORS as exc:
-                self.counter.record(operation, UNREACHABLE)
-                if self.guard is not None:
-                    self.guard.connection_failed(str(exc).splitlines()[0])
-                delay, failure = self.policy.backoff(attempt, self.rng), exc
-            except (NoCredentialsError, PartialCredentialsError) as exc:
-                self.counter.record(operation, "NoCredentials")
-                raise translate(operation, exc) from exc
-            except TimeoutError:
-                if self.guard is None or self.guard.remaining() > 0:
-                    raise  # not the pass's deadline: a bug below, not a failure to report
-                raise errors.DeadlineExceeded(
-                    operation, DEADLINE, self.guard.expired_message()
-                ) from None
-            else:
-                self._answered()
-                self.counter.record(operation, "ok")
-                self.bucket.succeeded()
-                return response
+            outcome = await self._attempt(operation, method, params, attempt)
+            if not isinstance(outcome, _Retry):
+                return outcome
             attempt += 1
-            if attempt >= self.policy.max_attempts:
-                raise translate(operation, failure) from failure
+            await anyio.sleep(self._retry_wait(operation, outcome, attempt))
+
+    async def _attempt(
+        self, operation: str, method: Any, params: dict[str, Any], attempt: int
+    ) -> dict[str, Any] | _Retry:
+        """One paced attempt, counted: the answer, or the failure worth retrying and the wait
+        it asks for. Raises what is not worth retrying (cancellation is never caught)."""
+        try:
+            with self._bounded(operation):
+                await self.bucket.acquire()
+                response: dict[str, Any] = await method(**params)
+        except ClientError as exc:
+            return self._client_error(operation, exc, attempt)
+        except CONNECTION_ERRORS as exc:
+            self.counter.record(operation, UNREACHABLE)
             if self.guard is not None:
-                if self.guard.opened is not None and isinstance(failure, CONNECTION_ERRORS):
-                    # A call that failed to connect reports its own failure, the cause; only
-                    # calls the open breaker stops before they start say CircuitOpen.
-                    raise translate(operation, failure) from failure
-                self.guard.check(operation)
-                delay = min(delay, max(0.0, self.guard.remaining()))
-            await anyio.sleep(delay)
+                self.guard.connection_failed(str(exc).splitlines()[0])
+            return _Retry(exc, self.policy.backoff(attempt, self.rng))
+        except (NoCredentialsError, PartialCredentialsError) as exc:
+            self.counter.record(operation, "NoCredentials")
+            raise translate(operation, exc) from exc
+        except TimeoutError:
+            if self.guard is None or self.guard.remaining() > 0:
+                raise  # not the pass's deadline: a bug below, not a failure to report
+            raise errors.DeadlineExceeded(
+                operation, DEADLINE, self.guard.expired_message()
+            ) from None
+        self._answered()
+        self.counter.record(operation, "ok")
+        self.bucket.succeeded()
+        return response
+
+    def _client_error(self, operation: str, exc: ClientError, attempt: int) -> _Retry:
+        """An answer that is an error, counted by its code: raised unless throttling or a
+        service fault, else the wait (Retry-After, or the back-off); throttling pauses the
+        bucket."""
+        self._answered()
+        code = str(exc.response.get("Error", {}).get("Code") or "Unknown")
+        self.counter.record(operation, code)
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if not (code in RETRYABLE or status >= 500):
+            raise translate(operation, exc) from exc
+        wait = retry_after(exc)
+        if code in THROTTLES:
+            self.bucket.throttled(wait)
+        return _Retry(exc, wait if wait is not None else self.policy.backoff(attempt, self.rng))
+
+    def _retry_wait(self, operation: str, retry: _Retry, attempts: int) -> float:
+        """How long to wait before the next attempt, after `attempts` failed ones; raises when
+        the attempts are used up, the breaker is open or the deadline passed. The wait never
+        outlasts the deadline."""
+        failure = retry.failure
+        if attempts >= self.policy.max_attempts:
+            raise translate(operation, failure) from failure
+        if self.guard is None:
+            return retry.delay
+        if self.guard.opened is not None and isinstance(failure, CONNECTION_ERRORS):
+            # A call that failed to connect reports its own failure, the cause; only
+            # calls the open breaker stops before they start say CircuitOpen.
+            raise translate(operation, failure) from failure
+        self.guard.check(operation)
+        return min(retry.delay, max(0.0, self.guard.remaining()))
 
     def _bounded(self, operation: str) -> Any:
         """One attempt's scope: none without a guard; else refused at once when the breaker is
@@ -256,6 +240,13 @@ class AioGreengrass:
         return parsed(
             "ListInstalledComponents", lambda: tuple(shapes.installed_component(i) for i in items)
         )
+
+
+class _Retry(NamedTuple):
+    """A failed attempt worth another: the failure, and the wait it asks for (seconds)."""
+
+    failure: Exception
+    delay: float
 
 
 def _snake(operation: str) -> str:

@@ -7,7 +7,6 @@ messages mean, and which to delete, is the consumer's (ggwatch.events.consumer).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +16,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ggwatch.aws.clients import Session
 from ggwatch.aws.failures import translate
+from ggwatch.names import queue_url_region
 
-AWS_QUEUE_HOST = re.compile(r"^https://(sqs\.)?(?P<region>[a-z]{2}(-gov)?-[a-z]+-\d)\.")
 MAX_MESSAGES = 10  # per ReceiveMessage: the service's maximum
 
 
@@ -80,8 +79,7 @@ class SqsQueue:
 
 def queue_region(url: str, fallback: str) -> str:
     """The queue's Region from an AWS queue URL; else (a local endpoint) the fallback."""
-    match = AWS_QUEUE_HOST.match(url)
-    return match["region"] if match else fallback
+    return queue_url_region(url) or fallback
 
 
 def sqs_config(connect_timeout: float, wait_seconds: int) -> AioConfig:

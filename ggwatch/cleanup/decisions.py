@@ -49,24 +49,21 @@ class Decisions:
 
     def __init__(
         self,
-        mode: str,
         policy: Policy,
         targets: Collection[TargetId],
         archive: Archive | None,
         clock: Callable[[], dt.datetime],
         tally: Tally,
         remediate: Remediate,
-        *,
-        on_scan: bool,
     ) -> None:
-        self.mode = mode
+        self.mode = policy.mode
         self.policy = policy
         self.targets = targets
         self.archive = archive
         self.clock = clock
         self.tally = tally
         self.remediate = remediate
-        self.on_scan = on_scan  # False: only requests (the webhook) trigger deletions
+        self.on_scan = policy.on_scan
         self._latest: dict[TargetId, _Latest] = {}
         # One decision and one deployment at a time: the caps, the rate limit and the
         # service's ceiling of 10 deletions in progress stay simple to reason about.

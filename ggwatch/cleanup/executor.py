@@ -30,37 +30,24 @@ from anyio.abc import ObjectReceiveStream
 
 from ggwatch import __version__
 from ggwatch.archive.record import Archive, ArchiveRecord
-from ggwatch.aws.greengrass import DeploymentAdmin, DeploymentRead
+from ggwatch.aws.api import DeploymentAdmin
 from ggwatch.aws.quota import TokenBucket
+from ggwatch.aws.shapes import DeploymentRead
 from ggwatch.cleanup.archiving import (
-    ARCHIVE_LEASE_SECONDS,
-    abandoned,
     archive_first,
     writer_identity,
 )
 from ggwatch.cleanup.decisions import CleanupJob, Decisions
-from ggwatch.cleanup.outcomes import SUMMARY_IDS, Outcome, Tally
+from ggwatch.cleanup.outcomes import Outcome, Tally
 from ggwatch.cleanup.policy import Fresh, Policy, Skip, recheck
-from ggwatch.cleanup.recheck import fresh_from, fresh_of, reread
+from ggwatch.cleanup.recheck import fresh_of, reread
 from ggwatch.errors import AWSError, Conflict, NotFound
 from ggwatch.model import TargetId, TargetSnapshot
+from ggwatch.names import arn_account
 from ggwatch.tracker import OpenFinding
 
-# The names callers have imported from here since before the executor was split.
-__all__ = [
-    "ARCHIVE_LEASE_SECONDS",
-    "DELETE_GRACE_ON_STOP",
-    "RECHECK_ON_STOP",
-    "SUMMARY_IDS",
-    "Cleaner",
-    "CleanupJob",
-    "Outcome",
-    "abandoned",
-    "clean",
-    "fresh_from",
-    "fresh_of",
-    "writer_identity",
-]
+# CleanupJob and Outcome are what the daemon and the webhook exchange with the cleaner.
+__all__ = ["DELETE_GRACE_ON_STOP", "RECHECK_ON_STOP", "Cleaner", "CleanupJob", "Outcome", "clean"]
 
 DELETE_GRACE_ON_STOP = 30.0  # seconds a started delete may take after SIGTERM
 RECHECK_ON_STOP = 5.0  # seconds to learn whether a delete cut short by a stop went through
@@ -69,40 +56,30 @@ RECHECK_ON_STOP = 5.0  # seconds to learn whether a delete cut short by a stop w
 class Cleaner:
     def __init__(
         self,
-        mode: str,
         policy: Policy,
         admins: Mapping[TargetId, DeploymentAdmin],
         archive: Archive | None,
-        rate_per_second: float,
         clock: Callable[[], dt.datetime],
-        on_count: Callable[[], None] | None = None,
         *,
-        on_scan: bool = True,
+        on_count: Callable[[], None] | None = None,
         stopping: anyio.Event | None = None,
         writer: str | None = None,
     ) -> None:
+        mode = policy.mode
         if mode == "enforce" and archive is None:
             raise ValueError("enforce needs an archive")
         self.mode = mode
         self.policy = policy
         self.admins = admins
         self.archive = archive
-        self.rate = TokenBucket(rate_per_second)
+        self.rate = TokenBucket(policy.rate_per_second)
         self.clock = clock
-        self.on_scan = on_scan  # False: only requests (the webhook) trigger deletions
         self.stopping = stopping or anyio.Event()  # set when the daemon is told to stop
         self.writer = writer or writer_identity()
         self.log = structlog.get_logger("ggwatch.cleanup").bind(mode=mode)
         self.tally = Tally(mode, self.log, on_count)
         self.decisions = Decisions(
-            mode,
-            policy,
-            admins.keys(),
-            archive,
-            clock,
-            self.tally,
-            self._remediate,
-            on_scan=on_scan,
+            policy, admins.keys(), archive, clock, self.tally, self._remediate
         )
 
     @property
@@ -175,7 +152,7 @@ class Cleaner:
             return self.tally.count(Outcome(deployment_id, where, "would_delete", "ok"))
         assert self.archive is not None
         await self.rate.acquire()
-        account = fresh.target_arn.split(":")[4] or None
+        account = arn_account(fresh.target_arn)
         record = ArchiveRecord(
             region=region,
             account=account,

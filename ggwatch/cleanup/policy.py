@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from ggwatch.findings import Rule
 from ggwatch.model import Deployment, TargetId, TargetSnapshot
@@ -57,12 +58,18 @@ HELD_BACK = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Policy:
+    """Everything that decides what cleanup does: its mode and triggers, the guards, and the
+    pace of deletions."""
+
     stale_after_days: float
     grace_seconds: float
     max_percent: float
     max_per_cycle: int
     exclude_target_arns: tuple[str, ...] = ()
     exclude_deployment_names: tuple[str, ...] = ()
+    mode: str = "dry-run"  # "off", "dry-run" or "enforce"
+    on_scan: bool = True  # False: only requests (the webhook) trigger deletions
+    rate_per_second: float = 1.0  # deletions, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +143,7 @@ def select(
     if not target.complete:
         ids = requested if requested is not None else [o.finding.resource_id for o in stale]
         return Selection((), tuple((i, Skip.INCOMPLETE_SCAN) for i in dict.fromkeys(ids)))
-    ready, waiting, skipped = _sort(target, stale, policy, now)
+    ready, waiting, skipped = found = _sort(target, stale, policy, now)
     total = len(target.deployments)
     # In decimal, as configured: 69 of 375 is exactly 18.4%, though not in binary floating point.
     blocked = None
@@ -146,7 +153,7 @@ def select(
             f"{total} deployments"
         )
     if requested is not None:
-        return _requested(target, requested, ready, waiting, skipped, blocked, policy, allowance)
+        return _requested(target, requested, found, blocked, policy, allowance)
     if blocked is not None:
         skipped.extend((c.deployment_id, Skip.BLAST_RADIUS) for c in ready)
         return Selection((), tuple(skipped), (), blocked)
@@ -161,9 +168,15 @@ def _cap(policy: Policy, allowance: int | None) -> int:
     )
 
 
+class _Sorted(NamedTuple):
+    ready: list[Candidate]
+    waiting: list[Candidate]  # in their grace period
+    skipped: list[tuple[str, Skip]]
+
+
 def _sort(
     target: TargetSnapshot, stale: Sequence[OpenFinding], policy: Policy, now: dt.datetime
-) -> tuple[list[Candidate], list[Candidate], list[tuple[str, Skip]]]:
+) -> _Sorted:
     """The target's stale findings, oldest first, as ready, waiting (grace) and skipped."""
     listed = {d.deployment_id: d for d in target.deployments}
     ready: list[Candidate] = []
@@ -184,23 +197,21 @@ def _sort(
             waiting.append(_candidate(target, deployment))
         else:
             ready.append(_candidate(target, deployment))
-    return ready, waiting, skipped
+    return _Sorted(ready, waiting, skipped)
 
 
 def _requested(
     target: TargetSnapshot,
     requested: Sequence[str],
-    ready: Sequence[Candidate],
-    waiting: Sequence[Candidate],
-    skipped: Sequence[tuple[str, Skip]],
+    found: _Sorted,
     blocked: str | None,
     policy: Policy,
     allowance: int | None,
 ) -> Selection:
     """Every requested id answered once, in the order asked; candidates up to the cap."""
-    ready_ids = {c.deployment_id: c for c in ready}
-    waiting_ids = {c.deployment_id for c in waiting}
-    skip = dict(skipped)
+    ready_ids = {c.deployment_id: c for c in found.ready}
+    waiting_ids = {c.deployment_id for c in found.waiting}
+    skip = dict(found.skipped)
     listed = {d.deployment_id for d in target.deployments}
     cap = _cap(policy, allowance)
     chosen: list[Candidate] = []

@@ -6,13 +6,10 @@ decides on the parsed deployment, and the raw document is kept only for the arch
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import anyio
 
-from ggwatch.aws import shapes
-from ggwatch.aws.greengrass import DeploymentAdmin, DeploymentRead, read_deployment
+from ggwatch.aws.api import DeploymentAdmin, read_deployment
+from ggwatch.aws.shapes import DeploymentRead
 from ggwatch.cleanup.outcomes import Outcome, Tally
 from ggwatch.cleanup.policy import Fresh, Skip
 from ggwatch.errors import AWSError, MalformedResponse, NotFound
@@ -31,12 +28,6 @@ def fresh_of(read: DeploymentRead) -> Fresh:
         created=deployment.created,
         tags=dict(read.detail.tags),
     )
-
-
-def fresh_from(document: Mapping[str, Any]) -> Fresh:
-    """What the re-check needs of a GetDeployment document (KeyError and the like when it
-    lacks a member): the adapter's one parser, for a document read elsewhere."""
-    return fresh_of(shapes.deployment_read(document))
 
 
 async def reread(

@@ -23,17 +23,20 @@ from ggwatch.cleanup.policy import Policy
 from ggwatch.errors import ArchiveError, ConfigError
 from ggwatch.model import TargetId
 from ggwatch.scan import ScanState
-from ggwatch.settings import Settings
+from ggwatch.settings import CleanupSection, Settings
 
 
-def cleanup_policy(settings: Settings) -> Policy:
+def cleanup_policy(section: CleanupSection) -> Policy:
     return Policy(
-        stale_after_days=settings.stale_after_days,
-        grace_seconds=settings.cleanup_grace_seconds,
-        max_percent=settings.cleanup_max_percent,
-        max_per_cycle=settings.cleanup_max_per_cycle,
-        exclude_target_arns=settings.cleanup_exclude_target_arns,
-        exclude_deployment_names=settings.cleanup_exclude_deployment_names,
+        stale_after_days=section.stale_after_days,
+        grace_seconds=section.grace_seconds,
+        max_percent=section.max_percent,
+        max_per_cycle=section.max_per_cycle,
+        exclude_target_arns=section.exclude_target_arns,
+        exclude_deployment_names=section.exclude_deployment_names,
+        mode=section.mode,
+        on_scan=section.on_scan,
+        rate_per_second=section.rate_per_second,
     )
 
 
@@ -63,51 +66,41 @@ async def cleaner_for(
     stopping: anyio.Event,
 ) -> tuple[Cleaner | None, dict[TargetId, CallCounter]]:
     """The cleaner when cleanup is on, with its own call counters and the shared budgets."""
-    if settings.cleanup_mode == "off":
+    config, client = settings.cleanup, settings.client
+    if config.mode == "off":
         return None, {}
     archive = None
-    if settings.archive_uri is not None:
+    if config.archive_uri is not None:
         archive = await stack.enter_async_context(
             archive_from_uri(
-                settings.archive_uri,
+                config.archive_uri,
                 session,
-                connect_timeout=settings.connect_timeout_seconds,
-                read_timeout=settings.read_timeout_seconds,
+                connect_timeout=client.connect_timeout_seconds,
+                read_timeout=client.read_timeout_seconds,
             )
         )
-        await probe_archive(archive, settings.cleanup_mode)
+        await probe_archive(archive, config.mode)
     counters = {where: CallCounter() for where in clients}
-    policy = RetryPolicy(max_attempts=settings.max_attempts)
+    policy = RetryPolicy(max_attempts=client.max_attempts)
     admins = {
-        where: AioGreengrass(
-            client, where.region, state.bucket(where, settings), counters[where], policy
-        )
+        where: AioGreengrass(client, where.region, state.bucket(where), counters[where], policy)
         for where, client in clients.items()
     }
-    cleaner = Cleaner(
-        settings.cleanup_mode,
-        cleanup_policy(settings),
-        admins,
-        archive,
-        settings.cleanup_rate_per_second,
-        clock,
-        on_scan=settings.cleanup_on_scan,
-        stopping=stopping,
-    )
-    verb = "WILL DELETE" if settings.cleanup_mode == "enforce" else "would delete (dry run)"
+    cleaner = Cleaner(cleanup_policy(config), admins, archive, clock, stopping=stopping)
+    verb = "WILL DELETE" if config.mode == "enforce" else "would delete (dry run)"
     structlog.get_logger("ggwatch.cleanup").warning(
         "cleanup.enabled",
-        banner=f"*** CLEANUP {settings.cleanup_mode.upper()}: ggwatch {verb} stale deployments ***",
-        mode=settings.cleanup_mode,
-        archive=settings.archive_uri,
-        grace_seconds=settings.cleanup_grace_seconds,
-        stale_after_days=settings.stale_after_days,
-        max_percent=settings.cleanup_max_percent,
-        max_per_cycle=settings.cleanup_max_per_cycle,
-        rate_per_second=settings.cleanup_rate_per_second,
-        on_scan=settings.cleanup_on_scan,
-        exclude_target_arns=list(settings.cleanup_exclude_target_arns),
-        exclude_deployment_names=list(settings.cleanup_exclude_deployment_names),
+        banner=f"*** CLEANUP {config.mode.upper()}: ggwatch {verb} stale deployments ***",
+        mode=config.mode,
+        archive=config.archive_uri,
+        grace_seconds=config.grace_seconds,
+        stale_after_days=config.stale_after_days,
+        max_percent=config.max_percent,
+        max_per_cycle=config.max_per_cycle,
+        rate_per_second=config.rate_per_second,
+        on_scan=config.on_scan,
+        exclude_target_arns=list(config.exclude_target_arns),
+        exclude_deployment_names=list(config.exclude_deployment_names),
         retain_tag="ggwatch:retain=true",
     )
     return cleaner, counters

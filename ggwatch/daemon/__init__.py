@@ -23,7 +23,6 @@ import sys
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import replace
-from functools import partial
 
 import anyio
 import structlog
@@ -38,22 +37,23 @@ from ggwatch.aws.clients import (
     target_sessions,
     targets_to_watch,
 )
+from ggwatch.aws.sqs import SqsQueue
 from ggwatch.cleanup.executor import Cleaner, CleanupJob, clean
 from ggwatch.cleanup.stage import cleaner_for
 from ggwatch.daemon.evaluator import Evaluator, initial_view
-from ggwatch.daemon.poller import Message, poll
+from ggwatch.daemon.poller import Message, TargetPoller
 from ggwatch.daemon.signals import watch_signals
 from ggwatch.events.consumer import Consumer, QueueStats
 from ggwatch.events.mailbox import Mailbox
 from ggwatch.events.stage import open_queues, router
 from ggwatch.scan import ScanState, utcnow
-from ggwatch.settings import Settings
+from ggwatch.settings import HttpSection, Settings
 from ggwatch.sinks import FindingSink
 from ggwatch.sinks.finding_log import FindingLog
 from ggwatch.sinks.metrics import register_collector
 from ggwatch.state import StateHolder
 from ggwatch.tracker import FindingEvent
-from ggwatch.web.app import HttpLimits, serve_http
+from ggwatch.web.app import HttpLimits, build_app, serve_http
 from ggwatch.web.webhook import AlertmanagerWebhook
 
 EVENT_BUFFER = 1024  # finding events in flight to each sink; the evaluator waits beyond
@@ -81,24 +81,24 @@ def queue_publisher(stats: QueueStats, holder: StateHolder) -> Callable[[], None
     return publish
 
 
-def http_limits(settings: Settings) -> HttpLimits:
+def http_limits(http: HttpSection) -> HttpLimits:
     return HttpLimits(
-        max_connections=settings.http_max_connections,
-        idle_timeout_seconds=settings.http_idle_timeout_seconds,
-        send_timeout_seconds=settings.http_send_timeout_seconds,
-        body_timeout_seconds=settings.http_body_timeout_seconds,
+        max_connections=http.max_connections,
+        idle_timeout_seconds=http.idle_timeout_seconds,
+        send_timeout_seconds=http.send_timeout_seconds,
+        body_timeout_seconds=http.body_timeout_seconds,
     )
 
 
-def webhook(settings: Settings, cleaner: Cleaner | None) -> AlertmanagerWebhook | None:
+def webhook(http: HttpSection, cleaner: Cleaner | None) -> AlertmanagerWebhook | None:
     """POST /alertmanager exists only when a token is configured."""
-    if settings.webhook_token is None:
+    if http.webhook_token is None:
         return None
     return AlertmanagerWebhook(
-        settings.webhook_token.get_secret_value(),
+        http.webhook_token.get_secret_value(),
         cleaner,
-        deadline_seconds=settings.webhook_deadline_seconds,
-        body_timeout_seconds=settings.http_body_timeout_seconds,
+        deadline_seconds=http.webhook_deadline_seconds,
+        body_timeout_seconds=http.body_timeout_seconds,
     )
 
 
@@ -113,7 +113,7 @@ async def run(
     session = session or new_session()
     targets = targets_to_watch(settings, session)
     started = clock()
-    state = ScanState.new()
+    state = ScanState.new(settings)
     log = structlog.get_logger("ggwatch.daemon")
     sessions = target_sessions(targets, session, settings)
     async with AsyncExitStack() as stack:
@@ -136,24 +136,22 @@ async def run(
         python = ".".join(map(str, sys.version_info[:3]))
         register_collector(registry, holder, settings.max_finding_series, __version__, python)
         group = await stack.enter_async_context(anyio.create_task_group())
-        http = partial(
-            serve_http,
+        http = settings.http
+        app = build_app(
             holder,
             registry,
-            settings.http_host,
-            settings.http_port,
             poll_interval_seconds=settings.poll_interval_seconds,
             clock=anyio.current_time,  # the clock last_progress_monotonic is read on
-            webhook=webhook(settings, cleaner),
-            limits=http_limits(settings),
+            webhook=webhook(http, cleaner),
+            limits=http_limits(http),
         )
-        port = await group.start(http)
+        port = await group.start(serve_http, app, http.host, http.port)
         log.info(
             "daemon.started",
             version=__version__,
             targets=[str(t.id) for t in targets],
             events_queues=len(queues),
-            http=f"{settings.http_host}:{port}",
+            http=f"{http.host}:{port}",
             poll_interval_seconds=settings.poll_interval_seconds,
             cleanup_mode=settings.cleanup_mode,
         )
@@ -182,25 +180,17 @@ async def run(
         route = router(targets, mailboxes, holder)
         for url, client in queues.items():
             consumer = Consumer(
-                url,
-                client,
+                SqsQueue(client, url),
                 route,
-                wait_seconds=settings.events_wait_seconds,
+                wait_seconds=settings.events.wait_seconds,
                 stats=stats,
                 on_count=queue_publisher(stats, holder),
             )
             group.start_soon(consumer.run)
         async with snapshots_send:
             for target in targets:
-                group.start_soon(
-                    poll,
-                    target,
-                    clients[target.id],
-                    sessions[target.id],
-                    settings,
-                    state,
-                    mailboxes[target.id],
-                    snapshots_send.clone(),
-                    clock,
+                poller = TargetPoller(
+                    target, clients[target.id], sessions[target.id], settings, state, clock
                 )
+                group.start_soon(poller.run, mailboxes[target.id], snapshots_send.clone())
     log.info("daemon.stopped")

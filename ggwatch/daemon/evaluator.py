@@ -15,10 +15,10 @@ import structlog
 from anyio.abc import ObjectReceiveStream
 from anyio.streams.memory import MemoryObjectSendStream
 
+from ggwatch.aws.callguard import CallCounter
 from ggwatch.aws.clients import (
     Target,
 )
-from ggwatch.aws.greengrass import CallCounter
 from ggwatch.cleanup.executor import CleanupJob
 from ggwatch.daemon.poller import PROGRESS_SECONDS, Message, Progress, ScanOutcome
 from ggwatch.findings import Finding, Rule, Severity

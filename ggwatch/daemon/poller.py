@@ -13,16 +13,17 @@ import anyio
 import structlog
 from anyio.abc import ObjectSendStream
 
+from ggwatch.aws.callguard import CallCounter
 from ggwatch.aws.clients import (
     Session,
     Target,
 )
-from ggwatch.aws.greengrass import AioGreengrass, CallCounter
+from ggwatch.aws.greengrass import AioGreengrass
 from ggwatch.events.mailbox import Batch, Mailbox
-from ggwatch.inventory import refresh_devices
+from ggwatch.inventory.refresh import refresh_devices
 from ggwatch.model import TargetId, TargetSnapshot
 from ggwatch.scan import ScanState, collect_target
-from ggwatch.settings import Settings
+from ggwatch.settings import PollSection, Settings
 
 T = TypeVar("T")
 RETRY_BASE_SECONDS = 5.0  # first wait after an incomplete scan; doubles up to the interval
@@ -55,78 +56,84 @@ class Progress:
 Message = ScanOutcome | Progress
 
 
-def next_delay(settings: Settings, failures: int, rng: random.Random) -> float:
+def next_delay(poll: PollSection, failures: int, rng: random.Random) -> float:
     """The wait before the next scan: the interval, or a shorter back-off after a failure."""
-    base = settings.poll_interval_seconds
+    base = poll.interval_seconds
     if failures:
         base = min(base, RETRY_BASE_SECONDS * 2 ** (failures - 1))
-    return base * rng.uniform(1 - settings.poll_jitter, 1 + settings.poll_jitter)
+    return base * rng.uniform(1 - poll.jitter, 1 + poll.jitter)
 
 
-async def poll(
-    target: Target,
-    client: Any,
-    session: Session,
-    settings: Settings,
-    state: ScanState,
-    mailbox: Mailbox,
-    send: ObjectSendStream[Message],
-    clock: Callable[[], dt.datetime],
-) -> None:
-    """Scan one target forever: every interval, sooner after a failure, and refresh what
-    events ask for in between."""
-    rng = random.Random()
-    failures = 0
-    last: TargetSnapshot | None = None
-    next_scan = anyio.current_time()
-    async with send:
-        while True:
-            # Events can only refresh a target whose last pass was complete; otherwise the
-            # scan (or its retry after a failure) comes first.
-            refreshable = last is not None and last.complete
-            with anyio.move_on_after(max(0.0, next_scan - anyio.current_time())):
-                await (mailbox.wait() if refreshable else anyio.sleep_forever())
-            started = anyio.current_time()
-            if started < next_scan and last is not None:
-                await mailbox.settle(settings.events_coalesce_seconds)
+@dataclass(frozen=True, slots=True)
+class TargetPoller:
+    """One target's poller: what it scans with, fixed for the life of the daemon."""
+
+    target: Target
+    client: Any
+    session: Session
+    settings: Settings
+    state: ScanState
+    clock: Callable[[], dt.datetime]
+
+    async def run(self, mailbox: Mailbox, send: ObjectSendStream[Message]) -> None:
+        """Scan the target forever: every interval, sooner after a failure, and refresh what
+        events ask for in between."""
+        target, client, session = self.target, self.client, self.session
+        settings, state, clock = self.settings, self.state, self.clock
+        rng = random.Random()
+        failures = 0
+        last: TargetSnapshot | None = None
+        next_scan = anyio.current_time()
+        async with send:
+            while True:
+                # Events can only refresh a target whose last pass was complete; otherwise the
+                # scan (or its retry after a failure) comes first.
+                refreshable = last is not None and last.complete
+                with anyio.move_on_after(max(0.0, next_scan - anyio.current_time())):
+                    await (mailbox.wait() if refreshable else anyio.sleep_forever())
+                started = anyio.current_time()
+                if started < next_scan and last is not None:
+                    await mailbox.settle(settings.events.coalesce_seconds)
+                    batch = mailbox.take()
+                    snapshot = None
+                    known = {d.deployment_id for d in last.deployments}
+                    # A deployment the last scan did not list changes what is latest for its
+                    # target: only the listing says, so a full scan answers it.
+                    if not batch.guidance and batch.deployments <= known:
+                        api = state.api(target, client)
+                        snapshot = await reporting(
+                            target.id,
+                            api.counter,
+                            send,
+                            _refresh(target, api, settings, state, last, batch, clock),
+                        )
+                    if snapshot is not None:
+                        duration = anyio.current_time() - started
+                        await send.send(
+                            ScanOutcome(target.id, snapshot, duration, refresh=True, batch=batch)
+                        )
+                        last = snapshot
+                        if not snapshot.complete:
+                            next_scan = anyio.current_time()  # a full scan sorts it out
+                        continue
+                    # A new deployment or device, a device gone, or new guidance: a full scan.
+                    if batch.guidance:
+                        state.cache(target.id).expire_guidance()
+                    mailbox.put_back(batch)
+                # Whatever was asked before the scan starts, the scan answers.
                 batch = mailbox.take()
-                snapshot = None
-                known = {d.deployment_id for d in last.deployments}
-                # A deployment the last scan did not list changes what is latest for its
-                # target: only the listing says, so a full scan answers it.
-                if not batch.guidance and batch.deployments <= known:
-                    api = state.api(target, client, settings)
-                    snapshot = await reporting(
-                        target.id,
-                        api.counter,
-                        send,
-                        _refresh(target, api, settings, state, last, batch, clock),
-                    )
-                if snapshot is not None:
-                    duration = anyio.current_time() - started
-                    await send.send(ScanOutcome(target.id, snapshot, duration, True, batch))
-                    last = snapshot
-                    if not snapshot.complete:
-                        next_scan = anyio.current_time()  # a full scan sorts it out
-                    continue
-                # A new deployment or device, a device gone, or new guidance: a full scan.
-                if batch.guidance:
-                    state.cache(target.id, settings).expire_guidance()
-                mailbox.put_back(batch)
-            # Whatever was asked before the scan starts, the scan answers.
-            batch = mailbox.take()
-            api = state.api(target, client, settings)
-            snapshot = await reporting(
-                target.id,
-                api.counter,
-                send,
-                collect_target(target, api, state, settings, clock, session),
-            )
-            duration = anyio.current_time() - started
-            await send.send(ScanOutcome(target.id, snapshot, duration, False, batch))
-            last = snapshot
-            failures = 0 if snapshot.complete else failures + 1
-            next_scan = anyio.current_time() + next_delay(settings, failures, rng)
+                api = state.api(target, client)
+                snapshot = await reporting(
+                    target.id,
+                    api.counter,
+                    send,
+                    collect_target(target, api, state, settings, clock, session),
+                )
+                duration = anyio.current_time() - started
+                await send.send(ScanOutcome(target.id, snapshot, duration, batch=batch))
+                last = snapshot
+                failures = 0 if snapshot.complete else failures + 1
+                next_scan = anyio.current_time() + next_delay(settings.poll, failures, rng)
 
 
 async def reporting(
@@ -161,7 +168,7 @@ async def _refresh(
         return await refresh_devices(
             api,
             api.counter,
-            state.cache(target.id, settings),
+            state.cache(target.id),
             last,
             batch.things,
             max_in_flight=settings.max_in_flight,

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 import structlog
@@ -52,8 +51,7 @@ class QueueStats:
 class Consumer:
     def __init__(
         self,
-        url: str,
-        client: Any,
+        queue: SqsQueue,
         route: Router,
         *,
         wait_seconds: int,
@@ -64,8 +62,8 @@ class Consumer:
     ) -> None:
         self.heartbeat = heartbeat
         self.extend_to = extend_to
-        self.url = url
-        self.queue = SqsQueue(client, url)
+        self.url = url = queue.url
+        self.queue = queue
         self.route = route
         self.wait_seconds = wait_seconds
         self.stats = stats

@@ -7,7 +7,7 @@
 - calls, arns: the bounded pool calls run in, and a component name's ARN.
 """
 
-from ggwatch.inventory.arns import ArnResolver, partition
+from ggwatch.inventory.arns import ArnResolver
 from ggwatch.inventory.cache import DescribedVersion, InstalledRead, Recommendation, RegionCache
 from ggwatch.inventory.calls import Collector, bounded_each
 from ggwatch.inventory.collect import collect, failed_snapshot
@@ -23,6 +23,5 @@ __all__ = [
     "bounded_each",
     "collect",
     "failed_snapshot",
-    "partition",
     "refresh_devices",
 ]

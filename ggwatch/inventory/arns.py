@@ -6,14 +6,7 @@ from collections.abc import Iterable
 
 from ggwatch.aws.shapes import ComponentSummary
 from ggwatch.model import VersionRef
-
-
-def partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+from ggwatch.names import partition
 
 
 class ArnResolver:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from types import MappingProxyType
+from typing import NamedTuple
 
 import anyio
 
@@ -30,7 +31,7 @@ from ggwatch.errors import AWSError
 from ggwatch.inventory.arns import ArnResolver
 from ggwatch.inventory.cache import InstalledRead, RegionCache
 from ggwatch.inventory.calls import Collector, bounded_each
-from ggwatch.inventory.guidance import read_guidance
+from ggwatch.inventory.guidance import GuidanceFound, read_guidance
 from ggwatch.model import (
     CallCount,
     CoreDevice,
@@ -40,13 +41,32 @@ from ggwatch.model import (
     TargetError,
     TargetId,
     TargetSnapshot,
-    VersionRef,
-    VersionStatus,
 )
 
 
 def _pages(items: int) -> int:
     return max(1, -(-items // PAGE_SIZE))
+
+
+class _Listings(NamedTuple):
+    """Step 1's answers; None where the listing failed."""
+
+    private: tuple[ComponentSummary, ...] | None
+    public: tuple[ComponentSummary, ...] | None
+    deployments: tuple[Deployment, ...] | None
+    devices: tuple[CoreDevice, ...] | None
+
+    def pages(self) -> int:
+        """The page calls the listings took, at the least."""
+        return sum(_pages(len(x or ())) for x in self)
+
+
+class _Reads(NamedTuple):
+    """Step 2's answers: in-force deployments' details by id, and listed devices with their
+    installed components by thing name (absent where the read failed)."""
+
+    details: dict[str, DeploymentDetail]
+    installed: dict[str, CoreDevice]
 
 
 async def collect(
@@ -61,10 +81,60 @@ async def collect(
 ) -> TargetSnapshot:
     started = clock()
     c = Collector(max_in_flight)
-    region = target.region
     api.expect_calls(cache.minimal_calls)
 
     # 1. Listings, in parallel: each is a chain of page calls.
+    listings = await _list_all(api, c)
+    deployments, devices = listings.deployments or (), listings.devices or ()
+
+    # The listings tell the least the rest needs: a GetDeployment per deployment in force and
+    # a ListInstalledComponents per device.
+    listed = listings.pages()
+    api.expect_calls(listed + sum(1 for d in deployments if d.in_force) + len(devices))
+
+    # 2. Details of in-force deployments (once per process) and devices' installed components.
+    in_force = [d for d in deployments if d.in_force]
+    reads = await _read_details(api, c, cache, in_force, devices, started)
+
+    # 3 and 4. Vendor guidance of every version in force or installed, and where to move.
+    arns = ArnResolver(target.region, account, listings.private, listings.public)
+    referenced = {ref for d in reads.details.values() for ref in d.components}
+    referenced |= {i.ref for d in reads.installed.values() for i in d.installed or ()}
+    found = GuidanceFound({}, {})
+    flagged = await read_guidance(api, c, cache, arns, referenced, found, started)
+
+    if not c.errors:
+        cache.prune(deployments, devices, referenced, flagged)
+    # What a full scan of this fleet needs at the least, and so its time at the budget.
+    minimal = listed + len(in_force) + len(referenced) + sum(found.walk_cost.values())
+    minimal += sum(_pages(len(d.installed or ())) for d in reads.installed.values())
+    if not c.errors:
+        cache.minimal_calls = minimal
+    device_list = tuple(reads.installed.get(d.thing_name, d) for d in devices)
+    return TargetSnapshot(
+        target=target,
+        account=account,
+        complete=not c.errors,
+        errors=c.found(),
+        deployments=tuple(sorted(deployments, key=lambda d: d.deployment_id)),
+        details=MappingProxyType(reads.details),
+        devices=tuple(sorted(device_list, key=lambda d: d.thing_name)),
+        versions=MappingProxyType(found.versions),
+        recommended=MappingProxyType(found.recommended),
+        private_components=frozenset(s.name for s in listings.private or ()),
+        calls=tuple(
+            CallCount(op, outcome, n) for (op, outcome), n in sorted(counter.counts.items())
+        ),
+        started=started,
+        finished=clock(),
+        minimal_calls=minimal,
+        floor_seconds=minimal / api.budget,
+        cache_sizes=cache.sizes(),
+    )
+
+
+async def _list_all(api: GreengrassAPI, c: Collector) -> _Listings:
+    """Step 1: the four listings, in parallel; a failed one is recorded and None."""
     private: tuple[ComponentSummary, ...] | None = None
     public: tuple[ComponentSummary, ...] | None = None
     deployments: tuple[Deployment, ...] | None = None
@@ -89,16 +159,20 @@ async def collect(
     async with anyio.create_task_group() as group:
         for task in (list_private, list_public, list_deployments, list_devices):
             group.start_soon(task)
+    return _Listings(private, public, deployments, devices)
 
-    # The listings tell the least the rest needs: a GetDeployment per deployment in force and
-    # a ListInstalledComponents per device.
-    listed = sum(_pages(len(x or ())) for x in (private, public, deployments, devices))
-    api.expect_calls(listed + sum(1 for d in deployments or () if d.in_force) + len(devices or ()))
 
-    # 2. Details of in-force deployments (once per process) and devices' installed components.
-    in_force = [d for d in deployments or () if d.in_force]
-    details: dict[str, DeploymentDetail] = {}
-    installed: dict[str, CoreDevice] = {}
+async def _read_details(
+    api: GreengrassAPI,
+    c: Collector,
+    cache: RegionCache,
+    in_force: list[Deployment],
+    devices: tuple[CoreDevice, ...],
+    started: dt.datetime,
+) -> _Reads:
+    """Step 2, both halves at once: GetDeployment for each in-force deployment not in the
+    cache, and ListInstalledComponents for each device whose cached read is stale."""
+    reads = _Reads({}, {})
 
     async def detail(deployment: Deployment) -> None:
         known = cache.details.get(deployment.deployment_id)
@@ -107,7 +181,7 @@ async def collect(
             if known is None:
                 return
             cache.details[deployment.deployment_id] = known
-        details[deployment.deployment_id] = known
+        reads.details[deployment.deployment_id] = known
 
     async def device_components(device: CoreDevice) -> None:
         seen = cache.installed.get(device.thing_name)
@@ -124,54 +198,14 @@ async def collect(
                     device.last_status_update, found, started
                 )
         if found is not None:
-            installed[device.thing_name] = CoreDevice(
+            reads.installed[device.thing_name] = CoreDevice(
                 device.thing_name, device.status, device.last_status_update, found
             )
 
     async with anyio.create_task_group() as group:
         group.start_soon(bounded_each, in_force, detail, c.limit)
-        group.start_soon(bounded_each, devices or (), device_components, c.limit)
-
-    # 3 and 4. Vendor guidance of every version in force or installed, and where to move.
-    arns = ArnResolver(region, account, private, public)
-    referenced = {ref for d in details.values() for ref in d.components}
-    referenced |= {i.ref for d in installed.values() for i in d.installed or ()}
-    versions: dict[VersionRef, VersionStatus] = {}
-    recommended: dict[str, str | None] = {}
-    walk_cost: dict[str, int] = {}
-    flagged = await read_guidance(
-        api, c, cache, arns, referenced, versions, recommended, walk_cost, started
-    )
-
-    device_list = tuple(installed.get(d.thing_name, d) for d in devices or ())
-    if not c.errors:
-        cache.prune(deployments or (), devices or (), referenced, flagged)
-    # What a full scan of this fleet needs at the least, and so its time at the budget.
-    minimal = listed
-    minimal += len(in_force) + len(referenced) + sum(walk_cost.values())
-    minimal += sum(_pages(len(d.installed or ())) for d in installed.values())
-    if not c.errors:
-        cache.minimal_calls = minimal
-    return TargetSnapshot(
-        target=target,
-        account=account,
-        complete=not c.errors,
-        errors=c.found(),
-        deployments=tuple(sorted(deployments or (), key=lambda d: d.deployment_id)),
-        details=MappingProxyType(details),
-        devices=tuple(sorted(device_list, key=lambda d: d.thing_name)),
-        versions=MappingProxyType(versions),
-        recommended=MappingProxyType(recommended),
-        private_components=frozenset(s.name for s in private or ()),
-        calls=tuple(
-            CallCount(op, outcome, n) for (op, outcome), n in sorted(counter.counts.items())
-        ),
-        started=started,
-        finished=clock(),
-        minimal_calls=minimal,
-        floor_seconds=minimal / api.budget,
-        cache_sizes=cache.sizes(),
-    )
+        group.start_soon(bounded_each, devices, device_components, c.limit)
+    return reads
 
 
 def failed_snapshot(

@@ -5,6 +5,7 @@ use the newest ACTIVE version, where to move (ListComponentVersions, newest firs
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 
 from ggwatch.aws.api import GreengrassAPI
 from ggwatch.errors import AWSError
@@ -14,20 +15,35 @@ from ggwatch.inventory.calls import Collector, bounded_each
 from ggwatch.model import Guidance, VersionRef, VersionStatus
 
 
+@dataclass(frozen=True, slots=True)
+class GuidanceFound:
+    """What a guidance read fills in, on top of what the caller already knows.
+
+    - versions: the vendor guidance by version (DescribeComponent);
+    - recommended: the newest ACTIVE version of each component with a flagged version in use
+      (None: there is none);
+    - walk_cost: the calls a full scan needs to find each of those.
+    """
+
+    versions: dict[VersionRef, VersionStatus]
+    recommended: dict[str, str | None]
+    walk_cost: dict[str, int] = field(default_factory=dict)
+
+
 async def read_guidance(
     api: GreengrassAPI,
     c: Collector,
     cache: RegionCache,
     arns: ArnResolver,
     referenced: set[VersionRef],
-    versions: dict[VersionRef, VersionStatus],
-    recommended: dict[str, str | None],
-    walk_cost: dict[str, int],
+    found: GuidanceFound,
     started: dt.datetime,
 ) -> set[str]:
-    """Fill `versions` for every referenced version not in it yet, then `recommended` for
-    every component with a flagged version that has none yet: from the cache when fresh.
-    Returns the names of the components with a flagged version in use."""
+    """Fill `found.versions` for every referenced version not in it yet, then
+    `found.recommended` (and `found.walk_cost`) for every component with a flagged version
+    that has none yet: from the cache when fresh. Returns the names of the components with a
+    flagged version in use."""
+    versions, recommended, walk_cost = found.versions, found.recommended, found.walk_cost
 
     async def describe(ref: VersionRef) -> None:
         seen = cache.versions.get(ref)
@@ -61,12 +77,12 @@ async def read_guidance(
             return None, cost
 
         try:
-            found, cost = await walk()
+            newest, cost = await walk()
         except AWSError as exc:
             c.record(exc)
             return
-        recommended[name], walk_cost[name] = found, cost
-        cache.recommended[name] = Recommendation(found, cost, started)
+        recommended[name], walk_cost[name] = newest, cost
+        cache.recommended[name] = Recommendation(newest, cost, started)
 
     flagged = {s.ref.name for s in versions.values() if s.flagged and s.ref in referenced}
     await bounded_each(sorted(flagged - recommended.keys()), recommend, c.limit)

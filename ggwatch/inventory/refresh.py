@@ -17,7 +17,7 @@ from ggwatch.errors import AWSError, NotFound
 from ggwatch.inventory.arns import ArnResolver
 from ggwatch.inventory.cache import InstalledRead, RegionCache
 from ggwatch.inventory.calls import Collector, bounded_each
-from ggwatch.inventory.guidance import read_guidance
+from ggwatch.inventory.guidance import GuidanceFound, read_guidance
 from ggwatch.model import CallCount, CoreDevice, TargetSnapshot
 
 
@@ -71,7 +71,9 @@ async def refresh_devices(
     arns = ArnResolver(previous.region, previous.account, None, None)
     versions = dict(previous.versions)
     recommended = dict(previous.recommended)
-    await read_guidance(api, c, cache, arns, referenced, versions, recommended, {}, started)
+    await read_guidance(
+        api, c, cache, arns, referenced, GuidanceFound(versions, recommended), started
+    )
     return replace(
         previous,
         complete=previous.complete and not c.errors,

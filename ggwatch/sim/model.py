@@ -165,16 +165,7 @@ class ServiceModel:
         """Check a decoded input value against its shape: type, required, enum, range, pattern."""
         kind = shape["type"]
         if kind == "structure":
-            if not isinstance(value, dict):
-                raise InputError(path, "expected an object")
-            members = shape.get("members", {})
-            for req in shape.get("required", []):
-                if value.get(req) is None:
-                    raise InputError(f"{path}.{req}" if path else req, "is required")
-            for key, item in value.items():
-                if key not in members:
-                    raise InputError(f"{path}.{key}", "is not a known member")
-                self.validate(self.shapes[members[key]["shape"]], item, key)
+            self._validate_structure(shape, value, path)
         elif kind == "list":
             if not isinstance(value, list):
                 raise InputError(path, "expected a list")
@@ -183,43 +174,31 @@ class ServiceModel:
             for item in value:
                 self.validate(member, item, path)
         elif kind == "map":
-            if not isinstance(value, dict):
-                raise InputError(path, "expected an object")
-            _check_length(shape, len(value), path)
-            key_shape = self.shapes[shape["key"]["shape"]]
-            value_shape = self.shapes[shape["value"]["shape"]]
-            for key, item in value.items():
-                self.validate(key_shape, key, path)
-                self.validate(value_shape, item, f"{path}.{key}")
-        elif kind == "string":
-            if not isinstance(value, str):
-                raise InputError(path, "expected a string")
-            _check_length(shape, len(value), path)
-            if "enum" in shape and value not in shape["enum"]:
-                raise InputError(path, f"must be one of {', '.join(shape['enum'])}")
-            pattern = shape.get("pattern")
-            if pattern and not _compiled(pattern).fullmatch(value):
-                raise InputError(path, f"does not match the pattern {pattern}")
-        elif kind in ("integer", "long"):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise InputError(path, "expected an integer")
-            _check_range(shape, value, path)
-        elif kind in ("double", "float"):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InputError(path, "expected a number")
-            _check_range(shape, value, path)
-        elif kind == "boolean":
-            if not isinstance(value, bool):
-                raise InputError(path, "expected true or false")
-        elif kind == "blob":
-            if not isinstance(value, str):
-                raise InputError(path, "expected base64 text")
-            try:
-                base64.b64decode(value, validate=True)
-            except ValueError:
-                raise InputError(path, "is not valid base64") from None
-        elif kind == "timestamp" and not isinstance(value, int | float | str):
-            raise InputError(path, "expected a timestamp")
+            self._validate_map(shape, value, path)
+        else:
+            _validate_scalar(kind, shape, value, path)
+
+    def _validate_structure(self, shape: Shape, value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            raise InputError(path, "expected an object")
+        members = shape.get("members", {})
+        for req in shape.get("required", []):
+            if value.get(req) is None:
+                raise InputError(f"{path}.{req}" if path else req, "is required")
+        for key, item in value.items():
+            if key not in members:
+                raise InputError(f"{path}.{key}", "is not a known member")
+            self.validate(self.shapes[members[key]["shape"]], item, key)
+
+    def _validate_map(self, shape: Shape, value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            raise InputError(path, "expected an object")
+        _check_length(shape, len(value), path)
+        key_shape = self.shapes[shape["key"]["shape"]]
+        value_shape = self.shapes[shape["value"]["shape"]]
+        for key, item in value.items():
+            self.validate(key_shape, key, path)
+            self.validate(value_shape, item, f"{path}.{key}")
 
     # -- response serialisation -------------------------------------------------------------
 
@@ -255,6 +234,42 @@ class ServiceModel:
 
 def shape_name(ref: Mapping[str, Any]) -> str:
     return str(ref["shape"])
+
+
+def _validate_scalar(kind: str, shape: Shape, value: Any, path: str) -> None:
+    if kind == "string":
+        _validate_string(shape, value, path)
+    elif kind in ("integer", "long"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(path, "expected an integer")
+        _check_range(shape, value, path)
+    elif kind in ("double", "float"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InputError(path, "expected a number")
+        _check_range(shape, value, path)
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            raise InputError(path, "expected true or false")
+    elif kind == "blob":
+        if not isinstance(value, str):
+            raise InputError(path, "expected base64 text")
+        try:
+            base64.b64decode(value, validate=True)
+        except ValueError:
+            raise InputError(path, "is not valid base64") from None
+    elif kind == "timestamp" and not isinstance(value, int | float | str):
+        raise InputError(path, "expected a timestamp")
+
+
+def _validate_string(shape: Shape, value: Any, path: str) -> None:
+    if not isinstance(value, str):
+        raise InputError(path, "expected a string")
+    _check_length(shape, len(value), path)
+    if "enum" in shape and value not in shape["enum"]:
+        raise InputError(path, f"must be one of {', '.join(shape['enum'])}")
+    pattern = shape.get("pattern")
+    if pattern and not _compiled(pattern).fullmatch(value):
+        raise InputError(path, f"does not match the pattern {pattern}")
 
 
 def _check_length(shape: Shape, length: int, path: str) -> None:

@@ -24,7 +24,7 @@ from itertools import product
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
 
-from ggwatch.aws.greengrass import READ_OPERATIONS
+from ggwatch.aws.api import READ_OPERATIONS
 from ggwatch.errors import DENIED_CODES, THROTTLE_CODES
 from ggwatch.findings import Finding
 from ggwatch.model import Guidance, TargetSnapshot, VersionRef

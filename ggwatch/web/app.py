@@ -34,7 +34,8 @@ from ggwatch.errors import ServeError
 from ggwatch.report import view_json
 from ggwatch.state import DaemonView, StateHolder
 from ggwatch.web import statuspage
-from ggwatch.web.guard import DEFAULT_LIMITS, REPORT_SECONDS, ConnectionGuard, HttpLimits
+from ggwatch.web.guard import REPORT_SECONDS, ConnectionGuard
+from ggwatch.web.limits import DEFAULT_LIMITS, HttpLimits
 from ggwatch.web.webhook import AlertmanagerWebhook
 
 __all__ = ["HttpLimits", "build_app", "serve_http"]
@@ -151,7 +152,7 @@ class _Endpoints:
         response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
         return await self.guard.send(request, response, body)
 
-    async def healthz(self, request: web.Request) -> web.Response:
+    async def healthz(self, _request: web.Request) -> web.Response:
         # Answering at all shows the loop is alive; the age shows the poll loop is too.
         last = self.holder.last_progress_monotonic
         age = self.clock() - (self.started if last is None else last)
@@ -163,7 +164,7 @@ class _Endpoints:
         }
         return web.json_response(body, status=200 if alive else 503)
 
-    async def readyz(self, request: web.Request) -> web.Response:
+    async def readyz(self, _request: web.Request) -> web.Response:
         view = self.holder.view
         waiting = [t.target.label(t.account) for t in view.targets if t.last_success is None]
         body = {
@@ -174,7 +175,7 @@ class _Endpoints:
         return web.json_response(body, status=200 if view.ready else 503)
 
 
-async def _common_headers(request: web.Request, response: web.StreamResponse) -> None:
+async def _common_headers(_request: web.Request, response: web.StreamResponse) -> None:
     # Every answer is the state of this moment: a cache would show a fleet that no longer is.
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -237,31 +238,21 @@ def _reason(exc: OSError) -> str:
 
 
 async def serve_http(
-    holder: StateHolder,
-    registry: CollectorRegistry,
+    app: web.Application,
     host: str,
     port: int,
     *,
-    poll_interval_seconds: float,
-    clock: Callable[[], float],
-    webhook: AlertmanagerWebhook | None = None,
-    limits: HttpLimits = DEFAULT_LIMITS,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until cancelled; report the bound port (useful with port 0) once listening.
+    """Serve `build_app`'s application until cancelled; report the bound port (useful with
+    port 0) once listening, under the limits the app was built with.
 
-    Start it with `port = await tg.start(serve_http, ...)`: a port in use or an address that
-    is not this host's then raises ServeError at start-up, not later in the task group.
+    Start it with `port = await tg.start(serve_http, app, host, port)`: a port in use or an
+    address that is not this host's then raises ServeError at start-up, not later in the task
+    group.
     """
-    app = build_app(
-        holder,
-        registry,
-        poll_interval_seconds=poll_interval_seconds,
-        clock=clock,
-        webhook=webhook,
-        limits=limits,
-    )
     guard = app[GUARD]
+    limits = guard.limits
     runner = web.AppRunner(
         app,
         access_log=None,  # probes and scrapes every few seconds would drown the event log

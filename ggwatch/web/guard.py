@@ -20,30 +20,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ggwatch.web.limits import (
-    ACCEPT_OVERSHOOT,
     BACKLOG,
-    DEFAULT_LIMITS,
-    FD_RESERVE,
     HttpLimits,
     connection_cap,
     raise_descriptor_limit,
 )
-from ggwatch.web.sending import CHUNK, BodyTimeout, body_deadline, body_timed_out, send_within
+from ggwatch.web.sending import BodyTimeout, body_deadline, body_timed_out, send_within
 
-# The names callers have imported from here since before the guard was split.
-__all__ = [
-    "ACCEPT_OVERSHOOT",
-    "BACKLOG",
-    "CHUNK",
-    "DEFAULT_LIMITS",
-    "FD_RESERVE",
-    "REPORT_SECONDS",
-    "BodyTimeout",
-    "ConnectionGuard",
-    "HttpLimits",
-    "connection_cap",
-    "raise_descriptor_limit",
-]
+__all__ = ["REPORT_SECONDS", "ConnectionGuard"]
 
 # Connections shed and failed accepts are logged at most this often, as counts.
 REPORT_SECONDS = 10.0

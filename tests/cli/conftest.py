@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -32,8 +32,16 @@ class Result:
     stderr: str
 
 
+class RunCli(Protocol):
+    """The `ggwatch` fixture: run the command to completion."""
+
+    def __call__(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> Result: ...
+
+
 @pytest.fixture
-def ggwatch(sts_endpoint: str):
+def ggwatch(sts_endpoint: str) -> RunCli:
     """Run `python -m ggwatch ARGS` to completion (bounded) in the repository root."""
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Result:
@@ -64,8 +72,14 @@ class Served:
         return code, time.monotonic() - started
 
 
+class ServeCli(Protocol):
+    """The `serve_cli` fixture: start a long-running subcommand."""
+
+    def __call__(self, *args: str, timeout: float = 30) -> Served: ...
+
+
 @pytest.fixture
-def serve_cli(sts_endpoint: str) -> Iterator:
+def serve_cli(sts_endpoint: str) -> Iterator[ServeCli]:
     """Start a long-running `ggwatch` subcommand; wait for its endpoint line; kill it after."""
     started: list[subprocess.Popen[str]] = []
 
@@ -159,8 +173,16 @@ class LogReader:
         return self.seen
 
 
+class StartDaemon(Protocol):
+    """The `start_daemon` fixture: start `ggwatch run`; the process, its logs, its HTTP port."""
+
+    def __call__(
+        self, env: dict[str, str], nofile: int | None = None
+    ) -> tuple[subprocess.Popen[str], LogReader, int]: ...
+
+
 @pytest.fixture
-def start_daemon(tmp_path: Path, sts_endpoint: str) -> Iterator:
+def start_daemon(tmp_path: Path, sts_endpoint: str) -> Iterator[StartDaemon]:
     """Start `ggwatch run` with JSON logs; learn its HTTP port from `daemon.started`."""
     started: list[LogReader] = []
 
@@ -205,13 +227,13 @@ INTERVAL = 1.0  # the daemon's poll interval in these tests, seconds
 
 
 @pytest.fixture
-def fleet(serve_cli):
+def fleet(serve_cli: ServeCli) -> Served:
     """The sample fleet in `ggwatch sim`, on a free port."""
     return serve_cli("sim", "--fleet", "config/sample-fleet.yaml", "--port", "0")
 
 
 @pytest.fixture
-def daemon_env(fleet) -> dict[str, str]:
+def daemon_env(fleet: Served) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL_GREENGRASSV2": fleet.endpoint,
         "AWS_ACCESS_KEY_ID": access_key(0),

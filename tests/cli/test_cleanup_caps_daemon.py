@@ -12,19 +12,20 @@ from typing import Any
 import pytest
 
 from ggwatch.sim.fleet import access_key
+from tests.cli.conftest import ServeCli, Served, StartDaemon
 from tests.cli.test_cleanup_daemon import TOKEN, deletes, post_alert
 from tests.cli.test_daemon import get
 from tests.simctl import patch_knobs
 
 
 @pytest.fixture
-def crowded(serve_cli):
+def crowded(serve_cli: ServeCli) -> Served:
     """20 devices, 80 deployments: 61 of them stale (the review's reproduction)."""
     return serve_cli("sim", "--devices", "20", "--deployments", "80", "--seed", "3", "--port", "0")
 
 
 @pytest.fixture
-def env(crowded, tmp_path: Path) -> dict[str, str]:
+def env(crowded: Served, tmp_path: Path) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL_GREENGRASSV2": crowded.endpoint,
         "AWS_ACCESS_KEY_ID": access_key(0),
@@ -62,13 +63,15 @@ def stale_ids(port: int) -> list[str]:
     return [f["resource_id"] for f in findings if f["rule"] == "stale-deployment"]
 
 
-def calls(crowded, operation: str) -> int:
+def calls(crowded: Served, operation: str) -> int:
     with urllib.request.urlopen(f"{crowded.endpoint}/_sim/calls", timeout=10) as response:
         records = json.loads(response.read())["calls"]
     return sum(c["operation"] == operation for c in records)
 
 
-def test_the_webhook_keeps_the_blast_radius(start_daemon, crowded, env) -> None:
+def test_the_webhook_keeps_the_blast_radius(
+    start_daemon: StartDaemon, crowded: Served, env: dict[str, str]
+) -> None:
     _, logs, port = start_daemon({**env, "GGWATCH_CLEANUP_MODE": "enforce"})
     logs.wait_for(lambda e: e.get("event") == "cleanup.blocked", timeout=30)
     stale = stale_ids(port)
@@ -82,7 +85,9 @@ def test_the_webhook_keeps_the_blast_radius(start_daemon, crowded, env) -> None:
     logs.wait_for(lambda e: e.get("event") == "cleanup.request", timeout=5)
 
 
-def test_the_webhook_does_at_most_the_cap_and_answers_the_rest(start_daemon, crowded, env) -> None:
+def test_the_webhook_does_at_most_the_cap_and_answers_the_rest(
+    start_daemon: StartDaemon, crowded: Served, env: dict[str, str]
+) -> None:
     _, logs, port = start_daemon(
         {
             **env,
@@ -122,7 +127,7 @@ def test_the_webhook_does_at_most_the_cap_and_answers_the_rest(start_daemon, cro
 
 @pytest.mark.slow
 def test_two_enforce_daemons_on_one_fleet_delete_each_deployment_once(
-    start_daemon, crowded, env
+    start_daemon: StartDaemon, crowded: Served, env: dict[str, str]
 ) -> None:
     # Until replicas coordinate, the create-only archive decides: only the daemon whose write
     # created a deployment's record deletes it. Slow answers make the two cycles overlap.

@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from ggwatch.sim.fleet import access_key
+from tests.cli.conftest import RunCli, ServeCli, Served, StartDaemon
 from tests.cli.test_daemon import get, sample, wait_first_scans
 from tests.simctl import patch_knobs
 
@@ -18,12 +19,12 @@ TOKEN = "a-long-enough-webhook-token"
 
 
 @pytest.fixture
-def fleet(serve_cli):
+def fleet(serve_cli: ServeCli) -> Served:
     return serve_cli("sim", "--fleet", "config/sample-fleet.yaml", "--port", "0")
 
 
 @pytest.fixture
-def deployments(fleet) -> dict[str, dict[str, Any]]:
+def deployments(fleet: Served) -> dict[str, dict[str, Any]]:
     client = boto3.client(
         "greengrassv2",
         endpoint_url=fleet.endpoint,
@@ -36,7 +37,7 @@ def deployments(fleet) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-def cleanup_env(fleet, tmp_path: Path) -> dict[str, str]:
+def cleanup_env(fleet: Served, tmp_path: Path) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL_GREENGRASSV2": fleet.endpoint,
         "AWS_ACCESS_KEY_ID": access_key(0),
@@ -49,7 +50,7 @@ def cleanup_env(fleet, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def deletes(fleet) -> list[dict[str, Any]]:
+def deletes(fleet: Served) -> list[dict[str, Any]]:
     with urllib.request.urlopen(f"{fleet.endpoint}/_sim/calls", timeout=10) as response:
         calls = json.loads(response.read())["calls"]
     return [c for c in calls if c["operation"] == "DeleteDeployment"]
@@ -89,7 +90,7 @@ def post_alert(port: int, body: dict[str, Any], token: str = TOKEN) -> tuple[int
 
 
 def test_dry_run_logs_what_it_would_delete_and_deletes_nothing(
-    start_daemon, fleet, cleanup_env
+    start_daemon: StartDaemon, fleet: Served, cleanup_env: dict[str, str]
 ) -> None:
     env = {**cleanup_env, "GGWATCH_CLEANUP_MODE": "dry-run", "GGWATCH_CLEANUP_GRACE_SECONDS": "0"}
     _, logs, port = start_daemon(env)
@@ -107,7 +108,12 @@ def test_dry_run_logs_what_it_would_delete_and_deletes_nothing(
     assert would >= 2
 
 
-def test_enforce_through_the_webhook(start_daemon, fleet, cleanup_env, deployments) -> None:
+def test_enforce_through_the_webhook(
+    start_daemon: StartDaemon,
+    fleet: Served,
+    cleanup_env: dict[str, str],
+    deployments: dict[str, dict[str, Any]],
+) -> None:
     # Alert-driven only: the daemon's own cycle never deletes, so only the webhook can.
     env = {
         **cleanup_env,
@@ -146,7 +152,9 @@ def test_enforce_through_the_webhook(start_daemon, fleet, cleanup_env, deploymen
     assert sample(metrics, "ggwatch_cleanup_actions_total", **west) == 1
 
 
-def test_enforce_without_an_archive_refuses_to_start(ggwatch, cleanup_env) -> None:
+def test_enforce_without_an_archive_refuses_to_start(
+    ggwatch: RunCli, cleanup_env: dict[str, str]
+) -> None:
     env = {**cleanup_env, "GGWATCH_CLEANUP_MODE": "enforce", "GGWATCH_ARCHIVE_URI": ""}
     env.pop("GGWATCH_ARCHIVE_URI")
     result = ggwatch("run", env={**env, "GGWATCH_ARCHIVE_URI": ""})
@@ -155,7 +163,9 @@ def test_enforce_without_an_archive_refuses_to_start(ggwatch, cleanup_env) -> No
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_killed_between_archive_and_delete_completes_once(start_daemon, fleet, cleanup_env) -> None:
+def test_killed_between_archive_and_delete_completes_once(
+    start_daemon: StartDaemon, fleet: Served, cleanup_env: dict[str, str]
+) -> None:
     env = {
         **cleanup_env,
         "GGWATCH_REGIONS": "us-west-2",

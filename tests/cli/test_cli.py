@@ -11,16 +11,17 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 
 from ggwatch.sim.fleet import access_key
-from tests.cli.conftest import ROOT
+from tests.cli.conftest import ROOT, RunCli, ServeCli
 
 
-def _client(endpoint: str):
+def _client(endpoint: str) -> Any:
     return boto3.client(
         "greengrassv2",
         endpoint_url=endpoint,
@@ -38,7 +39,7 @@ def _one_line_error(stderr: str) -> str:
     return lines[0]
 
 
-def test_version(ggwatch) -> None:
+def test_version(ggwatch: RunCli) -> None:
     result = ggwatch("--version")
     assert result.code == 0
     assert result.stdout.startswith("ggwatch ")
@@ -60,19 +61,21 @@ def test_version(ggwatch) -> None:
         ((), "required"),
     ],
 )
-def test_usage_errors_exit_2_with_one_line(ggwatch, args, fragment) -> None:
+def test_usage_errors_exit_2_with_one_line(
+    ggwatch: RunCli, args: tuple[str, ...], fragment: str
+) -> None:
     result = ggwatch(*args)
     assert result.code == 2
     assert fragment in _one_line_error(result.stderr)
 
 
-def test_bad_setting_names_it_and_exits_2(ggwatch) -> None:
+def test_bad_setting_names_it_and_exits_2(ggwatch: RunCli) -> None:
     result = ggwatch("check-config", env={"GGWATCH_QUOTA_SHARE": "7"})
     assert result.code == 2
     assert "GGWATCH_QUOTA_SHARE" in _one_line_error(result.stderr)
 
 
-def test_check_config_prints_effective_settings(ggwatch, tmp_path: Path) -> None:
+def test_check_config_prints_effective_settings(ggwatch: RunCli, tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("regions: [eu-west-1]\nquota_share: 0.2\n")
     result = ggwatch("--config", str(config), "check-config", env={"GGWATCH_QUOTA_SHARE": "0.4"})
@@ -81,7 +84,7 @@ def test_check_config_prints_effective_settings(ggwatch, tmp_path: Path) -> None
     assert '"eu-west-1"' in result.stdout
 
 
-def test_bad_fleet_file_exits_2(ggwatch, tmp_path: Path) -> None:
+def test_bad_fleet_file_exits_2(ggwatch: RunCli, tmp_path: Path) -> None:
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text("regions: [us-west-2]\naccounts:\n  - id: '42'\n")
     result = ggwatch("sim", "--fleet", str(fleet), "--port", "0")
@@ -92,7 +95,7 @@ def test_bad_fleet_file_exits_2(ggwatch, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "data", [bytes(range(256)), "regions: [us-west-2]\n".encode("utf-16")], ids=["binary", "utf16"]
 )
-def test_fleet_file_that_is_not_utf8_exits_2(ggwatch, tmp_path: Path, data: bytes) -> None:
+def test_fleet_file_that_is_not_utf8_exits_2(ggwatch: RunCli, tmp_path: Path, data: bytes) -> None:
     fleet = tmp_path / "fleet.yaml"
     fleet.write_bytes(data)
     result = ggwatch("sim", "--fleet", str(fleet), "--port", "0")
@@ -100,7 +103,7 @@ def test_fleet_file_that_is_not_utf8_exits_2(ggwatch, tmp_path: Path, data: byte
     assert "is not UTF-8 text" in _one_line_error(result.stderr)
 
 
-def test_port_in_use_exits_2(ggwatch) -> None:
+def test_port_in_use_exits_2(ggwatch: RunCli) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -110,7 +113,7 @@ def test_port_in_use_exits_2(ggwatch) -> None:
     assert "cannot listen on 127.0.0.1" in _one_line_error(result.stderr)
 
 
-def test_sim_serves_real_clients_and_stops_on_sigterm(serve_cli) -> None:
+def test_sim_serves_real_clients_and_stops_on_sigterm(serve_cli: ServeCli) -> None:
     served = serve_cli(
         "sim", "--port", "0", "--devices", "30", "--deployments", "70", "--seed", "5"
     )
@@ -124,7 +127,7 @@ def test_sim_serves_real_clients_and_stops_on_sigterm(serve_cli) -> None:
     assert code == 0
 
 
-def test_sim_knobs_from_the_command_line(serve_cli) -> None:
+def test_sim_knobs_from_the_command_line(serve_cli: ServeCli) -> None:
     served = serve_cli("sim", "--port", "0", "--devices", "3", "--access-denied", "ListDeployments")
     client = _client(served.endpoint)
     with pytest.raises(client.exceptions.AccessDeniedException):
@@ -133,7 +136,7 @@ def test_sim_knobs_from_the_command_line(serve_cli) -> None:
     served.stop()
 
 
-def test_sim_default_account_answers_unknown_keys(serve_cli) -> None:
+def test_sim_default_account_answers_unknown_keys(serve_cli: ServeCli) -> None:
     # One simulator process per account, all reached with the same SDK credentials, is how
     # bench.targets gives each target an account of its own.
     served = serve_cli(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import ROOT
+from tests.cli.conftest import ROOT, RunCli, ServeCli
 
 
 def one_line(stderr: str) -> str:
@@ -35,7 +35,9 @@ def one_line(stderr: str) -> str:
         ({"GGWATCH_CLEANUP_MOD": "enforce"}, "did you mean GGWATCH_CLEANUP_MODE?"),
     ],
 )
-def test_check_config_refuses_bad_variables_in_one_line(ggwatch, env, fragment) -> None:
+def test_check_config_refuses_bad_variables_in_one_line(
+    ggwatch: RunCli, env: dict[str, str], fragment: str
+) -> None:
     result = ggwatch("check-config", env=env)
     assert result.code == 2
     assert fragment in one_line(result.stderr)
@@ -46,7 +48,9 @@ def test_check_config_refuses_bad_variables_in_one_line(ggwatch, env, fragment) 
     [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff", "quota_share: 0.2\n".encode("utf-16")],
     ids=["binary", "utf16"],
 )
-def test_a_config_file_that_is_not_utf8_exits_2(ggwatch, tmp_path: Path, data: bytes) -> None:
+def test_a_config_file_that_is_not_utf8_exits_2(
+    ggwatch: RunCli, tmp_path: Path, data: bytes
+) -> None:
     config = tmp_path / "ggwatch.yaml"
     config.write_bytes(data)
     result = ggwatch("--config", str(config), "check-config")
@@ -54,7 +58,7 @@ def test_a_config_file_that_is_not_utf8_exits_2(ggwatch, tmp_path: Path, data: b
     assert "is not UTF-8 text" in one_line(result.stderr)
 
 
-def test_unquoted_off_in_yaml_is_the_word_off(ggwatch, tmp_path: Path) -> None:
+def test_unquoted_off_in_yaml_is_the_word_off(ggwatch: RunCli, tmp_path: Path) -> None:
     config = tmp_path / "ggwatch.yaml"
     config.write_text("cleanup_mode: off\n")
     result = ggwatch("--config", str(config), "check-config")
@@ -62,7 +66,7 @@ def test_unquoted_off_in_yaml_is_the_word_off(ggwatch, tmp_path: Path) -> None:
     assert '"cleanup_mode": "off"' in result.stdout
 
 
-def test_unknown_variables_are_a_warning_outside_check_config(ggwatch) -> None:
+def test_unknown_variables_are_a_warning_outside_check_config(ggwatch: RunCli) -> None:
     # A scan against a closed port fails (exit 3), but only after the warning at start.
     result = ggwatch(
         "scan",
@@ -75,14 +79,16 @@ def test_unknown_variables_are_a_warning_outside_check_config(ggwatch) -> None:
     assert "GGWATCH_CLEANUP_MOD (did you mean GGWATCH_CLEANUP_MODE?)" in warning
 
 
-def test_the_simulator_ignores_ggwatch_settings(serve_cli, monkeypatch) -> None:
+def test_the_simulator_ignores_ggwatch_settings(
+    serve_cli: ServeCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GGWATCH_TARGETS", "{not json")
     monkeypatch.setenv("GGWATCH_CLEANUP_MOD", "enforce")
     served = serve_cli("sim", "--devices", "2", "--port", "0")
     assert served.endpoint.startswith("http://127.0.0.1:")
 
 
-def test_error_lines_escape_terminal_controls(ggwatch) -> None:
+def test_error_lines_escape_terminal_controls(ggwatch: RunCli) -> None:
     result = ggwatch("check-config", env={"GGWATCH_X\x1b]0;owned\x07": "1"})
     assert result.code == 2
     line = one_line(result.stderr)

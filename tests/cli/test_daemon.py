@@ -10,7 +10,7 @@ import subprocess
 import urllib.request
 from typing import Any
 
-from tests.cli.conftest import INTERVAL
+from tests.cli.conftest import INTERVAL, LogReader, RunCli, Served, StartDaemon
 
 
 def get(url: str) -> tuple[int, str]:
@@ -48,16 +48,20 @@ def opened(line: dict[str, Any], resource: str, component: str) -> bool:
     )
 
 
-def wait_first_scans(logs) -> None:
+def wait_first_scans(logs: LogReader) -> None:
     """Both Regions had their first complete scan (each logs one summary)."""
     for region in ("us-west-2", "eu-central-1"):
-        summary = logs.wait_for(
-            lambda e, r=region: e.get("event") == "findings.summary" and e["aws_region"] == r, 30
-        )
+
+        def summary_of(e: dict[str, Any], r: str = region) -> bool:
+            return e.get("event") == "findings.summary" and e["aws_region"] == r
+
+        summary = logs.wait_for(summary_of, 30)
         assert summary["open_findings"] > 0
 
 
-def test_daemon_scrape_lifecycle_and_sigterm(start_daemon, fleet, daemon_env) -> None:
+def test_daemon_scrape_lifecycle_and_sigterm(
+    start_daemon: StartDaemon, fleet: Served, daemon_env: dict[str, str]
+) -> None:
     process, logs, port = start_daemon(daemon_env)
     base = f"http://127.0.0.1:{port}"
     wait_first_scans(logs)
@@ -106,7 +110,9 @@ def test_daemon_scrape_lifecycle_and_sigterm(start_daemon, fleet, daemon_env) ->
     assert logs.seen[-1]["event"] == "daemon.stopped"
 
 
-def test_incomplete_scans_keep_findings_and_recover(start_daemon, fleet, daemon_env) -> None:
+def test_incomplete_scans_keep_findings_and_recover(
+    start_daemon: StartDaemon, fleet: Served, daemon_env: dict[str, str]
+) -> None:
     process, logs, port = start_daemon(daemon_env)
     wait_first_scans(logs)
     request = urllib.request.Request(
@@ -141,7 +147,7 @@ def test_incomplete_scans_keep_findings_and_recover(start_daemon, fleet, daemon_
     assert process.wait(timeout=10) == 0
 
 
-def test_real_scrape_passes_promtool(start_daemon, daemon_env) -> None:
+def test_real_scrape_passes_promtool(start_daemon: StartDaemon, daemon_env: dict[str, str]) -> None:
     promtool = shutil.which("promtool")
     assert promtool, "promtool is missing: run `make tools` (Debian package prometheus)"
     _, logs, port = start_daemon(daemon_env)
@@ -154,7 +160,7 @@ def test_real_scrape_passes_promtool(start_daemon, daemon_env) -> None:
     assert not (checked.stdout + checked.stderr).strip()
 
 
-def test_port_in_use_exits_2(ggwatch, daemon_env) -> None:
+def test_port_in_use_exits_2(ggwatch: RunCli, daemon_env: dict[str, str]) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

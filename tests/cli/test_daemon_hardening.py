@@ -6,15 +6,19 @@ from __future__ import annotations
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.cli.conftest import RunCli, Served, StartDaemon
 from tests.cli.test_daemon import get, sample, wait_first_scans
 from tests.simctl import patch_knobs
 
 
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGQUIT])
-def test_hangup_and_quit_stop_gracefully(start_daemon, daemon_env, sig: signal.Signals) -> None:
+def test_hangup_and_quit_stop_gracefully(
+    start_daemon: StartDaemon, daemon_env: dict[str, str], sig: signal.Signals
+) -> None:
     process, logs, _ = start_daemon(daemon_env)
     wait_first_scans(logs)
     process.send_signal(sig)
@@ -25,15 +29,18 @@ def test_hangup_and_quit_stop_gracefully(start_daemon, daemon_env, sig: signal.S
     assert logs.seen[-1]["event"] == "daemon.stopped"
 
 
-def test_user_signals_are_logged_and_ignored(start_daemon, daemon_env) -> None:
+def test_user_signals_are_logged_and_ignored(
+    start_daemon: StartDaemon, daemon_env: dict[str, str]
+) -> None:
     process, logs, port = start_daemon(daemon_env)
     wait_first_scans(logs)
     for sig in (signal.SIGUSR1, signal.SIGUSR2):
         process.send_signal(sig)
-        logs.wait_for(
-            lambda e, s=sig: e.get("event") == "daemon.signal_ignored" and e["signal"] == s.name,
-            5,
-        )
+
+        def ignored(e: dict[str, Any], s: signal.Signals = sig) -> bool:
+            return e.get("event") == "daemon.signal_ignored" and e["signal"] == s.name
+
+        logs.wait_for(ignored, 5)
     time.sleep(0.5)
     assert process.poll() is None
     assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
@@ -41,7 +48,9 @@ def test_user_signals_are_logged_and_ignored(start_daemon, daemon_env) -> None:
     assert process.wait(timeout=10) == 0
 
 
-def test_a_partial_listing_failure_keeps_finding_identity(start_daemon, fleet, daemon_env) -> None:
+def test_a_partial_listing_failure_keeps_finding_identity(
+    start_daemon: StartDaemon, fleet: Served, daemon_env: dict[str, str]
+) -> None:
     """Denying the listings the account id used to be read from opens nothing new under an
     unknown account, and the recovery resolves nothing: identity never depended on them."""
     process, logs, port = start_daemon(daemon_env)
@@ -63,7 +72,9 @@ def test_a_partial_listing_failure_keeps_finding_identity(start_daemon, fleet, d
     assert process.wait(timeout=10) == 0
 
 
-def test_up_is_0_from_the_start_while_the_first_scan_runs(start_daemon, fleet, daemon_env) -> None:
+def test_up_is_0_from_the_start_while_the_first_scan_runs(
+    start_daemon: StartDaemon, fleet: Served, daemon_env: dict[str, str]
+) -> None:
     patch_knobs(fleet.endpoint, {"latency_ms": 2000})  # the first scan takes a while
     process, _, port = start_daemon(daemon_env)
     metrics = get(f"http://127.0.0.1:{port}/metrics")[1]
@@ -76,7 +87,7 @@ def test_up_is_0_from_the_start_while_the_first_scan_runs(start_daemon, fleet, d
 
 @pytest.mark.parametrize("kind", ["a file", "under a file"])
 def test_enforce_refuses_an_archive_that_cannot_take_records(
-    ggwatch, daemon_env, tmp_path: Path, kind: str
+    ggwatch: RunCli, daemon_env: dict[str, str], tmp_path: Path, kind: str
 ) -> None:
     # (The suite runs as root, for whom a read-only directory is writable: files stand in.)
     blocker = tmp_path / "archive"

@@ -16,10 +16,14 @@ import boto3
 import pytest
 
 from ggwatch.sim.fleet import access_key
+from tests.cli.conftest import LogReader, ServeCli, Served, StartDaemon
 from tests.cli.test_daemon import get, opened, post, sample
 
 OSAKA = "gg-osaka-00005"
 WEST = {"aws_region": "us-west-2", "account_alias": "default"}
+
+# The `daemon` fixture: the daemon's log reader, and a reader of its metrics.
+Daemon = tuple[LogReader, Callable[[], str]]
 
 
 @pytest.fixture
@@ -30,7 +34,7 @@ def sqs(sqs_queue: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def fleet(serve_cli, sqs_queue: str):
+def fleet(serve_cli: ServeCli, sqs_queue: str) -> Served:
     return serve_cli(
         "sim",
         "--fleet",
@@ -43,7 +47,7 @@ def fleet(serve_cli, sqs_queue: str):
 
 
 @pytest.fixture
-def env(fleet, sqs_queue: str) -> dict[str, str]:
+def env(fleet: Served, sqs_queue: str) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL_GREENGRASSV2": fleet.endpoint,
         "AWS_ACCESS_KEY_ID": access_key(0),
@@ -59,7 +63,7 @@ def env(fleet, sqs_queue: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def daemon(start_daemon, env: dict[str, str]):
+def daemon(start_daemon: StartDaemon, env: dict[str, str]) -> Daemon:
     """A started daemon after its first complete scan: (logs, metrics reader)."""
     _, logs, port = start_daemon(env)
     logs.wait_for(lambda e: e.get("event") == "findings.summary", 30)
@@ -91,7 +95,7 @@ def messages_left(sqs: Any, url: str) -> int:
 
 
 def test_a_device_running_a_deleted_version_opens_a_finding_within_seconds(
-    daemon, fleet, sqs, sqs_queue: str
+    daemon: Daemon, fleet: Served, sqs: Any, sqs_queue: str
 ) -> None:
     logs, metrics = daemon
     post(
@@ -116,7 +120,7 @@ def test_a_device_running_a_deleted_version_opens_a_finding_within_seconds(
 
 
 def test_a_burst_of_events_for_one_device_causes_one_refresh_end_to_end(
-    start_daemon, env: dict[str, str], fleet, sqs, sqs_queue: str
+    start_daemon: StartDaemon, env: dict[str, str], fleet: Served, sqs: Any, sqs_queue: str
 ) -> None:
     arn = f"arn:aws:greengrass:us-west-2:123456789012:coreDevices:{OSAKA}"
     event = {
@@ -167,11 +171,15 @@ def short_visibility(sqs: Any, sqs_queue: str) -> None:
 
 
 def test_malformed_messages_stay_for_the_dead_letter_queue_and_others_are_dropped(
-    short_visibility: None, daemon, sqs, sqs_queue: str
+    short_visibility: None, daemon: Daemon, sqs: Any, sqs_queue: str
 ) -> None:
     logs, metrics = daemon
     sqs.send_message(QueueUrl=sqs_queue, MessageBody="{not json")
-    ignored = {"version": "0", "source": "aws.iot", "detail-type": "IoT Job Status Change"}
+    ignored: dict[str, object] = {
+        "version": "0",
+        "source": "aws.iot",
+        "detail-type": "IoT Job Status Change",
+    }
     ignored |= {"account": "123456789012", "region": "us-west-2", "detail": {}}
     sqs.send_message(QueueUrl=sqs_queue, MessageBody=json.dumps(ignored))
 
@@ -189,7 +197,7 @@ def test_malformed_messages_stay_for_the_dead_letter_queue_and_others_are_droppe
     assert messages_left(sqs, sqs_queue) == 1  # only the malformed one
 
 
-def test_an_aws_health_notice_refreshes_guidance_at_once(daemon, fleet) -> None:
+def test_an_aws_health_notice_refreshes_guidance_at_once(daemon: Daemon, fleet: Served) -> None:
     logs, _ = daemon
     # A version the Berlin line runs; the describe refresh (15 minutes) would hide it.
     post(
@@ -209,7 +217,9 @@ def test_an_aws_health_notice_refreshes_guidance_at_once(daemon, fleet) -> None:
     assert finding["recommended_version"] == "2.1.0"
 
 
-def test_one_broken_target_leaves_the_others_complete(start_daemon, env: dict[str, str]) -> None:
+def test_one_broken_target_leaves_the_others_complete(
+    start_daemon: StartDaemon, env: dict[str, str]
+) -> None:
     targets = [
         {"account": "home", "regions": ["us-west-2"]},
         {"account": "gone", "regions": ["eu-west-3"], "endpoint_url": "http://127.0.0.1:9"},

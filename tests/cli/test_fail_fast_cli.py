@@ -11,11 +11,11 @@ import time
 import pytest
 
 from ggwatch.sim.fleet import access_key
-from tests.cli.conftest import ROOT
+from tests.cli.conftest import ROOT, ServeCli
 
 
 @pytest.mark.slow
-def test_scan_exits_3_within_30_s_of_the_endpoint_vanishing(serve_cli) -> None:
+def test_scan_exits_3_within_30_s_of_the_endpoint_vanishing(serve_cli: ServeCli) -> None:
     fleet = serve_cli("sim", "--devices", "200", "--latency-ms", "100", "--port", "0")
     env = {
         **os.environ,

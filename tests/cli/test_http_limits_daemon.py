@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from ggwatch.sim.fleet import access_key
+from tests.cli.conftest import ServeCli, StartDaemon
 
 # Measures time or memory: run alone, never beside other tests (see the Makefile).
 pytestmark = pytest.mark.serial
@@ -80,7 +81,7 @@ def slow_reader(port: int, path: str) -> socket.socket:
 
 @pytest.mark.slow
 def test_rss_under_slow_readers_of_findings_stays_within_twice_idle(
-    serve_cli, start_daemon
+    serve_cli: ServeCli, start_daemon: StartDaemon
 ) -> None:
     fleet = serve_cli(
         "sim", "--devices", str(DEVICES), "--rate-limit", "100000", "--port", "0", timeout=60
@@ -147,7 +148,7 @@ def open_flood(port: int, count: int) -> list[socket.socket]:
 
 @pytest.mark.slow
 def test_under_descriptor_exhaustion_healthz_answers_and_the_log_stays_quiet(
-    serve_cli, start_daemon
+    serve_cli: ServeCli, start_daemon: StartDaemon
 ) -> None:
     fleet = serve_cli("sim", "--fleet", "config/sample-fleet.yaml", "--port", "0")
     process, logs, port = start_daemon(sim_env(fleet.endpoint), nofile=FD_LIMIT)

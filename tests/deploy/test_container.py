@@ -17,6 +17,7 @@ import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,7 +107,7 @@ def image_user() -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def pyproject() -> dict:
+def pyproject() -> dict[str, Any]:
     return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
 
 
@@ -232,8 +233,8 @@ def test_environment_suits_a_read_only_root_filesystem() -> None:
 def test_oci_labels() -> None:
     final = final_stage()
     labels: dict[str, str] = {}
-    for args in final.all("LABEL"):
-        labels.update(key_values(args))
+    for label in final.all("LABEL"):
+        labels.update(key_values(label))
     args: dict[str, str] = {}
     for arg in final.all("ARG"):
         args.update(key_values(arg))

@@ -12,13 +12,19 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
 
 from ggwatch.sim.fleet import access_key
-from tests.cli.conftest import serve_cli, start_daemon  # noqa: F401  (fixtures)
+from tests.cli.conftest import (  # noqa: F401  (serve_cli, start_daemon: fixtures)
+    ServeCli,
+    Served,
+    StartDaemon,
+    serve_cli,
+    start_daemon,
+)
 from tests.cli.test_daemon import get, wait_first_scans
 from tests.simctl import patch_knobs
 
@@ -93,12 +99,12 @@ def matched_labels(expr: str) -> set[tuple[str, str]]:
 
 
 def dashboard() -> dict[str, Any]:
-    return json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    return cast(dict[str, Any], json.loads(DASHBOARD.read_text(encoding="utf-8")))
 
 
 def variable_query(variable: dict[str, Any]) -> str:
     query = variable["query"]
-    return query["query"] if isinstance(query, dict) else query
+    return cast(str, query["query"] if isinstance(query, dict) else query)
 
 
 def expressions() -> list[Expression]:
@@ -261,13 +267,13 @@ def scrape_families(exposition: str) -> dict[str, set[str]]:
 
 
 @pytest.fixture
-def fleet(serve_cli):  # noqa: F811
+def fleet(serve_cli: ServeCli) -> Served:  # noqa: F811
     return serve_cli("sim", "--fleet", "config/sample-fleet.yaml", "--port", "0")
 
 
 def test_every_metric_and_label_named_is_in_a_real_scrape(
-    start_daemon,  # noqa: F811
-    fleet,
+    start_daemon: StartDaemon,  # noqa: F811
+    fleet: Served,
     sqs_queue: str,
 ) -> None:
     # A few answers are 500s (retried), so ggwatch_aws_errors_total has samples and labels.

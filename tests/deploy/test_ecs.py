@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import botocore.session
 import pytest
@@ -61,7 +61,7 @@ def template() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def task() -> dict[str, Any]:
-    return json.loads(TASK_DEFINITION.read_text(encoding="utf-8"))
+    return cast(dict[str, Any], json.loads(TASK_DEFINITION.read_text(encoding="utf-8")))
 
 
 def resources(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +47,10 @@ import pytest
 
 from ggwatch.archive.files import FileArchive
 from ggwatch.aws import s3_archive as archive
+from ggwatch.aws.api import CLEANUP_OPERATIONS, OPERATIONS, READ_OPERATIONS
+from ggwatch.aws.callguard import CallCounter, RetryPolicy
 from ggwatch.aws.clients import Target, greengrass_clients, new_session
-from ggwatch.aws.greengrass import (
-    CLEANUP_OPERATIONS,
-    OPERATIONS,
-    READ_OPERATIONS,
-    AioGreengrass,
-    CallCounter,
-    RetryPolicy,
-)
+from ggwatch.aws.greengrass import AioGreengrass
 from ggwatch.aws.quota import TokenBucket
 from ggwatch.cleanup.executor import Cleaner
 from ggwatch.cleanup.policy import Policy
@@ -325,7 +321,8 @@ async def test_registry_matches_what_a_scan_and_a_cleanup_call(
             clients[here.id], region, TokenBucket(1000.0), CallCounter(), RetryPolicy(5)
         )
         archive = FileArchive(tmp_path)
-        cleaner = Cleaner("enforce", policy, {here.id: admin}, archive, 100.0, utcnow)
+        enforce = replace(policy, mode="enforce", rate_per_second=100.0)
+        cleaner = Cleaner(enforce, {here.id: admin}, archive, utcnow)
         outcomes = await cleaner.cycle(target, [OpenFinding(f, since) for f in result.findings])
     assert [o.action for o in outcomes].count("deleted") == 2
     cleaned, _ = await received(sim, last)

@@ -19,7 +19,7 @@ import sys
 import textwrap
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -76,7 +76,7 @@ def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
     containers = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
-    return containers[0]
+    return cast(dict[str, Any], containers[0])
 
 
 # -- rendering and schemas ------------------------------------------------------------------
@@ -283,7 +283,7 @@ def deploy_doc_network_policy_overlay() -> str:
     doc = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
     text = doc.split("## Who may reach the port", 1)[1].split("\n## ", 1)[0]
     (block,) = re.findall(r"^```yaml\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
-    return block
+    return cast(str, block)
 
 
 def test_network_policy_override_of_the_deploy_doc(tmp_path: Path) -> None:
@@ -318,7 +318,7 @@ def alert_groups() -> list[dict[str, Any]]:
         pytest.fail(
             f"{ALERTS.relative_to(REPO)} does not exist: the PrometheusRule is generated from it"
         )
-    return yaml.safe_load(ALERTS.read_text(encoding="utf-8"))["groups"]
+    return cast(list[dict[str, Any]], yaml.safe_load(ALERTS.read_text(encoding="utf-8"))["groups"])
 
 
 def test_service_monitor_scrapes_the_service_port(rendered: list[dict[str, Any]]) -> None:

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,14 @@ import pytest
 import yaml
 
 from ggwatch.sim.fleet import access_key
-from tests.cli.conftest import ROOT
+from tests.cli.conftest import ROOT, ServeCli, StartDaemon
 
 TOKEN = "end-to-end-webhook-token"
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 DEADLINE = 90.0
+
+# The `background` fixture: start(name, *argv) a long-running tool, stopped after the test.
+Background = Callable[..., subprocess.Popen[bytes]]
 
 
 def free_port() -> int:
@@ -65,7 +68,7 @@ def tools() -> dict[str, str]:
 
 
 @pytest.fixture
-def background(tmp_path: Path) -> Iterator[Any]:
+def background(tmp_path: Path) -> Iterator[Background]:
     """Start long-running tools; stop them (and close their logs) after the test."""
     running: list[tuple[subprocess.Popen[bytes], Any]] = []
 
@@ -93,7 +96,11 @@ def shortened_rules(target: Path) -> Path:
 
 
 def test_alert_to_webhook_to_archived_delete(
-    tools, background, serve_cli, start_daemon, tmp_path: Path
+    tools: dict[str, str],
+    background: Background,
+    serve_cli: ServeCli,
+    start_daemon: StartDaemon,
+    tmp_path: Path,
 ) -> None:
     assert RULES.exists(), "deploy/prometheus/alerts.yml is missing"
     fleet = serve_cli("sim", "--fleet", "config/sample-fleet.yaml", "--port", "0")

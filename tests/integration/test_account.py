@@ -23,7 +23,7 @@ async def test_the_account_comes_from_sts_even_when_listings_fail(sim: Running) 
 async def test_sts_is_asked_once_per_target_for_the_life_of_the_process(
     sim: Running, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    state = ScanState.new()
+    state = ScanState.new(SETTINGS)
     await scan_once(SETTINGS, state)
     assert list(state.accounts.values()) == ["123456789012"]
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")  # not needed again

@@ -20,8 +20,9 @@ import pytest
 
 from ggwatch.archive.files import FileArchive
 from ggwatch.archive.record import ArchiveRecord
+from ggwatch.aws.callguard import CallCounter, RetryPolicy
 from ggwatch.aws.clients import Target, greengrass_clients, new_session
-from ggwatch.aws.greengrass import AioGreengrass, CallCounter, RetryPolicy
+from ggwatch.aws.greengrass import AioGreengrass
 from ggwatch.aws.quota import TokenBucket
 from ggwatch.cleanup.executor import Cleaner
 from ggwatch.cleanup.policy import Policy
@@ -88,7 +89,8 @@ async def deleted_names(sim: Running, result: ScanResult) -> list[str]:
 def cleaner(
     mode: str, admin: AioGreengrass, archive: FileArchive | None, **changes: Any
 ) -> Cleaner:
-    return Cleaner(mode, policy(**changes), {HERE: admin}, archive, 100.0, utcnow)
+    config = policy(mode=mode, rate_per_second=100.0, **changes)
+    return Cleaner(config, {HERE: admin}, archive, utcnow)
 
 
 async def test_enforce_deletes_only_stale_unretained_and_archives_first(

@@ -8,7 +8,7 @@ import time
 import anyio
 import pytest
 
-from ggwatch.aws.greengrass import CIRCUIT_OPEN, DEADLINE
+from ggwatch.aws.callguard import CIRCUIT_OPEN, DEADLINE
 from ggwatch.report import ScanResult
 from ggwatch.scan import scan_once
 from ggwatch.settings import Settings

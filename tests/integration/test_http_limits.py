@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from ggwatch.model import DEFAULT_ALIAS, TargetId
 from ggwatch.report import view_json
 from ggwatch.state import DaemonView, TargetStatus
-from ggwatch.web.app import HttpLimits, serve_http
+from ggwatch.web.app import HttpLimits, build_app, serve_http
 from ggwatch.web.webhook import AlertmanagerWebhook
 from tests.unit.views import STARTED, fleet_view, holder, with_findings
 
@@ -50,22 +50,20 @@ def view_json_bytes(view: DaemonView) -> bytes:
 
 
 def serve(limits: HttpLimits, view: DaemonView | None = None, **kwargs: Any) -> Callable[..., Any]:
-    return functools.partial(
-        serve_http,
+    app = build_app(
         holder(view or fleet_view(ready=True)),
         CollectorRegistry(),
-        "127.0.0.1",
-        0,
         poll_interval_seconds=300.0,
         clock=anyio.current_time,
         limits=limits,
         **kwargs,
     )
+    return functools.partial(serve_http, app, "127.0.0.1", 0)
 
 
 async def connect(port: int, rcvbuf: int | None = None) -> socket.socket:
     sock = socket.socket()
-    sock.setblocking(False)
+    sock.settimeout(0.0)  # non-blocking
     if rcvbuf is not None:  # before connect, so the window is small from the start
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))

@@ -17,7 +17,7 @@ import boto3
 import pytest
 from aiobotocore.session import get_session
 
-from ggwatch.aws.sqs import sqs_client, sqs_config
+from ggwatch.aws.sqs import SqsQueue, sqs_client, sqs_config
 from ggwatch.events.consumer import Consumer, QueueStats
 from ggwatch.events.mailbox import Ack
 from ggwatch.events.triggers import Trigger
@@ -77,7 +77,7 @@ async def consuming(
         sqs_client(get_session(), url, REGION, sqs_config(5.0, 1)) as client,
         anyio.create_task_group() as group,
     ):
-        consumer = Consumer(url, client, route, wait_seconds=1, stats=stats, **options)
+        consumer = Consumer(SqsQueue(client, url), route, wait_seconds=1, stats=stats, **options)
         group.start_soon(consumer.run)
         yield stats
         group.cancel_scope.cancel()

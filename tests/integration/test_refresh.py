@@ -16,7 +16,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ggwatch.aws.clients import Target, greengrass_clients, new_session
-from ggwatch.daemon.poller import ScanOutcome, poll
+from ggwatch.daemon.poller import Message, ScanOutcome, TargetPoller
 from ggwatch.events.mailbox import Mailbox
 from ggwatch.model import DEFAULT_ALIAS, TargetId
 from ggwatch.scan import ScanState, utcnow
@@ -31,12 +31,15 @@ HERE = TargetId(DEFAULT_ALIAS, REGION)
 @dataclass
 class Poller:
     mailbox: Mailbox
-    outcomes: MemoryObjectReceiveStream[ScanOutcome]
+    outcomes: MemoryObjectReceiveStream[Message]  # what the poller sends: outcomes, progress
     sim: Running
 
     async def next(self) -> ScanOutcome:
         with anyio.fail_after(30):
             outcome = await self.outcomes.receive()
+            # A pass longer than PROGRESS_SECONDS (a loaded machine) also reports progress.
+            while not isinstance(outcome, ScanOutcome):
+                outcome = await self.outcomes.receive()
         outcome.batch.resolve(outcome.snapshot.complete)  # as the evaluator does
         return outcome
 
@@ -59,16 +62,17 @@ async def polling(sim: Running) -> AsyncIterator[Poller]:
     target = Target(HERE)
     mailbox = Mailbox()
     session = new_session()
-    send, receive = anyio.create_memory_object_stream[ScanOutcome](1)
+    send, receive = anyio.create_memory_object_stream[Message](1)
     async with (
         greengrass_clients(
             [target], {HERE: session}, connect_timeout=5, read_timeout=30, pool_size=8
         ) as clients,
         anyio.create_task_group() as group,
     ):
-        group.start_soon(
-            poll, target, clients[HERE], session, settings, ScanState.new(), mailbox, send, utcnow
+        poller = TargetPoller(
+            target, clients[HERE], session, settings, ScanState.new(settings), utcnow
         )
+        group.start_soon(poller.run, mailbox, send)
         first = await Poller(mailbox, receive, sim).next()
         assert first.snapshot.complete
         assert not first.refresh
@@ -115,7 +119,9 @@ async def device_changes(poller: Poller, sim: Running) -> None:
     device = sim.simulator.world.region(ACCOUNT, REGION).devices[thing]
     name = "com.example.Fresh"
     now = sim.simulator.clock()
-    device.installed[name] = Installed(name, "9.9.9", True, "LOCAL", now, now, "RUNNING")
+    device.installed[name] = Installed(
+        name, "9.9.9", is_root=True, source="LOCAL", changed=now, reported=now, state="RUNNING"
+    )
 
     poller.mailbox.post([thing])
     outcome = await poller.next()

@@ -64,7 +64,7 @@ async def test_scan_finds_what_the_fleet_holds(sim: Running, settings: Settings)
 
 
 async def test_second_scan_reuses_deployment_details(sim: Running, settings: Settings) -> None:
-    state = ScanState.new()
+    state = ScanState.new(settings)
     first = await scan_once(settings, state)
     second = await scan_once(settings, state)
     gets = [
@@ -202,7 +202,7 @@ async def test_a_full_scan_makes_exactly_the_minimal_calls(
 async def test_steady_state_scans_cost_only_the_list_pages(
     sim: Running, settings: Settings, control: Any
 ) -> None:
-    state = ScanState.new()
+    state = ScanState.new(settings)
     first = await scan_once(settings, state)
     second = await scan_once(settings, state)
     assert summarize(second) == EXPECTED
@@ -234,7 +234,7 @@ async def test_guidance_is_described_again_after_the_refresh(
     sim: Running, settings: Settings
 ) -> None:
     eager = settings.model_copy(update={"describe_refresh_seconds": 0.0})
-    state = ScanState.new()
+    state = ScanState.new(eager)
     first = await scan_once(eager, state)
     second = await scan_once(eager, state)
     for before, after in zip(first.snapshot.targets, second.snapshot.targets, strict=True):

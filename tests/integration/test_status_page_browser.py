@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from ggwatch.findings import Severity
-from ggwatch.web.app import serve_http
+from ggwatch.web.app import build_app, serve_http
 from tests.unit.views import HOSTILE, SCRIPT, holder, read_tables, start_tags
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -63,13 +63,10 @@ async def dump_dom(chromium: Path, url: str, profile: Path) -> str:
 
 async def test_chromium_renders_the_fleets_findings(chromium: Path, tmp_path: Path) -> None:
     state = holder()
-    serve = functools.partial(
-        serve_http,
-        state,
-        CollectorRegistry(),
-        poll_interval_seconds=300.0,
-        clock=anyio.current_time,
+    app = build_app(
+        state, CollectorRegistry(), poll_interval_seconds=300.0, clock=anyio.current_time
     )
+    serve = functools.partial(serve_http, app)
     async with anyio.create_task_group() as tg:
         port = await tg.start(serve, "127.0.0.1", 0)
         dom = await dump_dom(chromium, f"http://127.0.0.1:{port}/", tmp_path / "profile")

@@ -508,8 +508,8 @@ SCENARIOS: dict[str, Scenario] = {
     "ListComponents": Scenario(
         (_list_components,),
         (
-            (lambda gg, p: gg.list_components(maxResults=101), "ValidationException"),
-            (lambda gg, p: gg.list_components(scope="SHARED"), "ValidationException"),
+            (lambda gg, _p: gg.list_components(maxResults=101), "ValidationException"),
+            (lambda gg, _p: gg.list_components(scope="SHARED"), "ValidationException"),
             (_bad_token("ListComponents"), "ValidationException"),
         ),
     ),
@@ -517,31 +517,34 @@ SCENARIOS: dict[str, Scenario] = {
         (_list_versions,),
         (
             (
-                lambda gg, p: gg.list_component_versions(arn=MISSING_COMPONENT),
+                lambda gg, _p: gg.list_component_versions(arn=MISSING_COMPONENT),
                 "ResourceNotFoundException",
             ),
-            (lambda gg, p: gg.list_component_versions(arn="not-an-arn"), "ValidationException"),
+            (lambda gg, _p: gg.list_component_versions(arn="not-an-arn"), "ValidationException"),
             (_bad_token("ListComponentVersions"), "ValidationException"),
         ),
     ),
     "DescribeComponent": Scenario(
         (_describe,),
         (
-            (lambda gg, p: gg.describe_component(arn=MISSING_VERSION), "ResourceNotFoundException"),
+            (
+                lambda gg, _p: gg.describe_component(arn=MISSING_VERSION),
+                "ResourceNotFoundException",
+            ),
             (lambda gg, p: gg.describe_component(arn=p.private_arn), "ValidationException"),
         ),
     ),
     "ListDeployments": Scenario(
         (_list_deployments,),
         (
-            (lambda gg, p: gg.list_deployments(targetArn="arn:aws:iot:x"), "ValidationException"),
-            (lambda gg, p: gg.list_deployments(historyFilter="SOME"), "ValidationException"),
+            (lambda gg, _p: gg.list_deployments(targetArn="arn:aws:iot:x"), "ValidationException"),
+            (lambda gg, _p: gg.list_deployments(historyFilter="SOME"), "ValidationException"),
             (_bad_token("ListDeployments"), "ValidationException"),
         ),
     ),
     "GetDeployment": Scenario(
         (_get_deployment,),
-        ((lambda gg, p: gg.get_deployment(deploymentId=MISSING_ID), "ResourceNotFoundException"),),
+        ((lambda gg, _p: gg.get_deployment(deploymentId=MISSING_ID), "ResourceNotFoundException"),),
     ),
     "CreateDeployment": Scenario(
         (_create,),
@@ -560,7 +563,7 @@ SCENARIOS: dict[str, Scenario] = {
                 lambda gg, p: gg.create_deployment(targetArn=p.group_arn, clientToken="t-1"),
                 "ConflictException",
             ),
-            (lambda gg, p: gg.create_deployment(targetArn=OTHER_GROUP), "ValidationException"),
+            (lambda gg, _p: gg.create_deployment(targetArn=OTHER_GROUP), "ValidationException"),
             (
                 lambda gg, p: gg.create_deployment(targetArn=p.thing_arn, clientToken="no_under"),
                 "ValidationException",
@@ -571,7 +574,7 @@ SCENARIOS: dict[str, Scenario] = {
         (_cancel,),
         (
             (
-                lambda gg, p: gg.cancel_deployment(deploymentId=MISSING_ID),
+                lambda gg, _p: gg.cancel_deployment(deploymentId=MISSING_ID),
                 "ResourceNotFoundException",
             ),
             (
@@ -584,7 +587,7 @@ SCENARIOS: dict[str, Scenario] = {
         (_delete,),
         (
             (
-                lambda gg, p: gg.delete_deployment(deploymentId=MISSING_ID),
+                lambda gg, _p: gg.delete_deployment(deploymentId=MISSING_ID),
                 "ResourceNotFoundException",
             ),
             (
@@ -596,8 +599,8 @@ SCENARIOS: dict[str, Scenario] = {
     "ListCoreDevices": Scenario(
         (_list_devices,),
         (
-            (lambda gg, p: gg.list_core_devices(status="SICK"), "ValidationException"),
-            (lambda gg, p: gg.list_core_devices(thingGroupArn=OTHER_GROUP), "ValidationException"),
+            (lambda gg, _p: gg.list_core_devices(status="SICK"), "ValidationException"),
+            (lambda gg, _p: gg.list_core_devices(thingGroupArn=OTHER_GROUP), "ValidationException"),
             (_bad_token("ListCoreDevices"), "ValidationException"),
         ),
     ),
@@ -605,7 +608,7 @@ SCENARIOS: dict[str, Scenario] = {
         (_get_device,),
         (
             (
-                lambda gg, p: gg.get_core_device(coreDeviceThingName="no-such-thing"),
+                lambda gg, _p: gg.get_core_device(coreDeviceThingName="no-such-thing"),
                 "ResourceNotFoundException",
             ),
         ),
@@ -614,7 +617,7 @@ SCENARIOS: dict[str, Scenario] = {
         (_installed,),
         (
             (
-                lambda gg, p: gg.list_installed_components(coreDeviceThingName="no-such-thing"),
+                lambda gg, _p: gg.list_installed_components(coreDeviceThingName="no-such-thing"),
                 "ResourceNotFoundException",
             ),
             (
@@ -630,7 +633,7 @@ SCENARIOS: dict[str, Scenario] = {
         (_effective,),
         (
             (
-                lambda gg, p: gg.list_effective_deployments(coreDeviceThingName="no-such-thing"),
+                lambda gg, _p: gg.list_effective_deployments(coreDeviceThingName="no-such-thing"),
                 "ResourceNotFoundException",
             ),
             (
@@ -646,7 +649,7 @@ SCENARIOS: dict[str, Scenario] = {
         (_tag,),
         (
             (
-                lambda gg, p: gg.tag_resource(resourceArn=MISSING_DEPLOYMENT_ARN, tags={"a": "b"}),
+                lambda gg, _p: gg.tag_resource(resourceArn=MISSING_DEPLOYMENT_ARN, tags={"a": "b"}),
                 "ResourceNotFoundException",
             ),
             (
@@ -656,7 +659,7 @@ SCENARIOS: dict[str, Scenario] = {
                 "ValidationException",
             ),
             (
-                lambda gg, p: gg.tag_resource(resourceArn="arn:aws:s3:::bucket", tags={"a": "b"}),
+                lambda gg, _p: gg.tag_resource(resourceArn="arn:aws:s3:::bucket", tags={"a": "b"}),
                 "ValidationException",
             ),
         ),
@@ -665,11 +668,11 @@ SCENARIOS: dict[str, Scenario] = {
         (_untag,),
         (
             (
-                lambda gg, p: gg.untag_resource(resourceArn=MISSING_DEPLOYMENT_ARN, tagKeys=["a"]),
+                lambda gg, _p: gg.untag_resource(resourceArn=MISSING_DEPLOYMENT_ARN, tagKeys=["a"]),
                 "ResourceNotFoundException",
             ),
             (
-                lambda gg, p: gg.untag_resource(resourceArn="arn:aws:s3:::bucket", tagKeys=["a"]),
+                lambda gg, _p: gg.untag_resource(resourceArn="arn:aws:s3:::bucket", tagKeys=["a"]),
                 "ValidationException",
             ),
         ),
@@ -678,11 +681,11 @@ SCENARIOS: dict[str, Scenario] = {
         (_list_tags,),
         (
             (
-                lambda gg, p: gg.list_tags_for_resource(resourceArn=MISSING_DEPLOYMENT_ARN),
+                lambda gg, _p: gg.list_tags_for_resource(resourceArn=MISSING_DEPLOYMENT_ARN),
                 "ResourceNotFoundException",
             ),
             (
-                lambda gg, p: gg.list_tags_for_resource(resourceArn="arn:aws:s3:::bucket"),
+                lambda gg, _p: gg.list_tags_for_resource(resourceArn="arn:aws:s3:::bucket"),
                 "ValidationException",
             ),
         ),

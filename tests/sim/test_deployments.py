@@ -63,7 +63,7 @@ async def gg1(sim: Running) -> AsyncIterator[Any]:
 @pytest.fixture
 async def probe(control: aiohttp.ClientSession) -> Probe:
     for name, version in ((PROBE, "1.0.0"), (PROBE, "2.0.0"), (EXTRA, "1.0.0")):
-        body = {"componentName": name, "componentVersion": version}
+        body: dict[str, Any] = {"componentName": name, "componentVersion": version}
         await control_post(control, "/_sim/components", body)
     things = ("probe-a", "probe-b")
     for thing in things:
@@ -477,7 +477,11 @@ async def test_added_device_leaves_the_rest_of_the_group_alone(
         t: (await last_update(gg1, t), footprint(await installed(gg1, t))) for t in probe.things
     }
     # Withdrawn while the fleet runs it: a device that joins now cannot get it.
-    body = {"componentName": PROBE, "componentVersion": "1.0.0", "vendorGuidance": "DELETED"}
+    body: dict[str, Any] = {
+        "componentName": PROBE,
+        "componentVersion": "1.0.0",
+        "vendorGuidance": "DELETED",
+    }
     await control_post(control, "/_sim/guidance", body)
     body = {"thingName": "late", "thingGroups": [probe.group], "nucleusVersion": "2.13.0"}
     await control_post(control, "/_sim/devices", body)

@@ -148,6 +148,7 @@ async def test_budget_is_shared_by_all_operations(
     await set_knobs(control, rate_limit=0.5, burst=3)
     for _ in range(3):
         await gg1.list_components()
+    call: Job
     for call in (
         lambda: gg1.list_deployments(),
         lambda: gg1.get_core_device(coreDeviceThingName=thing),
@@ -261,6 +262,7 @@ async def test_error_rate_one_answers_500_with_retry_after(
     control: aiohttp.ClientSession, gg1: Any
 ) -> None:
     await set_knobs(control, error_rate=1.0, retry_after_seconds=3)
+    call: Job
     for call in (lambda: gg1.list_components(), lambda: gg1.list_deployments()):
         with pytest.raises(ClientError) as caught:
             await call()

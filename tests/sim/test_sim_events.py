@@ -65,7 +65,7 @@ def test_installed_component_change_envelope() -> None:
         ACCOUNT,
         REGION,
         "core-1",
-        [ComponentStatus("com.example.App", "1.2.0", True, "RUNNING")],
+        [ComponentStatus("com.example.App", "1.2.0", root=True, lifecycle_state="RUNNING")],
         now=NOW,
         ids=counter(),
     )

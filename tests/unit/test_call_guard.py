@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from ggwatch import errors
-from ggwatch.aws.greengrass import BREAKER_THRESHOLD, CIRCUIT_OPEN, DEADLINE, CallGuard
+from ggwatch.aws.callguard import BREAKER_THRESHOLD, CIRCUIT_OPEN, DEADLINE, CallGuard
 
 
 def guard(**changes: float) -> CallGuard:

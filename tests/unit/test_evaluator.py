@@ -13,6 +13,7 @@ import anyio
 import pytest
 from anyio.streams.memory import MemoryObjectReceiveStream
 from structlog.testing import capture_logs
+from structlog.typing import EventDict
 
 from ggwatch.cleanup.executor import CleanupJob
 from ggwatch.daemon.evaluator import Evaluator
@@ -177,7 +178,7 @@ async def test_run_closes_every_sink_when_the_snapshots_end(rig: Rig) -> None:
         assert len([event async for event in sink]) == 4  # drained, then end of stream
 
 
-async def feed(events: list[FindingEvent]) -> list[dict[str, object]]:
+async def feed(events: list[FindingEvent]) -> list[EventDict]:
     send, receive = anyio.create_memory_object_stream[FindingEvent](len(events))
     for event in events:
         send.send_nowait(event)
@@ -217,6 +218,6 @@ async def test_finding_log_names_what_changed(rig: Rig) -> None:
 def test_next_delay_backs_off_up_to_the_interval_within_the_jitter(failures: int) -> None:
     settings = Settings(poll_interval_seconds=60, poll_jitter=0.1)
     base = 60.0 if not failures else min(60.0, RETRY_BASE_SECONDS * 2 ** (failures - 1))
-    delays = [next_delay(settings, failures, random.Random(seed)) for seed in range(200)]
+    delays = [next_delay(settings.poll, failures, random.Random(seed)) for seed in range(200)]
     assert all(base * 0.9 <= d <= base * 1.1 for d in delays)
     assert max(delays) - min(delays) > base * 0.1  # the jitter spreads replicas apart

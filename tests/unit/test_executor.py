@@ -3,6 +3,7 @@ bounded work per request, and deletes that are never cut short but by a stop."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -64,7 +65,7 @@ class FakeArchive:
         self.written.append(record.deployment_id)
         return f"/archive/{record.deployment_id}.json"
 
-    async def exists(self, region: str, account: str | None, deployment_id: str) -> bool:
+    async def exists(self, _region: str, _account: str | None, deployment_id: str) -> bool:
         return deployment_id in self.written
 
     async def probe(self) -> str:
@@ -77,15 +78,13 @@ def stale(*deployment_ids: str) -> list[OpenFinding]:
 
 def cleaner(admin: FakeAdmin, mode: str = "enforce", **options: Any) -> Cleaner:
     archive = FakeArchive() if mode == "enforce" else None
-    return Cleaner(
-        mode,
+    policy = replace(
         options.pop("policy", POLICY),
-        {fleet().build().target: admin},
-        archive,
-        100.0,
-        lambda: NOW,
-        **options,
+        mode=mode,
+        on_scan=options.pop("on_scan", True),
+        rate_per_second=100.0,
     )
+    return Cleaner(policy, {fleet().build().target: admin}, archive, lambda: NOW, **options)
 
 
 def answers(outcomes: dict[str, Outcome]) -> dict[str, tuple[str, str]]:

@@ -24,11 +24,11 @@ def test_max_age_leaves_room_for_the_longest_wait_between_scans(
     settings = Settings(
         describe_refresh_seconds=refresh, poll_interval_seconds=interval, poll_jitter=jitter
     )
-    assert guidance_max_age(settings) == pytest.approx(expected)
+    assert guidance_max_age(settings.poll) == pytest.approx(expected)
 
 
 def test_a_read_is_never_older_than_the_refresh_when_the_next_scan_could_replace_it() -> None:
     settings = Settings(describe_refresh_seconds=900.0, poll_interval_seconds=300.0)
-    cache = ScanState.new().cache(TargetId(DEFAULT_ALIAS, "eu-west-1"), settings)
+    cache = ScanState.new(settings).cache(TargetId(DEFAULT_ALIAS, "eu-west-1"))
     worst_wait = settings.poll_interval_seconds * (1 + settings.poll_jitter)
     assert cache.describe_refresh + worst_wait <= settings.describe_refresh_seconds

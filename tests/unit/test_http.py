@@ -7,7 +7,7 @@ import asyncio
 import functools
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ def registry_with_gauge(value: float = 42.0) -> CollectorRegistry:
 
 
 Client = TestClient[aiohttp.web.Request, aiohttp.web.Application]
-MakeClient = Callable[..., Any]
+MakeClient = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture
@@ -321,6 +321,7 @@ async def test_big_documents_are_the_rendered_bytes_exactly(
 ) -> None:
     view = fleet_view()
     client = await client_for(holder(view))
+    assert client.port is not None
     expected = (
         statuspage.render(view) if path == "/" else json.dumps(view_json(view), indent=2)
     ).encode("utf-8")
@@ -358,7 +359,7 @@ async def test_each_view_is_rendered_once_however_many_ask(
 
         monkeypatch.setattr(statuspage, "render", counting)
     else:
-        original_json = http.view_json
+        original_json = view_json  # what ggwatch.web.app imported
 
         def counting(view: DaemonView) -> Any:
             calls.append(view)
@@ -397,7 +398,7 @@ async def test_a_reader_that_does_not_read_holds_about_a_chunk_not_the_body(
     assert server is not None
 
     sock = socket.socket()
-    sock.setblocking(False)
+    sock.settimeout(0.0)  # non-blocking
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
     loop = asyncio.get_running_loop()
     with sock:
@@ -585,9 +586,8 @@ async def test_query_strings_are_ignored_not_echoed(client_for: MakeClient) -> N
 
 def serve(state: StateHolder, registry: CollectorRegistry) -> Callable[..., Any]:
     """serve_http as the daemon starts it: `port = await tg.start(serve(...), host, port)`."""
-    return functools.partial(
-        serve_http, state, registry, poll_interval_seconds=POLL, clock=anyio.current_time
-    )
+    app = build_app(state, registry, poll_interval_seconds=POLL, clock=anyio.current_time)
+    return functools.partial(serve_http, app)
 
 
 async def test_serve_http_reports_the_bound_port_and_stops_when_cancelled() -> None:

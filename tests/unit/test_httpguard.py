@@ -12,13 +12,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from ggwatch.web.guard import (
-    ACCEPT_OVERSHOOT,
-    FD_RESERVE,
-    ConnectionGuard,
-    HttpLimits,
-    connection_cap,
-)
+from ggwatch.web.guard import ConnectionGuard
+from ggwatch.web.limits import ACCEPT_OVERSHOOT, FD_RESERVE, HttpLimits, connection_cap
 
 
 def test_the_cap_leaves_descriptors_for_the_rest_of_the_daemon() -> None:

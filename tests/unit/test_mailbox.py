@@ -91,5 +91,9 @@ async def test_put_back_keeps_requests_for_the_next_batch() -> None:
 
     batch = box.take()
 
-    assert (batch.things, batch.deployments, batch.guidance) == ({"core-1"}, {"d-1"}, True)
+    assert (batch.things, batch.deployments, batch.guidance) == (
+        frozenset({"core-1"}),
+        frozenset({"d-1"}),
+        True,
+    )
     assert batch.acks == (ack,)

@@ -218,3 +218,23 @@ def test_the_region_of_a_queue_url(url: str, region: str | None) -> None:
 )
 def test_partitions(region: str, partition: str) -> None:
     assert names.partition(region) == partition
+
+
+@pytest.mark.parametrize(
+    ("arn", "account"),
+    [
+        ("arn:aws:iot:us-west-2:111122223333:thing/core-1", "111122223333"),
+        ("arn:aws-cn:iot:cn-north-1:111122223333:thinggroup/line-a", "111122223333"),
+        ("arn:aws-us-gov:iot:us-gov-west-1:111122223333:thing/a:b:c", "111122223333"),
+        ("arn:aws:iam::111122223333:role/ggwatch-readonly", "111122223333"),
+        ("arn:aws:s3:::bucket/key", None),
+        ("arn:aws:greengrass:us-west-2:aws:components:aws.greengrass.Nucleus", None),
+        ("arn:aws:iot:us-west-2:12345:thing/core-1", None),
+        ("arn:aws:iot:us-west-2:١١١١٢٢٢٢٣٣٣٣:thing/core-1", None),
+        ("arn:aws:iot:us-west-2:111122223333", None),
+        ("nra:aws:iot:us-west-2:111122223333:thing/core-1", None),
+        ("", None),
+    ],
+)
+def test_the_account_of_an_arn(arn: str, account: str | None) -> None:
+    assert names.arn_account(arn) == account

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from ggwatch.settings import Settings, load_settings
 
 
 @pytest.fixture
-def config_file(tmp_path: Path):
+def config_file(tmp_path: Path) -> Callable[[str], Path]:
     def write(text: str) -> Path:
         path = tmp_path / "ggwatch.yaml"
         path.write_text(text, encoding="utf-8")
@@ -29,7 +30,9 @@ def test_defaults_are_documented_values() -> None:
     assert settings.log_format == "auto"
 
 
-def test_file_then_environment_wins(config_file, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_then_environment_wins(
+    config_file: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = config_file("quota_share: 0.2\nregions: [eu-west-1]\npoll_interval_seconds: 60\n")
     monkeypatch.setenv("GGWATCH_QUOTA_SHARE", "0.3")
     settings = load_settings(path, {"GGWATCH_QUOTA_SHARE": "0.3"})
@@ -38,7 +41,9 @@ def test_file_then_environment_wins(config_file, monkeypatch: pytest.MonkeyPatch
     assert settings.poll_interval_seconds == 60.0
 
 
-def test_config_path_from_environment(config_file, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_path_from_environment(
+    config_file: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = config_file("http_port: 9200\n")
     assert load_settings(None, {"GGWATCH_CONFIG": str(path)}).http_port == 9200
 
@@ -81,7 +86,7 @@ def test_bad_environment_value_names_the_variable(
         ("quota_share: lots\n", "quota_share [config file]"),
     ],
 )
-def test_bad_file_is_one_line(config_file, text: str, fragment: str) -> None:
+def test_bad_file_is_one_line(config_file: Callable[[str], Path], text: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(config_file(text), {})
     assert fragment in str(caught.value)
@@ -93,7 +98,7 @@ def test_missing_file(tmp_path: Path) -> None:
         load_settings(tmp_path / "absent.yaml", {})
 
 
-def test_empty_file_means_defaults(config_file) -> None:
+def test_empty_file_means_defaults(config_file: Callable[[str], Path]) -> None:
     assert load_settings(config_file(""), {}).quota_share == 0.5
 
 

@@ -7,6 +7,7 @@ that names no setting, a hint in `unknown_variables`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -118,7 +119,7 @@ def test_a_target_account_id_that_contradicts_its_role(monkeypatch: pytest.Monke
 
 
 @pytest.fixture
-def config_file(tmp_path: Path):
+def config_file(tmp_path: Path) -> Callable[[bytes], Path]:
     def write(data: bytes) -> Path:
         path = tmp_path / "ggwatch.yaml"
         path.write_bytes(data)
@@ -135,7 +136,9 @@ def config_file(tmp_path: Path):
         (b"quota_share: \x00\n", "not valid YAML"),
     ],
 )
-def test_a_file_that_is_not_utf8_yaml_is_one_line(config_file, data: bytes, fragment: str) -> None:
+def test_a_file_that_is_not_utf8_yaml_is_one_line(
+    config_file: Callable[[bytes], Path], data: bytes, fragment: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(config_file(data), {})
     assert fragment in str(caught.value)
@@ -147,18 +150,20 @@ def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
         load_settings(tmp_path, {})
 
 
-def test_yaml_reads_off_as_the_word_as_yaml_1_2_does(config_file) -> None:
+def test_yaml_reads_off_as_the_word_as_yaml_1_2_does(config_file: Callable[[bytes], Path]) -> None:
     # YAML 1.1 would read an unquoted off as False and report "(got False)".
     assert load_settings(config_file(b"cleanup_mode: off\n"), {}).cleanup_mode == "off"
 
 
 @pytest.mark.parametrize("word", ["Off", "no", "yes", "on", "y", "n"])
-def test_other_yaml_1_1_booleans_stay_words(config_file, word: str) -> None:
+def test_other_yaml_1_1_booleans_stay_words(
+    config_file: Callable[[bytes], Path], word: str
+) -> None:
     with pytest.raises(ConfigError, match=f"got '{word}'"):
         load_settings(config_file(f"cleanup_mode: {word}\n".encode()), {})
 
 
-def test_yaml_true_and_false_are_still_booleans(config_file) -> None:
+def test_yaml_true_and_false_are_still_booleans(config_file: Callable[[bytes], Path]) -> None:
     assert load_settings(config_file(b"cleanup_on_scan: false\n"), {}).cleanup_on_scan is False
     assert load_settings(config_file(b"cleanup_on_scan: TRUE\n"), {}).cleanup_on_scan is True
 

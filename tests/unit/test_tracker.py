@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import replace
 
 from ggwatch.findings import Details, Finding, ResourceType, Rule, Severity
 from ggwatch.model import DEFAULT_ALIAS, TargetId
-from ggwatch.tracker import EventKind, diff
+from ggwatch.tracker import EventKind, FindingEvent, diff
 
 T0 = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(minutes=5)
@@ -32,7 +33,7 @@ def finding(resource: str, region: str = "us-west-2", **details: str) -> Finding
     )
 
 
-def kinds(events) -> list[tuple[EventKind, str]]:
+def kinds(events: Iterable[FindingEvent]) -> list[tuple[EventKind, str]]:
     return [(e.kind, e.finding.resource_id) for e in events]
 
 

@@ -131,7 +131,12 @@ async def add_device(sim: Simulator, request: web.Request) -> Any:
     nucleus = data.get("nucleusVersion")
     if isinstance(nucleus, str) and nucleus:
         device.installed["aws.greengrass.Nucleus"] = Installed(
-            "aws.greengrass.Nucleus", nucleus, False, "LOCAL", now, now
+            "aws.greengrass.Nucleus",
+            nucleus,
+            is_root=False,
+            source="LOCAL",
+            changed=now,
+            reported=now,
         )
     state.add_device(device)
     for target in state.targets_of(device):

@@ -12,15 +12,15 @@ if TYPE_CHECKING:
     from ggwatch.sim.server import Simulator
 
 
-async def health(sim: Simulator, request: web.Request) -> Any:
+async def health(_sim: Simulator, _request: web.Request) -> Any:
     return {"ok": True}
 
 
-async def fleet(sim: Simulator, request: web.Request) -> Any:
+async def fleet(sim: Simulator, _request: web.Request) -> Any:
     return sim.world.summary()
 
 
-async def get_knobs(sim: Simulator, request: web.Request) -> Any:
+async def get_knobs(sim: Simulator, _request: web.Request) -> Any:
     return sim.knobs.public()
 
 
@@ -44,12 +44,12 @@ async def get_calls(sim: Simulator, request: web.Request) -> Any:
     return {"calls": calls, "last": sim.calls.seq, "counts": counts}
 
 
-async def reset_calls(sim: Simulator, request: web.Request) -> Any:
+async def reset_calls(sim: Simulator, _request: web.Request) -> Any:
     sim.calls.reset()
     return {"last": sim.calls.seq}
 
 
-async def get_events(sim: Simulator, request: web.Request) -> Any:
+async def get_events(sim: Simulator, _request: web.Request) -> Any:
     return sim.events.public()
 
 

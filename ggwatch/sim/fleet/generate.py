@@ -154,7 +154,12 @@ class _Generator:
             )
             start = nucleus[rng.randrange(len(nucleus) // 2, len(nucleus))]
             device.installed[catalog.NUCLEUS] = Installed(
-                catalog.NUCLEUS, start, False, "LOCAL", provisioned, provisioned
+                catalog.NUCLEUS,
+                start,
+                is_root=False,
+                source="LOCAL",
+                changed=provisioned,
+                reported=provisioned,
             )
             state.add_device(device)
         return (

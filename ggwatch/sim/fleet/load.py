@@ -133,7 +133,12 @@ def _load_region(state: RegionState, data: Mapping[str, Any], where: str, now: f
             raise FleetError(f"{at}.status: must be HEALTHY or UNHEALTHY")
         nucleus = str(entry.get("nucleus", catalog.versions(catalog.NUCLEUS)[-1]))
         device.installed[catalog.NUCLEUS] = Installed(
-            catalog.NUCLEUS, nucleus, False, "LOCAL", provisioned, provisioned
+            catalog.NUCLEUS,
+            nucleus,
+            is_root=False,
+            source="LOCAL",
+            changed=provisioned,
+            reported=provisioned,
         )
         state.add_device(device)
     for j, item in enumerate(_list(data.get("deployments", []), f"{where}.deployments")):

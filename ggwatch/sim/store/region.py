@@ -228,14 +228,14 @@ class RegionState:
                 wanted[name] = (spec["componentVersion"], dep.deployment_id)
         installed: dict[str, Installed] = {}
         for name, (version, source) in sorted(wanted.items()):
-            installed[name] = self._install(device, name, version, True, source, now)
+            installed[name] = self._install(device, name, version, source, now, root=True)
         for name, (version, source) in sorted(wanted.items()):
             component = self.component(name)
             record = component.versions.get(version) if component else None
             for dep_name, dep_version in sorted(record.dependencies.items() if record else ()):
                 if dep_name not in installed:
                     installed[dep_name] = self._install(
-                        device, dep_name, dep_version, False, source, now
+                        device, dep_name, dep_version, source, now, root=False
                     )
         nucleus = device.installed.get(NUCLEUS)
         if NUCLEUS not in installed and nucleus is not None:
@@ -259,7 +259,7 @@ class RegionState:
 
     @staticmethod
     def _install(
-        device: CoreDevice, name: str, version: str, root: bool, source: str, now: float
+        device: CoreDevice, name: str, version: str, source: str, now: float, *, root: bool
     ) -> Installed:
         current = device.installed.get(name)
         if current is not None and current.version == version:
