@@ -7,7 +7,7 @@ tracker, report, sinks) reads only these.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -133,6 +133,15 @@ class CallCount:
     count: int
 
 
+def versions_in_use(
+    details: Iterable[DeploymentDetail], devices: Iterable[CoreDevice]
+) -> set[VersionRef]:
+    """The versions these deployments name and these devices run."""
+    refs = {ref for detail in details for ref in detail.components}
+    refs |= {c.ref for device in devices for c in device.installed or ()}
+    return refs
+
+
 @dataclass(frozen=True, slots=True)
 class TargetSnapshot:
     """One account and Region as one scan saw them."""
@@ -164,6 +173,12 @@ class TargetSnapshot:
     @property
     def alias(self) -> str:
         return self.target.alias
+
+    def versions_in_use(self) -> set[VersionRef]:
+        """What the deployments in force name and the devices run."""
+        in_force = {d.deployment_id for d in self.deployments if d.in_force}
+        named = (v for k, v in self.details.items() if k in in_force)
+        return versions_in_use(named, self.devices)
 
     @property
     def api_calls(self) -> int:

@@ -38,7 +38,7 @@ from ggwatch.cleanup.archiving import (
     writer_identity,
 )
 from ggwatch.cleanup.decisions import CleanupJob, Decisions
-from ggwatch.cleanup.outcomes import Outcome, Tally
+from ggwatch.cleanup.outcomes import ActionKey, Outcome, Tally
 from ggwatch.cleanup.policy import Fresh, Policy, Skip, recheck
 from ggwatch.cleanup.recheck import fresh_of, reread
 from ggwatch.errors import AWSError, Conflict, NotFound
@@ -83,8 +83,8 @@ class Cleaner:
         )
 
     @property
-    def counts(self) -> Counter[tuple[str, str, str, str, str]]:
-        """Outcomes by (account alias, Region, mode, action, outcome), since start."""
+    def counts(self) -> Counter[ActionKey]:
+        """Outcomes by target, mode, action and outcome, since start."""
         return self.tally.counts
 
     @property

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ggwatch.cleanup.policy import HELD_BACK, Skip
 from ggwatch.model import TargetId
@@ -33,18 +33,30 @@ class Outcome:
         }
 
 
+class ActionKey(NamedTuple):
+    """What cleanup steps are counted by (the labels of ggwatch_cleanup_actions_total)."""
+
+    account_alias: str
+    aws_region: str
+    mode: str
+    action: str
+    outcome: str
+
+
 class Tally:
     """The counts of one cleaner, and its log; `on_count` is told after every count."""
 
     def __init__(self, mode: str, log: Any, on_count: Callable[[], None] | None = None) -> None:
         self.mode = mode
         self.log = log
-        self.counts: Counter[tuple[str, str, str, str, str]] = Counter()
+        self.counts: Counter[ActionKey] = Counter()
         self.on_count = on_count
 
     def count(self, outcome: Outcome) -> Outcome:
         where = outcome.target
-        self.counts[(where.alias, where.region, self.mode, outcome.action, outcome.outcome)] += 1
+        self.counts[
+            ActionKey(where.alias, where.region, self.mode, outcome.action, outcome.outcome)
+        ] += 1
         if self.on_count is not None:
             self.on_count()
         return outcome

@@ -41,6 +41,7 @@ from ggwatch.model import (
     TargetError,
     TargetId,
     TargetSnapshot,
+    versions_in_use,
 )
 
 
@@ -98,8 +99,7 @@ async def collect(
 
     # 3 and 4. Vendor guidance of every version in force or installed, and where to move.
     arns = ArnResolver(target.region, account, listings.private, listings.public)
-    referenced = {ref for d in reads.details.values() for ref in d.components}
-    referenced |= {i.ref for d in reads.installed.values() for i in d.installed or ()}
+    referenced = versions_in_use(reads.details.values(), reads.installed.values())
     found = GuidanceFound({}, {})
     flagged = await read_guidance(api, c, cache, arns, referenced, found, started)
 

@@ -18,7 +18,7 @@ from ggwatch.inventory.arns import ArnResolver
 from ggwatch.inventory.cache import InstalledRead, RegionCache
 from ggwatch.inventory.calls import Collector, bounded_each
 from ggwatch.inventory.guidance import GuidanceFound, read_guidance
-from ggwatch.model import CallCount, CoreDevice, TargetSnapshot
+from ggwatch.model import CallCount, CoreDevice, TargetSnapshot, versions_in_use
 
 
 async def refresh_devices(
@@ -66,8 +66,7 @@ async def refresh_devices(
     if gone:
         return None
     devices = tuple(fresh.get(d.thing_name, d) for d in previous.devices)
-    referenced = {ref for d in previous.details.values() for ref in d.components}
-    referenced |= {i.ref for d in devices for i in d.installed or ()}
+    referenced = versions_in_use(previous.details.values(), devices)
     arns = ArnResolver(previous.region, previous.account, None, None)
     versions = dict(previous.versions)
     recommended = dict(previous.recommended)

@@ -180,14 +180,7 @@ def in_use(snapshot: TargetSnapshot) -> set[VersionRef]:
 
     snapshot.versions also holds versions described only while looking for a recommended one.
     """
-    refs = {
-        ref
-        for d in snapshot.deployments
-        if d.in_force and d.deployment_id in snapshot.details
-        for ref in snapshot.details[d.deployment_id].components
-    }
-    refs |= {c.ref for device in snapshot.devices for c in device.installed or ()}
-    return refs & snapshot.versions.keys()
+    return snapshot.versions_in_use() & snapshot.versions.keys()
 
 
 def _inventory(targets: tuple[TargetStatus, ...]) -> Iterator[Metric]:
