@@ -121,6 +121,14 @@ def add_arguments(parser: argparse.ArgumentParser, default_port: int = DEFAULT_P
         "--delete-active-error", choices=("conflict", "validation"), default="conflict"
     )
     knobs.add_argument("--access-denied", default="", help="comma-separated operations, or *")
+    knobs.add_argument(
+        "--private-guidance",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="let the fleet and POST /_sim/guidance mark private versions DISCONTINUED or "
+        "DELETED, which no AWS API does (an undocumented reading; default: allowed, or the "
+        "fleet file's private_guidance)",
+    )
 
     net = parser.add_argument_group("listener")
     net.add_argument("--host", default="127.0.0.1", help="address (default: loopback only)")
@@ -157,6 +165,10 @@ def run(args: argparse.Namespace) -> int:
     )
     knobs.readings.superseded_status = args.superseded_status
     knobs.readings.delete_active_error = args.delete_active_error
+    if args.private_guidance is not None:
+        knobs.readings.private_guidance = args.private_guidance
+    else:
+        knobs.readings.private_guidance = world.readings.private_guidance
     try:
         simulator = Simulator(world, knobs, seed=args.seed, events_queue_url=args.events_queue_url)
     except ValueError as exc:
@@ -181,6 +193,7 @@ def _world(args: argparse.Namespace) -> World:
             discontinued_share=args.discontinued_share,
             deleted_share=args.deleted_share,
             max_age_days=args.max_age_days,
+            private_guidance=args.private_guidance is not False,
         )
     )
 

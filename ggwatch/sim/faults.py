@@ -2,7 +2,8 @@
 
 Defaults follow the published quotas (shared/reference/greengrass-v2-facts.md): one budget of
 30 requests/second for all control-plane operations of an account and Region (10 in China and
-GovCloud), at most 10 deployment deletions in progress per account.
+GovCloud), at most 10 deployment deletions in progress per account, and CreateComponentVersion's
+own budget of 1 request/second per account and Region, on top of the shared one.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ggwatch.sim.store import SUPERSEDED_READINGS, Readings
 
 DEFAULT_RATE = 30.0
 REDUCED_RATE = 10.0  # China (Beijing, Ningxia) and the GovCloud Regions
+COMPONENT_VERSION_RATE = 1.0  # CreateComponentVersion, per account and Region
 DELETE_ACTIVE_READINGS = ("conflict", "validation")
 
 
@@ -36,6 +38,9 @@ class Knobs:
     # Requests/second per account and Region; None = the real quota of the Region, 0 = no limit.
     rate_limit: float | None = None
     burst: float | None = None  # bucket size; None = one second's worth
+    # CreateComponentVersion's own requests/second; None = the real 1, 0 = no limit. A
+    # rate_limit of 0 lifts it too: 0 there turns the quota model off.
+    component_version_rate: float | None = None
     error_rate: float = 0.0  # share of AWS calls answered 500 InternalServerException
     retry_after_seconds: int = 1  # sent with 500s
     access_denied: frozenset[str] = frozenset()  # operation names, or "*" for all
@@ -51,14 +56,8 @@ class Knobs:
         names = {f.name for f in fields(self)}
         staged = Knobs(**{n: getattr(self, n) for n in names})
         for key, value in changes.items():
-            if key == "superseded_status":
-                if value not in SUPERSEDED_READINGS:
-                    raise ValueError(f"superseded_status must be one of {SUPERSEDED_READINGS}")
-                staged.readings = Readings(value, staged.readings.delete_active_error)
-            elif key == "delete_active_error":
-                if value not in DELETE_ACTIVE_READINGS:
-                    raise ValueError(f"delete_active_error must be one of {DELETE_ACTIVE_READINGS}")
-                staged.readings = Readings(staged.readings.superseded_status, value)
+            if key in READING_NAMES:
+                staged.readings = _reading(staged.readings, key, value)
             elif key == "access_denied":
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                     raise ValueError("access_denied must be a list of operation names or ['*']")
@@ -74,10 +73,18 @@ class Knobs:
         # Keep the Readings object: the store holds it, so a change takes effect at once.
         self.readings.superseded_status = staged.readings.superseded_status
         self.readings.delete_active_error = staged.readings.delete_active_error
+        self.readings.private_guidance = staged.readings.private_guidance
 
     def check(self, operations: Collection[str] = ()) -> None:
         """Every knob in range; with `operations`, access_denied names only those (or *)."""
-        for name in ("latency_ms", "jitter_ms", "rate_limit", "burst", "error_rate"):
+        for name in (
+            "latency_ms",
+            "jitter_ms",
+            "rate_limit",
+            "burst",
+            "error_rate",
+            "component_version_rate",
+        ):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number")
@@ -91,6 +98,8 @@ class Knobs:
             raise ValueError("latency_ms and jitter_ms must be >= 0")
         if self.rate_limit is not None and self.rate_limit < 0:
             raise ValueError("rate_limit must be >= 0")
+        if self.component_version_rate is not None and self.component_version_rate < 0:
+            raise ValueError("component_version_rate must be >= 0")
         if self.burst is not None and self.burst < 1:
             raise ValueError("burst must be >= 1")
         if not 0.0 <= self.error_rate <= 1.0:
@@ -107,14 +116,29 @@ class Knobs:
         out["access_denied"] = sorted(self.access_denied)
         out["superseded_status"] = self.readings.superseded_status
         out["delete_active_error"] = self.readings.delete_active_error
+        out["private_guidance"] = self.readings.private_guidance
         return out
 
     def denies(self, operation: str) -> bool:
         return "*" in self.access_denied or operation in self.access_denied
 
 
+READING_NAMES = ("superseded_status", "delete_active_error", "private_guidance")
+
+
+def _reading(readings: Readings, key: str, value: Any) -> Readings:
+    """A copy of `readings` with one switch changed, checked."""
+    if key == "superseded_status" and value not in SUPERSEDED_READINGS:
+        raise ValueError(f"superseded_status must be one of {SUPERSEDED_READINGS}")
+    if key == "delete_active_error" and value not in DELETE_ACTIVE_READINGS:
+        raise ValueError(f"delete_active_error must be one of {DELETE_ACTIVE_READINGS}")
+    if key == "private_guidance" and not isinstance(value, bool):
+        raise TypeError("private_guidance must be true or false")
+    return replace(readings, **{key: value})
+
+
 def _number(key: str, value: Any) -> Any:
-    if value is None and key in ("rate_limit", "burst"):
+    if value is None and key in ("rate_limit", "burst", "component_version_rate"):
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{key} must be a number")
@@ -154,6 +178,7 @@ class Quotas:
         self.knobs = knobs
         self.clock = clock
         self.buckets: dict[tuple[str, str], TokenBucket] = {}
+        self.component_version_buckets: dict[tuple[str, str], TokenBucket] = {}
         self.deleting: dict[str, deque[float]] = {}
 
     def admit(self, account: str, region: str) -> float:
@@ -167,6 +192,19 @@ class Quotas:
         bucket = self.buckets.get((account, region))
         if bucket is None or bucket.rate != rate or bucket.burst != burst:
             bucket = self.buckets[(account, region)] = TokenBucket(rate, burst, self.clock)
+        return bucket.take()
+
+    def admit_component_version(self, account: str, region: str) -> float:
+        """CreateComponentVersion's own bucket (1/s, no burst), drawn after the shared one."""
+        rate = self.knobs.component_version_rate
+        if rate is None:
+            rate = COMPONENT_VERSION_RATE
+        if rate == 0 or self.knobs.rate_limit == 0:
+            return 0.0
+        bucket = self.component_version_buckets.get((account, region))
+        if bucket is None or bucket.rate != rate:
+            bucket = TokenBucket(rate, 1.0, self.clock)
+            self.component_version_buckets[(account, region)] = bucket
         return bucket.take()
 
     def start_deletion(self, account: str) -> bool:

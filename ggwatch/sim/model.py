@@ -112,8 +112,14 @@ class ServiceModel:
         labels: Mapping[str, str],
         query: Mapping[str, list[str]],
         body: Any,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Gather members from path, query string and JSON body, then validate them."""
+        """Gather members from path, query string, headers and JSON body, then validate them.
+
+        Every member is read by its wire name (`locationName`, where the model gives one:
+        AssociateServiceRoleToAccount's `roleArn` travels as `RoleArn`) and handed on by its
+        member name, in nested structures too.
+        """
         shape = self.input_shape(operation)
         if shape is None:
             return {}
@@ -121,29 +127,55 @@ class ServiceModel:
         body_members = body if isinstance(body, dict) else {}
         if body is not None and not isinstance(body, dict):
             raise InputError("body", "must be a JSON object")
+        lowered = {key.lower(): value for key, value in (headers or {}).items()}
         known_body: set[str] = set()
         for name, ref in shape.get("members", {}).items():
             location = ref.get("location")
             wire = ref.get("locationName", name)
             member_shape = self.shapes[ref["shape"]]
-            if location == "uri":
+            if location is None:
+                known_body.add(wire)
+                if wire in body_members:
+                    params[name] = self.from_wire(member_shape, body_members[wire], name)
+            elif location == "uri":
                 if wire in labels:
                     params[name] = labels[wire]
-            elif location == "querystring":
-                values = query.get(wire)
+            else:
+                values = _sent_values(location, wire, query, lowered)
                 if values:
                     params[name] = self._from_query(name, member_shape, values)
-            elif location in ("header", "headers"):
-                continue
-            else:
-                known_body.add(name)
-                if name in body_members:
-                    params[name] = body_members[name]
         unknown = sorted(set(body_members) - known_body)
         if unknown:
             raise InputError(unknown[0], "is not a member of this operation's input")
         self.validate(shape, params, path=shape_name(self.operations[operation]["input"]))
         return params
+
+    def from_wire(self, shape: Shape, value: Any, path: str) -> Any:
+        """A decoded JSON body value with its structures' keys turned from wire names into
+        member names; a key that is no member's wire name is an InputError (a member name
+        that differs from its wire name included). Values of the wrong type are left as they
+        are, for `validate` to reject."""
+        kind = shape["type"]
+        if kind == "structure" and isinstance(value, dict):
+            members = shape.get("members", {})
+            by_wire = {ref.get("locationName", name): name for name, ref in members.items()}
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                if key not in by_wire:
+                    raise InputError(f"{path}.{key}", "is not a known member")
+                name = by_wire[key]
+                out[name] = self.from_wire(self.shapes[members[name]["shape"]], item, key)
+            return out
+        if kind == "list" and isinstance(value, list):
+            member_shape = self.shapes[shape["member"]["shape"]]
+            return [self.from_wire(member_shape, item, path) for item in value]
+        if kind == "map" and isinstance(value, dict):
+            value_shape = self.shapes[shape["value"]["shape"]]
+            return {
+                key: self.from_wire(value_shape, item, f"{path}.{key}")
+                for key, item in value.items()
+            }
+        return value
 
     def _from_query(self, name: str, shape: Shape, values: list[str]) -> Any:
         kind = shape["type"]
@@ -203,7 +235,7 @@ class ServiceModel:
     # -- response serialisation -------------------------------------------------------------
 
     def serialize(self, shape: Shape, value: Any) -> Any:
-        """Turn a handler's result into JSON-ready data, leaving out absent members."""
+        """Turn a handler's result into JSON-ready data by wire names, leaving out None."""
         kind = shape["type"]
         if kind == "structure":
             out: dict[str, Any] = {}
@@ -213,9 +245,11 @@ class ServiceModel:
                 item = value.get(name)
                 if item is None:
                     continue
+                # An empty map the handler returned goes out as {}: AWS answers "tags": {} for
+                # an untagged deployment or core device though TagMap's min is 1 (the min binds
+                # requests: TagResource), as the AWS CLI's own examples of get-deployment and
+                # get-core-device show. A handler that means "absent" returns None.
                 member_shape = self.shapes[ref["shape"]]
-                if member_shape["type"] == "map" and not item and member_shape.get("min", 0) > 0:
-                    continue  # an empty TagMap would break the model's min of 1
                 out[ref.get("locationName", name)] = self.serialize(member_shape, item)
             return out
         if kind == "list":
@@ -225,15 +259,28 @@ class ServiceModel:
             member = self.shapes[shape["value"]["shape"]]
             return {key: self.serialize(member, item) for key, item in value.items()}
         if kind == "timestamp":
-            # rest-json sends body timestamps as epoch seconds unless a shape says otherwise.
-            if isinstance(value, dt.datetime):
-                return value.timestamp()
-            return float(value)
-        return value
+            # rest-json sends body timestamps as epoch seconds unless a shape says otherwise;
+            # AWS sends them to the millisecond (1732430400.123), and so does the simulator.
+            seconds = value.timestamp() if isinstance(value, dt.datetime) else float(value)
+            return round(seconds, 3)
+        # A blob (GetComponent's recipe) travels as base64 text in a rest-json body.
+        return base64.b64encode(value).decode("ascii") if kind == "blob" else value
 
 
 def shape_name(ref: Mapping[str, Any]) -> str:
     return str(ref["shape"])
+
+
+def _sent_values(
+    location: str, wire: str, query: Mapping[str, list[str]], headers: Mapping[str, str]
+) -> list[str] | None:
+    """The raw values of a query string or header member (`headers`: lower-cased names)."""
+    if location == "querystring":
+        return query.get(wire)
+    if location == "header":
+        value = headers.get(wire.lower())
+        return None if value is None else [value]
+    return None  # "headers", a prefixed header map: no greengrassv2 input has one
 
 
 def _validate_scalar(kind: str, shape: Shape, value: Any, path: str) -> None:

@@ -217,7 +217,7 @@ class Simulator:
         for key, value in request.rel_url.query.items():
             query.setdefault(key, []).append(value)
         try:
-            params = self.model.parse_request(operation, labels, query, body)
+            params = self.model.parse_request(operation, labels, query, body, request.headers)
         except InputError as exc:
             raise SimError(
                 "ValidationException",

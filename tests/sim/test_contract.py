@@ -9,6 +9,7 @@ cannot share a mistake.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -94,6 +95,7 @@ class WireContract:
             "float": self._real,
             "boolean": self._boolean,
             "timestamp": self._timestamp,
+            "blob": self._blob,
         }
         visitor = visitors.get(shape.type_name)
         if visitor is None:
@@ -135,7 +137,11 @@ class WireContract:
         if not isinstance(value, dict):
             self._fail(where, f"{shape.name} must be a JSON object")
             return
-        self._bounds(shape, len(value), where, "entries")
+        if value:
+            # AWS answers an empty TagMap as {} though its min is 1 (the min binds requests,
+            # TagResource): the AWS CLI's examples of get-deployment and get-core-device show
+            # "tags": {}. So only a map with entries is held to its bounds.
+            self._bounds(shape, len(value), where, "entries")
         for key, item in value.items():
             self._visit(shape.key, key, f"{where}<key {key!r}>")
             self._visit(shape.value, item, f"{where}[{key!r}]")
@@ -178,6 +184,16 @@ class WireContract:
             self._fail(where, f"a rest-json body timestamp is epoch seconds, got {value!r}")
         elif not 0 < value < 4_102_444_800:  # 2100-01-01: epoch seconds, not milliseconds
             self._fail(where, f"{value!r} is not a plausible epoch-seconds timestamp")
+
+    def _blob(self, shape: Shape, value: Any, where: str) -> None:
+        """A rest-json body carries a blob as base64 text (GetComponent's recipe)."""
+        if not isinstance(value, str):
+            self._fail(where, f"{shape.name} must be base64 text, got {value!r}")
+            return
+        try:
+            base64.b64decode(value, validate=True)
+        except ValueError:
+            self._fail(where, f"{shape.name} is not valid base64: {value[:40]!r}")
 
     def _bounds(self, shape: Shape, size: float, where: str, unit: str) -> None:
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
@@ -274,7 +290,10 @@ def test_the_checker_catches_what_it_should() -> None:
     assert any("reason" in p for p in problems)
     deployment = {"deploymentStatus": "DONE", "isLatestForTarget": "true", "tags": {}}
     problems = WireContract().run(model.shape_for("GetDeploymentResponse"), deployment)
-    assert len(problems) == 3, problems  # enum, boolean, TagMap min 1
+    assert len(problems) == 2, problems  # enum, boolean; an empty TagMap is how AWS says none
+    too_many = {"tags": {f"k{i}": "v" for i in range(201)}}
+    problems = WireContract().run(model.shape_for("GetDeploymentResponse"), too_many)
+    assert len(problems) == 1, problems  # TagMap max 200
     assert body_problems(None, b"{}")
     assert not body_problems(None, b"")
 
@@ -481,6 +500,52 @@ async def _list_tags(gg: Any, p: Picks) -> None:
     )
 
 
+async def _get_component(gg: Any, p: Picks) -> None:
+    for arn in (p.private_version_arn, p.public_version_arn):
+        await gg.get_component(arn=arn)  # no format asked for
+        await gg.get_component(arn=arn, recipeOutputFormat="JSON")
+    await gg.tag_resource(resourceArn=p.private_version_arn, tags={"k": "v"})
+    await gg.get_component(arn=p.private_version_arn, recipeOutputFormat="YAML")  # with tags
+
+
+async def _delete_component(gg: Any, p: Picks) -> None:
+    await gg.delete_component(arn=p.private_version_arn)
+
+
+def contract_recipe(name: str, version: str, **extra: Any) -> bytes:
+    """A small JSON recipe as a publisher would upload it."""
+    recipe: dict[str, Any] = {
+        "RecipeFormatVersion": "2020-01-25",
+        "ComponentName": name,
+        "ComponentVersion": version,
+        "ComponentPublisher": "contract",
+        "ComponentDependencies": {
+            "aws.greengrass.Nucleus": {"VersionRequirement": ">=2.0.0 <3.0.0"},
+            "aws.greengrass.TokenExchangeService": {
+                "VersionRequirement": "^2.0.0",
+                "DependencyType": "HARD",
+            },
+        },
+        "Manifests": [{"Platform": {"os": "linux"}, "Lifecycle": {"Run": "echo hi"}}],
+    }
+    recipe.update(extra)
+    return json.dumps(recipe).encode()
+
+
+async def _create_component_version(gg: Any, p: Picks) -> None:
+    first = contract_recipe("com.contract.Created", "1.0.0")
+    await gg.create_component_version(inlineRecipe=first, clientToken="cv-1", tags={"t": "1"})
+    await gg.create_component_version(inlineRecipe=first, clientToken="cv-1", tags={"t": "1"})
+    yaml_recipe = (
+        "RecipeFormatVersion: '2020-01-25'\n"
+        "ComponentName: com.contract.Created\n"
+        "ComponentVersion: 1.1.0-rc.1\n"
+        "Manifests:\n"
+        "  - Platform: {os: windows}\n"
+    )
+    await gg.create_component_version(inlineRecipe=yaml_recipe.encode())
+
+
 MISSING_ID = "00000000-0000-4000-8000-000000000000"
 MISSING_VERSION = (
     f"arn:aws:greengrass:{SIM_REGION}:{SIM_ACCOUNT}:components:com.none:versions:1.0.0"
@@ -677,6 +742,61 @@ SCENARIOS: dict[str, Scenario] = {
             ),
         ),
     ),
+    "GetComponent": Scenario(
+        (_get_component,),
+        (
+            (lambda gg, _p: gg.get_component(arn=MISSING_VERSION), "ResourceNotFoundException"),
+            (lambda gg, p: gg.get_component(arn=p.private_arn), "ValidationException"),
+            (
+                lambda gg, p: gg.get_component(arn=p.private_version_arn, recipeOutputFormat="XML"),
+                "ValidationException",
+            ),
+        ),
+    ),
+    "DeleteComponent": Scenario(
+        (_delete_component,),
+        (
+            (  # the version the ok call deleted
+                lambda gg, p: gg.delete_component(arn=p.private_version_arn),
+                "ResourceNotFoundException",
+            ),
+            (lambda gg, p: gg.delete_component(arn=p.public_version_arn), "AccessDeniedException"),
+            (lambda gg, p: gg.delete_component(arn=p.private_arn), "ValidationException"),
+        ),
+    ),
+    "CreateComponentVersion": Scenario(
+        (_create_component_version,),
+        (
+            (
+                lambda gg, p: gg.create_component_version(
+                    inlineRecipe=contract_recipe(*p.private_version_arn.split(":")[6::2])
+                ),
+                "ConflictException",
+            ),
+            (
+                lambda gg, _p: gg.create_component_version(
+                    lambdaFunction={"lambdaArn": "arn:aws:lambda:us-west-2:1:function:f:1"}
+                ),
+                "ValidationException",
+            ),
+            (
+                lambda gg, _p: gg.create_component_version(
+                    inlineRecipe=contract_recipe("com.contract.Big", "1.0.0", Pad="x" * 17_000)
+                ),
+                "ValidationException",
+            ),
+            (
+                lambda gg, _p: gg.create_component_version(inlineRecipe=b"{not: [json"),
+                "ValidationException",
+            ),
+            (
+                lambda gg, _p: gg.create_component_version(
+                    inlineRecipe=contract_recipe("com.contract.Bad", "1.0")
+                ),
+                "ValidationException",
+            ),
+        ),
+    ),
     "ListTagsForResource": Scenario(
         (_list_tags,),
         (
@@ -759,7 +879,11 @@ def request_for(operation: str, p: Picks) -> tuple[str, str, list[tuple[str, str
     """Method, encoded path, query and body for a minimal valid call, all from the model."""
     op = service_model().operation_model(operation)
     labels = {
-        "arn": p.private_version_arn if operation == "DescribeComponent" else p.private_arn,
+        "arn": (
+            p.private_version_arn
+            if operation in ("DescribeComponent", "GetComponent", "DeleteComponent")
+            else p.private_arn
+        ),
         "deploymentId": (
             p.finished.deployment_id if operation == "DeleteDeployment" else p.active.deployment_id
         ),
@@ -779,6 +903,9 @@ def request_for(operation: str, p: Picks) -> tuple[str, str, list[tuple[str, str
         query = [("tagKeys", "a")]
     elif operation == "TagResource":
         body = {"tags": {"a": "1"}}
+    elif operation == "CreateComponentVersion":
+        recipe = contract_recipe("com.contract.Routed", "1.0.0")
+        body = {"inlineRecipe": base64.b64encode(recipe).decode()}
     elif operation == "CreateDeployment":
         body = {"targetArn": p.thing_arn}
     # Only the required members are filled in; anything else the model asks for is a gap here.

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ggwatch.sim import eventbridge as events
+from ggwatch.sim import versions
 from ggwatch.sim.control.common import (
     GUIDANCE,
     LIFECYCLE,
@@ -43,6 +44,16 @@ async def set_guidance(sim: Simulator, request: web.Request) -> Any:
     if component is None or version not in component.versions:
         raise BadRequest(f"no component version {name} {version}", status=404)
     record = component.versions[version]
+    if (
+        component.owner != PUBLIC_OWNER
+        and guidance != "ACTIVE"
+        and not (sim.knobs.readings.private_guidance)
+    ):
+        raise BadRequest(
+            f"{name} {version} is a private component version: no AWS API marks one "
+            f"{guidance} (vendor guidance is set by AWS for AWS-provided components); "
+            "private_guidance is off"
+        )
     previous = record.vendor_guidance or "ACTIVE"
     record.vendor_guidance = guidance
     message = data.get("message")
@@ -94,9 +105,13 @@ async def add_component(sim: Simulator, request: web.Request) -> Any:
     pool = state.public if public else state.private
     if name in pool and version in pool[name].versions:
         raise BadRequest(f"{name} {version} exists already", status=409)
+    if not versions.is_version(version):
+        raise BadRequest(f"componentVersion {version!r} is not a semantic version such as 1.2.0")
     guidance = data.get("vendorGuidance", "ACTIVE")
     if guidance not in GUIDANCE:
         raise BadRequest(f"vendorGuidance must be one of {', '.join(GUIDANCE)}")
+    if not public and guidance != "ACTIVE" and not sim.knobs.readings.private_guidance:
+        raise BadRequest(f"no AWS API marks a private version {guidance}; private_guidance is off")
     record = ComponentVersion(
         name=name,
         version=version,

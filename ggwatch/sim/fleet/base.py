@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ggwatch.sim import catalog
+from ggwatch.sim import catalog, versions
 from ggwatch.sim.store import (
     PUBLIC_OWNER,
     Component,
@@ -23,7 +23,7 @@ from ggwatch.sim.store import (
     RegionState,
     World,
     component_arn,
-    version_key,
+    pin,
 )
 
 DAY = 86_400.0
@@ -49,6 +49,9 @@ class FleetSpec:
     discontinued_share: float = 0.05  # of versions that are not the newest of their component
     deleted_share: float = 0.02
     max_age_days: float = 540.0
+    # Whether private versions may carry DISCONTINUED or DELETED guidance, which no AWS API
+    # sets (an undocumented reading; see Readings.private_guidance).
+    private_guidance: bool = True
 
     def check(self) -> None:
         problems = []
@@ -101,13 +104,17 @@ def public_catalog(
         for i, version in enumerate(series):
             created = oldest + step * (i + rng.random() * 0.5)
             record = new_version(region, PUBLIC_OWNER, name, version, created, "AWS")
-            if name in catalog.NEEDS_TOKEN_EXCHANGE:
-                record.dependencies[catalog.TOKEN_EXCHANGE] = catalog.versions(
-                    catalog.TOKEN_EXCHANGE
-                )[-1]
+            record.requirements = catalog.requirements(name, version)
+            record.platforms = catalog.platforms(name)
+            record.component_type = catalog.component_type(name)
             component.versions[version] = record
-        component.order = sorted(component.versions, key=version_key, reverse=True)
+        component.order = versions.newest_first(component.versions)
         pool[name] = component
+    # Devices install only the token exchange service as a dependency, as before recipes had
+    # ranges; the other edges are the recipes' until devices resolve them.
+    for component in pool.values():
+        for record in component.versions.values():
+            pin(record, pool.get, only=(catalog.TOKEN_EXCHANGE,))
 
 
 def install_latest(state: RegionState, device: CoreDevice, report_delay: float) -> None:

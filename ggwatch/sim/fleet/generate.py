@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ggwatch.sim import catalog
+from ggwatch.sim.fleet import recipes
 from ggwatch.sim.fleet.base import (
     DAY,
     DEFAULT_ACCOUNT,
@@ -131,6 +132,7 @@ class _Generator:
                 state.add_private_version(
                     new_version(state.region, state.account, name, version, created, "Example")
                 )
+        recipes.private_recipes(state, spec.seed)
 
     def devices(self) -> list[str]:
         spec, state, rng = self.spec, self.state, self.rng
@@ -268,6 +270,8 @@ class _Generator:
             for version in component.order[1:]:
                 roll = rng.random()
                 record = component.versions[version]
+                if not spec.private_guidance:
+                    continue  # the roll is drawn all the same: the rest of the fleet stays put
                 if roll < spec.deleted_share:
                     record.vendor_guidance = "DELETED"
                     record.guidance_message = f"Removed: upgrade to {component.order[0]}."

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from ggwatch.sim import catalog
+from ggwatch.sim.fleet import recipes
 from ggwatch.sim.fleet.base import (
     DAY,
     DEFAULT_ACCOUNT,
@@ -44,9 +45,13 @@ def load(path: Path, now: float, clock: Callable[[], float] | None = None) -> Wo
 
 
 def build(data: Mapping[str, Any], now: float, clock: Callable[[], float] | None = None) -> World:
-    _only(data, "fleet", {"accounts", "regions", "public_guidance"})
+    _only(data, "fleet", {"accounts", "regions", "public_guidance", "private_guidance"})
     regions = _strings(data.get("regions", ["us-west-2"]), "fleet.regions")
     world = World(lambda: now)
+    private_guidance = data.get("private_guidance", True)
+    if not isinstance(private_guidance, bool):
+        raise FleetError("fleet.private_guidance: must be true or false")
+    world.readings.private_guidance = private_guidance
     world.default_region = regions[0]
     spec = FleetSpec(regions=tuple(regions))
     rng = random.Random(0)
@@ -96,26 +101,39 @@ def _load_account(
         )
 
 
+PRIVATE_KEYS = {"version", "age_days", "vendor_guidance", "message", "depends_on", "platforms"}
+
+
 def _load_region(state: RegionState, data: Mapping[str, Any], where: str, now: float) -> None:
     _only(data, where, {"components", "devices", "deployments"})
     for name, versions in _mapping(data.get("components", {}), f"{where}.components").items():
         for j, item in enumerate(_list(versions, f"{where}.components.{name}")):
             at = f"{where}.components.{name}[{j}]"
             entry = _mapping(item, at)
-            _only(entry, at, {"version", "age_days", "vendor_guidance", "message", "depends_on"})
+            _only(entry, at, PRIVATE_KEYS)
             record = new_version(
                 state.region,
                 state.account,
                 name,
-                _str(entry, "version", at),
+                recipes.check_version(_str(entry, "version", at), at),
                 now - _days(entry, at) * DAY,
                 "Example",
             )
             record.vendor_guidance = _guidance(entry, at)
+            if record.vendor_guidance in ("DISCONTINUED", "DELETED") and not (
+                state.readings.private_guidance
+            ):
+                raise FleetError(
+                    f"{at}.vendor_guidance: no AWS API marks a private version "
+                    f"{record.vendor_guidance} (fleet.private_guidance is false)"
+                )
             record.guidance_message = entry.get("message")
-            for dep, version in _mapping(entry.get("depends_on", {}), f"{at}.depends_on").items():
-                record.dependencies[str(dep)] = str(version)
+            record.requirements = recipes.read_depends_on(
+                entry.get("depends_on"), f"{at}.depends_on"
+            )
+            record.platforms = recipes.read_platforms(entry.get("platforms"), f"{at}.platforms")
             state.add_private_version(record)
+    recipes.pin_loaded(state, where)
     for j, item in enumerate(_list(data.get("devices", []), f"{where}.devices")):
         at = f"{where}.devices[{j}]"
         entry = _mapping(item, at)

@@ -5,7 +5,9 @@ against the model's input shape; it answers a dict in the model's output shape (
 as epoch seconds) or raises SimError with a modelled error code.
 
     call         Call (what a handler may touch) and the checks handlers share
-    components   ListComponents, ListComponentVersions, DescribeComponent
+    components   ListComponents, ListComponentVersions, DescribeComponent, GetComponent,
+                 DeleteComponent
+    component_versions  CreateComponentVersion
     deployments  List/Get/Create/Cancel/DeleteDeployment
     devices      ListCoreDevices, GetCoreDevice, ListInstalledComponents,
                  ListEffectiveDeployments
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ggwatch.sim.operations import components, deployments, devices, tags
+from ggwatch.sim.operations import component_versions, components, deployments, devices, tags
 from ggwatch.sim.operations.call import Call, Output, Params
 from ggwatch.sim.operations.deployments import create_deployment
 
@@ -26,6 +28,9 @@ HANDLERS: dict[str, Callable[[Call], Output]] = {
     "ListComponents": components.list_components,
     "ListComponentVersions": components.list_component_versions,
     "DescribeComponent": components.describe_component,
+    "GetComponent": components.get_component,
+    "DeleteComponent": components.delete_component,
+    "CreateComponentVersion": component_versions.create_component_version,
     "ListDeployments": deployments.list_deployments,
     "GetDeployment": deployments.get_deployment,
     "CreateDeployment": deployments.create_deployment,

@@ -6,6 +6,7 @@ import json
 
 from ggwatch.sim.operations.call import Call, Output, check_own_arn
 from ggwatch.sim.store import Deployment, SimError, not_found
+from ggwatch.sim.store.records import default_deployment_policies
 
 
 def deployment_item(dep: Deployment) -> Output:
@@ -88,6 +89,8 @@ def create_deployment(call: Call) -> Output:
         if component is None or spec["componentVersion"] not in component.versions:
             raise not_found("component version", f"{name}:{spec['componentVersion']}")
     previous = state.deployments.latest.get(target)
+    # Policies as given; a deployment created without any gets AWS's defaults.
+    policies = params.get("deploymentPolicies")
     dep = Deployment(
         deployment_id=state.new_deployment_id(),
         revision_id=str(int(previous.revision_id) + 1) if previous else "1",
@@ -99,7 +102,7 @@ def create_deployment(call: Call) -> Output:
         account=state.account,
         region=state.region,
         parent_target_arn=parent,
-        policies=params.get("deploymentPolicies"),
+        policies=default_deployment_policies() if policies is None else policies,
         iot_job_configuration=params.get("iotJobConfiguration"),
         tags=dict(params.get("tags", {})),
     )

@@ -11,9 +11,19 @@ no I/O.
     index     deployments sorted newest first, overall and per target, for keyset pages
     region    RegionState: one account's resources in one Region, and the invariants
     world     World: every account and Region, the public catalogues, the access keys
+    recipes   recipes built from a version's facts, or read from an uploaded one
 """
 
 from ggwatch.sim.store.index import DeploymentIndex
+from ggwatch.sim.store.recipes import (
+    RecipeError,
+    RecipeFacts,
+    pin,
+    platform,
+    read_dependencies,
+    read_recipe,
+    recipe_of,
+)
 from ggwatch.sim.store.records import (
     NUCLEUS,
     PUBLIC_OWNER,
@@ -49,11 +59,18 @@ __all__ = [
     "Installed",
     "Outbox",
     "Readings",
+    "RecipeError",
+    "RecipeFacts",
     "RegionState",
     "SimError",
     "World",
     "component_arn",
     "not_found",
+    "pin",
+    "platform",
+    "read_dependencies",
+    "read_recipe",
+    "recipe_of",
     "thing_arn",
     "thing_group_arn",
     "version_key",

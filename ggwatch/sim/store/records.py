@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ggwatch.sim import eventbridge
+from ggwatch.sim import eventbridge, versions
 
 PUBLIC_OWNER = "aws"
 NUCLEUS = "aws.greengrass.Nucleus"
@@ -39,12 +39,10 @@ def not_found(kind: str, resource_id: str) -> SimError:
     )
 
 
-def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key for component versions: numeric parts compare as numbers, the rest as text."""
-    parts: list[tuple[int, int | str]] = []
-    for piece in version.replace("-", ".").split("."):
-        parts.append((0, int(piece)) if piece.isdigit() else (1, piece))
-    return tuple(parts)
+def version_key(version: str) -> versions.SortKey:
+    """Sort key for component versions: semver precedence (pre-releases below the release,
+    build metadata ignored). ValueError for a version that is not semantic."""
+    return versions.sort_key(version)
 
 
 def component_arn(region: str, owner: str, name: str) -> str:
@@ -74,6 +72,12 @@ class ComponentVersion:
     tags: dict[str, str] = field(default_factory=dict)
     # Resolved dependencies (name -> version) that the nucleus installs as non-root components.
     dependencies: dict[str, str] = field(default_factory=dict)
+    # The recipe's ComponentDependencies: name -> (VersionRequirement, DependencyType).
+    requirements: dict[str, tuple[str, str]] = field(default_factory=dict)
+    component_type: str | None = None  # the recipe's ComponentType, e.g. aws.greengrass.nucleus
+    # The recipe as its publisher uploaded it (CreateComponentVersion); None: built from the
+    # fields above (store/recipes.py). A version's recipe never changes.
+    recipe: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -87,10 +91,24 @@ class Component:
 
     def add(self, version: ComponentVersion) -> None:
         self.versions[version.version] = version
-        self.order = sorted(self.versions, key=version_key, reverse=True)
+        self.order = versions.newest_first(self.versions)
+
+    def remove(self, version: str) -> None:
+        del self.versions[version]
+        self.order.remove(version)
 
     def latest(self) -> ComponentVersion:
         return self.versions[self.order[0]]
+
+
+def default_deployment_policies() -> dict[str, Any]:
+    """The deployment policies AWS gives a deployment created without any (the model's
+    documented defaults, and what GetDeployment answers for it)."""
+    return {
+        "failureHandlingPolicy": "ROLLBACK",
+        "componentUpdatePolicy": {"timeoutInSeconds": 60, "action": "NOTIFY_COMPONENTS"},
+        "configurationValidationPolicy": {"timeoutInSeconds": 30},
+    }
 
 
 @dataclass(slots=True)
@@ -106,7 +124,7 @@ class Deployment:
     region: str
     is_latest: bool = True
     parent_target_arn: str | None = None
-    policies: dict[str, Any] | None = None
+    policies: dict[str, Any] = field(default_factory=default_deployment_policies)
     iot_job_configuration: dict[str, Any] | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -185,3 +203,7 @@ class Readings:
 
     superseded_status: str = "INACTIVE"  # or CANCELED
     delete_active_error: str = "conflict"  # or validation
+    # Whether a fleet file or the control API may mark a private version DISCONTINUED or
+    # DELETED. No AWS API does (vendor guidance is for AWS-provided components): allowing it is
+    # an undocumented reading, kept as the default for now.
+    private_guidance: bool = True

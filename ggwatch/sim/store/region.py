@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from ggwatch.sim import eventbridge as events
 from ggwatch.sim.store.index import DeploymentIndex
@@ -51,6 +52,8 @@ class RegionState:
         self.devices: dict[str, CoreDevice] = {}
         self.groups: dict[str, set[str]] = {}  # thing group name -> core device names
         self.idempotency: dict[str, tuple[str, str]] = {}  # client token -> (request, id)
+        # CreateComponentVersion's client tokens -> (request, response, when it was answered)
+        self.component_tokens: dict[str, tuple[str, dict[str, Any], float]] = {}
         self.clock = clock
         self.readings = readings
         self.outbox = outbox  # None: nobody listens (a fleet being generated), emit nothing
@@ -87,6 +90,19 @@ class RegionState:
             arn = component_arn(self.region, self.account, version.name)
             component = self.private[version.name] = Component(version.name, arn, self.account)
         component.add(version)
+
+    def delete_private_version(self, version: ComponentVersion) -> None:
+        """DeleteComponent: the version goes, and its component with its last version.
+
+        Deployments that name it are not edited, and devices keep running it: AWS deletes the
+        recipe and artifacts, not what core devices already installed.
+        """
+        component = self.private[version.name]
+        component.remove(version.version)
+        self.resource_tags.pop(version.arn, None)
+        if not component.versions:
+            del self.private[version.name]
+            self.resource_tags.pop(component.arn, None)
 
     # -- core devices and thing groups ---------------------------------------------------------
 

@@ -1,0 +1,264 @@
+"""How a core device resolves what it must run: the nucleus's dependency resolution, pure.
+
+Written from ../shared/reference/dependency-resolution.md (the nucleus's
+`DependencyResolver.resolveDependencies`), not from ggwatch's own resolver: the simulator is
+the witness the product is checked against.
+
+- Each deployment reaching the device (its thing's, and each of its thing groups' latest)
+  contributes its root components, each with the requirement `=<version>` keyed by its group
+  name (`thing/<name>`, `thinggroup/<name>`).
+- Breadth-first from the roots, a component's pick must satisfy every requirement on it: a
+  version the device already has that satisfies them is kept; otherwise the highest version
+  that satisfies them, is not DELETED and claims the device's platform. The pick's recipe adds
+  requirements on its dependencies, keyed by the dependent component's name; when a pick
+  changes, the requirements its old version imposed are dropped and the dependencies
+  re-resolved. A component no version satisfies fails the deployment once no component that
+  asks something of it is still to be re-picked (the reference does not say in which order the
+  nucleus meets a conflict that a later re-pick would remove; this reading never fails on one).
+- Then: no circular dependency, at most one nucleus, and no move of the nucleus to another
+  minor or major version unless a deployment names the nucleus as a root component.
+
+Nothing here does I/O; `resolve` is a function of its arguments.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ggwatch.sim import versions
+
+NO_VERSION = "No local or cloud component version satisfies the requirements."
+UNAUTHORIZED_NUCLEUS = "UNAUTHORIZED_NUCLEUS_MINOR_VERSION_UPDATE"
+# More picks than this many times the components means the picks do not settle.
+CHANGES_PER_COMPONENT = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    os: str
+    architecture: str
+
+    def claims(self, other: Platform) -> bool:
+        """Whether a manifest for `self` runs on `other` (`*` is any)."""
+        return self.os in ("*", other.os) and self.architecture in ("*", other.architecture)
+
+    def __str__(self) -> str:
+        return f"{{os={self.os}, architecture={self.architecture}}}"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One version of a component as the cloud knows it, from its recipe and its status."""
+
+    version: str
+    dependencies: Mapping[str, str] = field(default_factory=dict)  # name -> npm range
+    platforms: tuple[Platform, ...] = ()  # its manifests; none: every platform
+    deleted: bool = False
+    discontinued: bool = False
+    nucleus: bool = False  # ComponentType aws.greengrass.nucleus
+
+    def runs_on(self, platform: Platform) -> bool:
+        return not self.platforms or any(p.claims(platform) for p in self.platforms)
+
+
+Catalogue = Mapping[str, Sequence[Candidate]]
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why the deployment fails on the device; what it keeps running is unchanged."""
+
+    component: str
+    requirements: tuple[tuple[str, str], ...]  # (source, range), in the order they were added
+    message: str
+    code: str = "NO_AVAILABLE_COMPONENT_VERSION"
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What the device runs after the deployment: every component and its version."""
+
+    picks: Mapping[str, str]
+    roots: frozenset[str]
+    discontinued: tuple[str, ...] = ()  # components picked at a DISCONTINUED version
+    failure: Failure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+def root_requirements(
+    deployments: Mapping[str, Mapping[str, str]],
+) -> dict[str, dict[str, str]]:
+    """{source: {component: version}} as {component: {source: "=version"}}."""
+    out: dict[str, dict[str, str]] = {}
+    for source in sorted(deployments):
+        for name, version in sorted(deployments[source].items()):
+            out.setdefault(name, {})[source] = f"={version}"
+    return out
+
+
+def resolve(
+    deployments: Mapping[str, Mapping[str, str]],
+    catalogue: Catalogue,
+    platform: Platform,
+    local: Mapping[str, str],
+) -> Resolution:
+    """Resolve the root components of every deployment reaching a device.
+
+    `deployments` maps each source (`thinggroup/X`, `thing/Y`) to its root components and
+    versions; `local` is what the device runs now (name -> version).
+    """
+    return _Resolver(catalogue, platform, local).run(deployments)
+
+
+class _Resolver:
+    def __init__(self, catalogue: Catalogue, platform: Platform, local: Mapping[str, str]) -> None:
+        self.catalogue = catalogue
+        self.platform = platform
+        self.local = local
+        self.requirements: dict[str, dict[str, str]] = {}
+        self.picks: dict[str, Candidate] = {}
+
+    def run(self, deployments: Mapping[str, Mapping[str, str]]) -> Resolution:
+        self.requirements = root_requirements(deployments)
+        roots = frozenset(self.requirements)
+        queue = deque(sorted(roots))
+        budget = CHANGES_PER_COMPONENT * max(1, len(self.catalogue) + len(roots))
+        while queue:
+            name = queue.popleft()
+            if name not in self.requirements:
+                continue  # no longer required by anything picked
+            budget -= 1
+            if budget < 0:
+                return self._failed(name, "The version constraints do not settle.")
+            pick = self._pick(name)
+            if isinstance(pick, Failure):
+                if any(source in queue for source in self.requirements[name]):
+                    # A component that asks something of this one is still to be re-picked:
+                    # its requirement may go away. Fail only once none can change.
+                    queue.append(name)
+                    continue
+                return Resolution({}, roots, failure=pick)
+            if self.picks.get(name) == pick:
+                continue
+            queue.extend(self._repick(name, pick))
+        return self._checked(roots)
+
+    def _repick(self, name: str, pick: Candidate) -> list[str]:
+        """Drop the old pick's requirements, add the new one's; the components to revisit."""
+        touched: set[str] = set()
+        old = self.picks.get(name)
+        for dependency in old.dependencies if old else ():
+            on = self.requirements.get(dependency, {})
+            on.pop(name, None)
+            touched.add(dependency)
+            if not on:
+                self.requirements.pop(dependency, None)
+                self._forget(dependency, touched)
+        self.picks[name] = pick
+        for dependency, requirement in sorted(pick.dependencies.items()):
+            self.requirements.setdefault(dependency, {})[name] = requirement
+            touched.add(dependency)
+        return sorted(touched)
+
+    def _forget(self, name: str, touched: set[str]) -> None:
+        """A component nothing requires any more: its own requirements go with it."""
+        gone = self.picks.pop(name, None)
+        for dependency in gone.dependencies if gone else ():
+            on = self.requirements.get(dependency, {})
+            on.pop(name, None)
+            touched.add(dependency)
+            if not on:
+                self.requirements.pop(dependency, None)
+                self._forget(dependency, touched)
+
+    def _pick(self, name: str) -> Candidate | Failure:
+        wanted = self.requirements[name]
+        known = {c.version: c for c in self.catalogue.get(name, ())}
+
+        def fits(version: str) -> bool:
+            return all(versions.satisfies(version, r) for r in wanted.values())
+
+        here = self.local.get(name)
+        if here is not None and versions.is_version(here) and fits(here):
+            # Kept even when the cloud deleted it: the device has it.
+            return known.get(here) or Candidate(here)
+        fitting = [c for c in known.values() if not c.deleted and fits(c.version)]
+        usable = [c for c in fitting if c.runs_on(self.platform)]
+        if usable:
+            return max(usable, key=lambda c: versions.sort_key(c.version))
+        if fitting:
+            return self._failure(
+                name,
+                f"The latest version of Component {name} doesn't claim platform "
+                f"{self.platform} compatibility.",
+            )
+        return self._failure(name, NO_VERSION)
+
+    def _failure(self, name: str, reason: str) -> Failure:
+        wanted = tuple(self.requirements[name].items())
+        said = ", ".join(f"{source} requires {rng}" for source, rng in wanted)
+        return Failure(name, wanted, f"{reason} Component {name} version constraints: {said}.")
+
+    def _failed(self, name: str, reason: str) -> Resolution:
+        return Resolution({}, frozenset(), failure=self._failure(name, reason))
+
+    def _checked(self, roots: frozenset[str]) -> Resolution:
+        cycle = _cycle(self.picks)
+        if cycle:
+            path = " -> ".join(cycle)
+            message = f"Circular dependency detected: {path}."
+            return Resolution({}, roots, failure=Failure(cycle[0], (), message, "CIRCULAR"))
+        nuclei = sorted(n for n, c in self.picks.items() if c.nucleus)
+        if len(nuclei) > 1:
+            message = f"More than one nucleus component: {', '.join(nuclei)}."
+            return Resolution({}, roots, failure=Failure(nuclei[0], (), message, "MULTIPLE"))
+        for name in nuclei:
+            failure = self._nucleus_update(name, roots)
+            if failure is not None:
+                return Resolution({}, roots, failure=failure)
+        picks = {n: c.version for n, c in sorted(self.picks.items())}
+        discontinued = tuple(n for n, c in sorted(self.picks.items()) if c.discontinued)
+        return Resolution(picks, roots, discontinued)
+
+    def _nucleus_update(self, name: str, roots: frozenset[str]) -> Failure | None:
+        """A nucleus may change minor or major version only when a deployment names it."""
+        here, pick = self.local.get(name), self.picks[name].version
+        if name in roots or here is None or not versions.is_version(here):
+            return None
+        if versions.parse(here).minor_line == versions.parse(pick).minor_line:
+            return None
+        message = (
+            f"The deployment would update {name} from {here} to {pick} without a deployment "
+            f"naming it as a root component ({UNAUTHORIZED_NUCLEUS})."
+        )
+        return Failure(name, tuple(self.requirements[name].items()), message, UNAUTHORIZED_NUCLEUS)
+
+
+def _cycle(picks: Mapping[str, Candidate]) -> list[str]:
+    """A dependency cycle among the picks, as a path that ends where it starts; [] if none."""
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+    path: list[str] = []
+
+    def visit(name: str) -> list[str]:
+        state[name] = 1
+        path.append(name)
+        for dependency in sorted(picks[name].dependencies):
+            if dependency not in picks:
+                continue
+            if state.get(dependency) == 1:
+                return [*path[path.index(dependency) :], dependency]
+            if dependency not in state and (found := visit(dependency)):
+                return found
+        path.pop()
+        state[name] = 2
+        return []
+
+    for name in sorted(picks):
+        if name not in state and (found := visit(name)):
+            return found
+    return []
