@@ -20,7 +20,7 @@ import anyio
 import structlog
 
 from ggwatch.sim.eventbridge import check_queue_url
-from ggwatch.sim.faults import Knobs
+from ggwatch.sim.faults import IOT_RATE, Knobs
 from ggwatch.sim.fleet import FleetError, FleetSpec, access_key, generate, load
 from ggwatch.sim.server import Running, Simulator, serve
 from ggwatch.sim.store import World
@@ -114,6 +114,13 @@ def add_arguments(parser: argparse.ArgumentParser, default_port: int = DEFAULT_P
         type=_non_negative,
         help="requests/second per account and Region (default: the real quota, 30 or 10; 0 = off)",
     )
+    knobs.add_argument(
+        "--iot-rate",
+        type=_non_negative,
+        default=IOT_RATE,
+        help="AWS IoT requests/second per account and Region, apart from Greengrass's "
+        f"(default {IOT_RATE:g}, not confirmed; 0 = off)",
+    )
     knobs.add_argument("--error-rate", type=_share, default=0.0, help="share of 500 answers")
     knobs.add_argument("--page-cap", type=_positive_int, default=100)
     knobs.add_argument("--superseded-status", choices=("INACTIVE", "CANCELED"), default="INACTIVE")
@@ -159,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         latency_ms=args.latency_ms,
         jitter_ms=args.jitter_ms,
         rate_limit=args.rate_limit,
+        iot_rate=args.iot_rate,
         error_rate=args.error_rate,
         access_denied=frozenset(p.strip() for p in args.access_denied.split(",") if p.strip()),
         page_cap=args.page_cap,

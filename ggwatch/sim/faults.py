@@ -3,7 +3,8 @@
 Defaults follow the published quotas (shared/reference/greengrass-v2-facts.md): one budget of
 30 requests/second for all control-plane operations of an account and Region (10 in China and
 GovCloud), at most 10 deployment deletions in progress per account, and CreateComponentVersion's
-own budget of 1 request/second per account and Region, on top of the shared one.
+own budget of 1 request/second per account and Region, on top of the shared one. AWS IoT calls
+(served on the same port) draw on a budget of their own, `iot_rate`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from ggwatch.sim.store import SUPERSEDED_READINGS, Readings
 DEFAULT_RATE = 30.0
 REDUCED_RATE = 10.0  # China (Beijing, Ningxia) and the GovCloud Regions
 COMPONENT_VERSION_RATE = 1.0  # CreateComponentVersion, per account and Region
+# AWS IoT calls (ListThingsInThingGroup, ListThingGroupsForThing), per account and Region.
+# NOT CONFIRMED: AWS IoT Core's per-API rates are on its quotas page, not in our facts.
+IOT_RATE = 10.0
 DELETE_ACTIVE_READINGS = ("conflict", "validation")
 
 
@@ -41,6 +45,9 @@ class Knobs:
     # CreateComponentVersion's own requests/second; None = the real 1, 0 = no limit. A
     # rate_limit of 0 lifts it too: 0 there turns the quota model off.
     component_version_rate: float | None = None
+    # AWS IoT's own requests/second (IOT_RATE, NOT CONFIRMED), apart from Greengrass's budget;
+    # 0 = no limit, and a rate_limit of 0 lifts it too.
+    iot_rate: float = IOT_RATE
     error_rate: float = 0.0  # share of AWS calls answered 500 InternalServerException
     retry_after_seconds: int = 1  # sent with 500s
     access_denied: frozenset[str] = frozenset()  # operation names, or "*" for all
@@ -84,6 +91,7 @@ class Knobs:
             "burst",
             "error_rate",
             "component_version_rate",
+            "iot_rate",
         ):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
@@ -96,10 +104,10 @@ class Knobs:
             )
         if self.latency_ms < 0 or self.jitter_ms < 0:
             raise ValueError("latency_ms and jitter_ms must be >= 0")
-        if self.rate_limit is not None and self.rate_limit < 0:
-            raise ValueError("rate_limit must be >= 0")
-        if self.component_version_rate is not None and self.component_version_rate < 0:
-            raise ValueError("component_version_rate must be >= 0")
+        for name in ("rate_limit", "component_version_rate", "iot_rate"):
+            rate = getattr(self, name)
+            if rate is not None and rate < 0:
+                raise ValueError(f"{name} must be >= 0")
         if self.burst is not None and self.burst < 1:
             raise ValueError("burst must be >= 1")
         if not 0.0 <= self.error_rate <= 1.0:
@@ -179,6 +187,7 @@ class Quotas:
         self.clock = clock
         self.buckets: dict[tuple[str, str], TokenBucket] = {}
         self.component_version_buckets: dict[tuple[str, str], TokenBucket] = {}
+        self.iot_buckets: dict[tuple[str, str], TokenBucket] = {}
         self.deleting: dict[str, deque[float]] = {}
 
     def admit(self, account: str, region: str) -> float:
@@ -205,6 +214,18 @@ class Quotas:
         if bucket is None or bucket.rate != rate:
             bucket = TokenBucket(rate, 1.0, self.clock)
             self.component_version_buckets[(account, region)] = bucket
+        return bucket.take()
+
+    def admit_iot(self, account: str, region: str) -> float:
+        """AWS IoT's bucket (`iot_rate`, one second's worth of burst), apart from the shared
+        Greengrass one: neither is charged for the other's calls."""
+        rate = self.knobs.iot_rate
+        if rate == 0 or self.knobs.rate_limit == 0:
+            return 0.0
+        bucket = self.iot_buckets.get((account, region))
+        if bucket is None or bucket.rate != rate:
+            bucket = TokenBucket(rate, max(1.0, rate), self.clock)
+            self.iot_buckets[(account, region)] = bucket
         return bucket.take()
 
     def start_deletion(self, account: str) -> bool:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -20,19 +18,13 @@ from urllib.parse import unquote
 
 from botocore.loaders import Loader
 
+from ggwatch.sim.wire import InputError, Shape, check_length, sent_values, validate_scalar
+
 SERVICE = "greengrassv2"
 API_VERSION = "2020-11-30"
+IOT_SERVICE = "iot"
 
-Shape = Mapping[str, Any]
-
-
-class InputError(Exception):
-    """A request member that does not fit its shape; answered as ValidationException."""
-
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(f"{name}: {message}")
-        self.name = name
-        self.message = message
+__all__ = ["InputError", "Route", "ServiceModel", "Shape", "load_iot_model", "load_model"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +133,7 @@ class ServiceModel:
                 if wire in labels:
                     params[name] = labels[wire]
             else:
-                values = _sent_values(location, wire, query, lowered)
+                values = sent_values(location, wire, query, lowered)
                 if values:
                     params[name] = self._from_query(name, member_shape, values)
         unknown = sorted(set(body_members) - known_body)
@@ -201,14 +193,14 @@ class ServiceModel:
         elif kind == "list":
             if not isinstance(value, list):
                 raise InputError(path, "expected a list")
-            _check_length(shape, len(value), path)
+            check_length(shape, len(value), path)
             member = self.shapes[shape["member"]["shape"]]
             for item in value:
                 self.validate(member, item, path)
         elif kind == "map":
             self._validate_map(shape, value, path)
         else:
-            _validate_scalar(kind, shape, value, path)
+            validate_scalar(kind, shape, value, path)
 
     def _validate_structure(self, shape: Shape, value: Any, path: str) -> None:
         if not isinstance(value, dict):
@@ -225,7 +217,7 @@ class ServiceModel:
     def _validate_map(self, shape: Shape, value: Any, path: str) -> None:
         if not isinstance(value, dict):
             raise InputError(path, "expected an object")
-        _check_length(shape, len(value), path)
+        check_length(shape, len(value), path)
         key_shape = self.shapes[shape["key"]["shape"]]
         value_shape = self.shapes[shape["value"]["shape"]]
         for key, item in value.items():
@@ -271,77 +263,17 @@ def shape_name(ref: Mapping[str, Any]) -> str:
     return str(ref["shape"])
 
 
-def _sent_values(
-    location: str, wire: str, query: Mapping[str, list[str]], headers: Mapping[str, str]
-) -> list[str] | None:
-    """The raw values of a query string or header member (`headers`: lower-cased names)."""
-    if location == "querystring":
-        return query.get(wire)
-    if location == "header":
-        value = headers.get(wire.lower())
-        return None if value is None else [value]
-    return None  # "headers", a prefixed header map: no greengrassv2 input has one
-
-
-def _validate_scalar(kind: str, shape: Shape, value: Any, path: str) -> None:
-    if kind == "string":
-        _validate_string(shape, value, path)
-    elif kind in ("integer", "long"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(path, "expected an integer")
-        _check_range(shape, value, path)
-    elif kind in ("double", "float"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InputError(path, "expected a number")
-        _check_range(shape, value, path)
-    elif kind == "boolean":
-        if not isinstance(value, bool):
-            raise InputError(path, "expected true or false")
-    elif kind == "blob":
-        if not isinstance(value, str):
-            raise InputError(path, "expected base64 text")
-        try:
-            base64.b64decode(value, validate=True)
-        except ValueError:
-            raise InputError(path, "is not valid base64") from None
-    elif kind == "timestamp" and not isinstance(value, int | float | str):
-        raise InputError(path, "expected a timestamp")
-
-
-def _validate_string(shape: Shape, value: Any, path: str) -> None:
-    if not isinstance(value, str):
-        raise InputError(path, "expected a string")
-    _check_length(shape, len(value), path)
-    if "enum" in shape and value not in shape["enum"]:
-        raise InputError(path, f"must be one of {', '.join(shape['enum'])}")
-    pattern = shape.get("pattern")
-    if pattern and not _compiled(pattern).fullmatch(value):
-        raise InputError(path, f"does not match the pattern {pattern}")
-
-
-def _check_length(shape: Shape, length: int, path: str) -> None:
-    if "min" in shape and length < shape["min"]:
-        raise InputError(path, f"must have a length of at least {shape['min']}")
-    if "max" in shape and length > shape["max"]:
-        raise InputError(path, f"must have a length of at most {shape['max']}")
-
-
-def _check_range(shape: Shape, value: float, path: str) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InputError(path, "must be a finite number")
-    if "min" in shape and value < shape["min"]:
-        raise InputError(path, f"must be at least {shape['min']}")
-    if "max" in shape and value > shape["max"]:
-        raise InputError(path, f"must be at most {shape['max']}")
-
-
-@cache
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
 @cache
 def load_model() -> ServiceModel:
     """The greengrassv2 model of the installed botocore (read once; it is immutable data)."""
     raw = Loader().load_service_model(SERVICE, "service-2", api_version=API_VERSION)
     return ServiceModel(raw)
+
+
+@cache
+def load_iot_model() -> ServiceModel:
+    """AWS IoT's model (`iot`, the newest API version the installed botocore has), served
+    on the same port for ListThingsInThingGroup and ListThingGroupsForThing."""
+    loader = Loader()
+    version = sorted(loader.list_api_versions(IOT_SERVICE, "service-2"))[-1]
+    return ServiceModel(loader.load_service_model(IOT_SERVICE, "service-2", api_version=version))

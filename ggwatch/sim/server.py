@@ -1,8 +1,10 @@
-"""The simulator's HTTP face: Greengrass V2 REST-JSON on the AWS paths, a control API on /_sim/.
+"""The simulator's HTTP face: Greengrass V2 and AWS IoT REST-JSON on the AWS paths, a control
+API on /_sim/.
 
-Per AWS call, in the order a real front door works: SigV4 credential scope (who and which
-Region), access denied, the shared request quota, injected faults, input validation against
-the model, then the operation. Every call is logged (bounded) for tests and the demo.
+Per AWS call, in the order a real front door works: SigV4 credential scope (who, which Region
+and which service: `greengrass` or `iot`, each with its own model), access denied, the
+service's request quota, injected faults, input validation against the model, then the
+operation. Every call is logged (bounded) for tests and the demo.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import logging
 import random
 import re
 import time
-import uuid
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -24,16 +25,17 @@ from aiohttp import web
 
 from ggwatch.sim import control
 from ggwatch.sim.emitter import Emitter
-from ggwatch.sim.faults import Knobs, Quotas, jitter, retry_after
-from ggwatch.sim.model import InputError, ServiceModel, load_model
-from ggwatch.sim.operations import HANDLERS, Call
+from ggwatch.sim.faults import Knobs, Quotas, jitter
+from ggwatch.sim.model import InputError, ServiceModel, load_iot_model, load_model
+from ggwatch.sim.operations import Call
 from ggwatch.sim.pagination import Pager
+from ggwatch.sim.services import Service, services
 from ggwatch.sim.store import SimError, World
+from ggwatch.sim.wire import error_response, json_body, query_lists, request_id
 
 log = logging.getLogger("ggwatch.sim")
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
-SIGNING_NAME = "greengrass"
 
 
 @dataclass(slots=True)
@@ -112,9 +114,11 @@ class Simulator:
         for state in world.regions.values():
             state.readings = self.knobs.readings
         self.model = model or load_model()
+        self.iot_model = load_iot_model()
         self.knobs.check(self.model.operations)  # ValueError: a knob out of range
         self.clock = clock
         self.quotas = Quotas(self.knobs, time.monotonic)
+        self.services = services(self.model, self.iot_model, self.quotas)
         self.pager = Pager(lambda: self.knobs.page_cap)
         self.rng = random.Random(seed)
         self.calls = CallLog()
@@ -129,26 +133,24 @@ class Simulator:
         return app
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        matched = self.model.route(request.method, request.rel_url.raw_path)
+        scope = _CREDENTIAL.search(request.headers.get("Authorization", ""))
+        service = self.services.get(scope.group(3)) if scope else None
+        if scope is None or service is None:
+            return _refused("Missing or malformed SigV4 Authorization header.")
+        method, path = request.method, request.rel_url.raw_path
+        matched = service.model.route(method, path)
         if matched is None:
+            if any(s.model.route(method, path) for s in self.services.values() if s is not service):
+                return _refused(f"Credential should be scoped to the service of {path}.")
             return error_response(
                 404,
                 "UnknownOperationException",
-                f"No operation at {request.method} {request.rel_url.path}.",
+                f"No operation at {method} {request.rel_url.path}.",
                 {},
                 None,
             )
         route, labels = matched
         operation = route.operation
-        scope = _CREDENTIAL.search(request.headers.get("Authorization", ""))
-        if scope is None or scope.group(3) != SIGNING_NAME:
-            return error_response(
-                403,
-                "MissingAuthenticationTokenException",
-                "Missing or malformed SigV4 Authorization header.",
-                {},
-                None,
-            )
         access_key, region = scope.group(1), scope.group(2)
         account = self.world.account_for(access_key)
         delay = jitter(self.knobs, self.rng)
@@ -158,66 +160,52 @@ class Simulator:
             self.calls.next_seq(), self.clock(), account, region, operation, 200, None, {}
         )
         try:
-            body = await self._answer(request, operation, labels, account, region, record)
+            body = await self._answer(request, service, operation, labels, record)
         except SimError as exc:
-            record.status = self.model.error_status(exc.code)
-            record.error = exc.code
+            record.status, code, members = service.error(exc)
+            record.error = code
             self.calls.add(record)
-            return error_response(
-                record.status, exc.code, exc.message, exc.members, exc.retry_after
-            )
+            return error_response(record.status, code, exc.message, members, exc.retry_after)
         record.status = route.status
         self.calls.add(record)
         if route.status == 204:
-            return web.Response(status=204, headers=_request_id())
+            return web.Response(status=204, headers=request_id())
         return web.Response(
             status=route.status,
             body=json.dumps(body),
             content_type="application/json",
-            headers=_request_id(),
+            headers=request_id(),
         )
 
     async def _answer(
         self,
         request: web.Request,
+        service: Service,
         operation: str,
         labels: dict[str, str],
-        account: str,
-        region: str,
         record: CallRecord,
     ) -> Any:
+        account, region, model = record.account, record.region, service.model
         if self.knobs.denies(operation):
             raise SimError(
                 "AccessDeniedException",
-                f"User is not authorized to perform: greengrass:{operation} (simulated).",
+                f"User is not authorized to perform: {service.signing_name}:{operation} "
+                "(simulated).",
             )
-        wait = self.quotas.admit(account, region)
+        wait = service.admit(account, region)
         if wait:
-            raise SimError(
-                "ThrottlingException",
-                "Rate exceeded",
-                quotaCode="L-GREENGRASS-V2-REQUESTS",
-                serviceCode="greengrass",
-                retry_after=retry_after(wait),
-            )
+            raise service.throttled(wait)
         if self.knobs.error_rate and self.rng.random() < self.knobs.error_rate:
             raise SimError(
                 "InternalServerException",
                 "Internal failure (simulated).",
                 retry_after=self.knobs.retry_after_seconds,
             )
-        raw = await request.read()
+        body = json_body(await request.read())
         try:
-            body = json.loads(raw) if raw else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise SimError(
-                "ValidationException", "The request body is not valid JSON.", reason="CANNOT_PARSE"
-            ) from None
-        query: dict[str, list[str]] = {}
-        for key, value in request.rel_url.query.items():
-            query.setdefault(key, []).append(value)
-        try:
-            params = self.model.parse_request(operation, labels, query, body, request.headers)
+            params = model.parse_request(
+                operation, labels, query_lists(request), body, request.headers
+            )
         except InputError as exc:
             raise SimError(
                 "ValidationException",
@@ -226,7 +214,7 @@ class Simulator:
                 fields=[{"name": exc.name, "message": exc.message}],
             ) from None
         record.params = {k: v for k, v in params.items() if isinstance(v, str | int | bool)}
-        handler = HANDLERS.get(operation)
+        handler = service.handlers.get(operation)
         if handler is None:
             raise SimError(
                 "ValidationException",
@@ -235,25 +223,12 @@ class Simulator:
             )
         state = self.world.region(account, region)
         output = handler(Call(state, params, self.knobs, self.quotas, self.pager))
-        shape = self.model.output_shape(operation)
-        return self.model.serialize(shape, output) if shape else {}
+        shape = model.output_shape(operation)
+        return model.serialize(shape, output) if shape else {}
 
 
-def _request_id() -> dict[str, str]:
-    return {"x-amzn-RequestId": str(uuid.uuid4())}
-
-
-def error_response(
-    status: int, code: str, message: str, members: dict[str, Any], retry_after_s: int | None
-) -> web.Response:
-    headers = _request_id()
-    headers["x-amzn-ErrorType"] = code
-    if retry_after_s is not None:
-        headers["Retry-After"] = str(retry_after_s)
-    body = {"message": message, **{k: v for k, v in members.items() if v is not None}}
-    return web.Response(
-        status=status, body=json.dumps(body), content_type="application/json", headers=headers
-    )
+def _refused(message: str) -> web.Response:
+    return error_response(403, "MissingAuthenticationTokenException", message, {}, None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""The simulator against botocore's Greengrass V2 model, byte for byte on the wire.
+"""The simulator against botocore's Greengrass V2 model (and the `iot` model for the two AWS IoT
+operations it serves), byte for byte on the wire.
 
 The model is loaded from the installed botocore when the tests run; no shape is copied here.
 Raw response bodies come off the wire through botocore's `before-parse` event (before the
@@ -13,7 +14,7 @@ import base64
 import json
 import math
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -21,11 +22,14 @@ from urllib.parse import quote
 
 import botocore.session
 import pytest
+from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 from botocore.model import ServiceModel, Shape
 
-from ggwatch.sim.operations import HANDLERS
+from ggwatch.sim.operations import HANDLERS, IOT_HANDLERS
+from ggwatch.sim.server import Running
 from ggwatch.sim.store import Deployment, RegionState, World
+from tests.conftest import client_config
 from tests.sim.conftest import SIM_ACCOUNT, SIM_REGION, RawSender, Wire
 
 # Errors AWS's shared front door answers for any operation, modelled there or not.
@@ -55,6 +59,16 @@ GROUP_PREFIX = f"arn:aws:iot:{SIM_REGION}:{SIM_ACCOUNT}:thinggroup/"
 def service_model() -> ServiceModel:
     """botocore's greengrassv2 model, read from the installed botocore's data files."""
     return botocore.session.get_session().get_service_model("greengrassv2")
+
+
+@cache
+def iot_model() -> ServiceModel:
+    """botocore's iot model: ListThingsInThingGroup and ListThingGroupsForThing."""
+    return botocore.session.get_session().get_service_model("iot")
+
+
+def model_of(operation: str) -> ServiceModel:
+    return iot_model() if operation in IOT_HANDLERS else service_model()
 
 
 # -- an independent checker: a JSON value against a botocore Shape ---------------------------
@@ -228,7 +242,7 @@ def error_problems(
 ) -> list[str]:
     """Problems with one error answer: status, required members, and being a listed error."""
     code = error_code(headers, body)
-    model = service_model()
+    model = model_of(operation)
     listed = {shape.name for shape in model.operation_model(operation).error_shapes}
     problems: list[str] = []
     if code not in listed | FRONT_DOOR:
@@ -255,7 +269,7 @@ def error_problems(
 
 
 def success_problems(operation: str, status: int, body: bytes) -> list[str]:
-    op = service_model().operation_model(operation)
+    op = model_of(operation).operation_model(operation)
     problems = []
     expected = int(op.http.get("responseCode", 200))
     if status != expected:
@@ -819,6 +833,8 @@ def test_the_required_operations_are_implemented_and_modelled() -> None:
     model = service_model()
     assert set(HANDLERS) >= REQUIRED_OPERATIONS, sorted(REQUIRED_OPERATIONS - set(HANDLERS))
     assert set(HANDLERS) <= set(model.operation_names), set(HANDLERS) - set(model.operation_names)
+    assert set(IOT_HANDLERS) <= set(iot_model().operation_names)
+    assert set(IOT_HANDLERS) == set(IOT_SCENARIOS)
 
 
 @pytest.mark.parametrize("operation", ALL_OPERATIONS)
@@ -829,10 +845,16 @@ async def test_answers_follow_the_model(
     """Raw answers to calls that succeed, then to calls that must fail, against the model."""
     assert operation in HANDLERS, f"the simulator does not implement {operation}"
     assert operation in SCENARIOS, f"no contract scenario exercises {operation}"
-    scenario = SCENARIOS[operation]
+    await _scenario_follows_the_model(operation, SCENARIOS[operation], gg_once, wire, picks)
+    await _only_listed_errors(sim_calls)
+
+
+async def _scenario_follows_the_model(
+    operation: str, scenario: Scenario, client: Any, wire: Wire, picks: Picks
+) -> None:
     assert scenario.bad, f"no error scenario for {operation}"
     for call in scenario.ok:
-        await call(gg_once, picks)
+        await call(client, picks)
     answers = [e for e in wire.take() if e.operation == operation]
     assert answers, f"no {operation} answer was captured"
     problems = [
@@ -847,11 +869,11 @@ async def test_answers_follow_the_model(
     ]
     for index, (call, expected) in enumerate(scenario.bad):
         if expected is None:
-            await call(gg_once, picks)
+            await call(client, picks)
             wire.take()
             continue
         with pytest.raises(ClientError) as caught:
-            await call(gg_once, picks)
+            await call(client, picks)
         assert caught.value.response["Error"]["Code"] == expected, index
         (answer,) = wire.take()
         problems.extend(
@@ -859,17 +881,92 @@ async def test_answers_follow_the_model(
             for problem in error_problems(operation, answer.status, answer.headers, answer.body)
         )
     assert problems == []
-    await _only_listed_errors(sim_calls)
 
 
 async def _only_listed_errors(sim_calls: Any) -> None:
     """Every error the simulator logged is one the model lists for its operation."""
-    model = service_model()
     for record in await sim_calls(0):
         if record["error"] is None:
             continue
-        listed = {s.name for s in model.operation_model(record["operation"]).error_shapes}
+        operation = model_of(record["operation"]).operation_model(record["operation"])
+        listed = {s.name for s in operation.error_shapes}
         assert record["error"] in listed | FRONT_DOOR, record
+
+
+# -- AWS IoT's thing group operations, against botocore's iot model -------------------------
+
+
+async def _things_in_group(iot: Any, p: Picks) -> None:
+    group = p.group_arn.rpartition("/")[2]
+    await iot.list_things_in_thing_group(thingGroupName=group)
+    await iot.list_things_in_thing_group(thingGroupName=group, recursive=True)
+    first = await iot.list_things_in_thing_group(thingGroupName=group, maxResults=2)
+    await iot.list_things_in_thing_group(
+        thingGroupName=group, maxResults=2, nextToken=first["nextToken"]
+    )
+    p.state.thing_groups.create("contract-empty")
+    await iot.list_things_in_thing_group(thingGroupName="contract-empty")
+
+
+async def _groups_for_thing(iot: Any, p: Picks) -> None:
+    for thing in sorted(p.state.devices)[:5]:
+        await iot.list_thing_groups_for_thing(thingName=thing)
+    await iot.list_thing_groups_for_thing(thingName=p.thing, maxResults=1)
+
+
+IOT_SCENARIOS: dict[str, Scenario] = {
+    "ListThingsInThingGroup": Scenario(
+        (_things_in_group,),
+        (
+            (
+                lambda iot, _p: iot.list_things_in_thing_group(thingGroupName="no-such-group"),
+                "ResourceNotFoundException",
+            ),
+            (
+                lambda iot, _p: iot.list_things_in_thing_group(thingGroupName="no spaces"),
+                "InvalidRequestException",
+            ),
+            (
+                lambda iot, p: iot.list_things_in_thing_group(
+                    thingGroupName=p.group_arn.rpartition("/")[2], nextToken="bm90LWEtdG9rZW4"
+                ),
+                "InvalidRequestException",
+            ),
+        ),
+    ),
+    "ListThingGroupsForThing": Scenario(
+        (_groups_for_thing,),
+        (
+            (
+                lambda iot, _p: iot.list_thing_groups_for_thing(thingName="no-such-thing"),
+                "ResourceNotFoundException",
+            ),
+            (
+                lambda iot, p: iot.list_thing_groups_for_thing(thingName=p.thing, maxResults=251),
+                "InvalidRequestException",
+            ),
+        ),
+    ),
+}
+
+
+@pytest.fixture
+async def iot_once(sim: Running, monkeypatch: pytest.MonkeyPatch, wire: Wire) -> AsyncIterator[Any]:
+    """An iot client (AWS_ENDPOINT_URL_IOT) that makes one attempt and records raw answers."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IOT", sim.endpoint)
+    async with get_session().create_client("iot", config=client_config()) as client:
+        client.meta.events.register("before-parse.iot", wire.capture)
+        yield client
+
+
+@pytest.mark.parametrize("operation", sorted(IOT_SCENARIOS))
+@pytest.mark.usefixtures("no_quota")
+async def test_iot_answers_follow_the_model(
+    operation: str, iot_once: Any, wire: Wire, picks: Picks, sim_calls: Any
+) -> None:
+    assert operation in IOT_HANDLERS, f"the simulator does not implement {operation}"
+    await _scenario_follows_the_model(operation, IOT_SCENARIOS[operation], iot_once, wire, picks)
+    await _only_listed_errors(sim_calls)
 
 
 # -- errors every operation can meet at the front door ------------------------------------------

@@ -14,6 +14,9 @@ the realism knobs at run time.
     POST /_sim/devices                      add a core device (installs its groups' deployments)
     POST /_sim/devices/{thing}/installed    change one installed component on a device
     POST /_sim/deployments                  create a deployment as CreateDeployment would
+    POST /_sim/groups                       create a thing group, optionally under a parent
+    POST /_sim/devices/{thing}/groups       {"add": [...], "remove": [...]}: move a device
+                                            into or out of thing groups
     GET  /_sim/events                       the EventBridge events emitted (the last 1000 by
                                             default) and the sent/dropped/failed counts
     PUT  /_sim/events                       {"queue_url": URL | null}: the SQS queue to deliver
@@ -26,7 +29,8 @@ becoming DISCONTINUED or DELETED sends an AWS Health event to each account with 
 running it.
 
 The handlers: `status` (health, fleet, knobs, calls, events), `changes` (guidance, components,
-devices, installed components, deployments), `common` (the body, BadRequest).
+devices, installed components, deployments), `groups` (thing groups, membership), `common`
+(the body, BadRequest).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ggwatch.sim.control import changes, status
+from ggwatch.sim.control import changes, groups, status
 from ggwatch.sim.control.common import BadRequest
 from ggwatch.sim.store import SimError
 
@@ -59,6 +63,8 @@ def add_routes(app: web.Application, sim: Simulator) -> None:
         ("POST", "/_sim/devices", changes.add_device),
         ("POST", "/_sim/devices/{thing}/installed", changes.set_installed),
         ("POST", "/_sim/deployments", changes.add_deployment),
+        ("POST", "/_sim/groups", groups.create_group),
+        ("POST", "/_sim/devices/{thing}/groups", groups.set_groups),
         ("GET", "/_sim/events", status.get_events),
         ("PUT", "/_sim/events", status.set_events),
     ]

@@ -113,6 +113,12 @@ class _Generator:
     def run(self) -> None:
         self.private_components()
         groups = self.devices()
+        # Some site groups nest under an earlier one, from a stream of their own (never canary).
+        state = self.state
+        state.thing_groups.nest_some(
+            groups[:-1] if "canary" in groups else groups,
+            random.Random(f"{self.spec.seed}/{state.account}/{state.region}/thing-groups"),
+        )
         targets = self.targets(groups)
         self.deployments(targets)
         self.install()

@@ -105,7 +105,8 @@ PRIVATE_KEYS = {"version", "age_days", "vendor_guidance", "message", "depends_on
 
 
 def _load_region(state: RegionState, data: Mapping[str, Any], where: str, now: float) -> None:
-    _only(data, where, {"components", "devices", "deployments"})
+    _only(data, where, {"components", "devices", "deployments", "thing_groups"})
+    _load_groups(state, _list(data.get("thing_groups", []), f"{where}.thing_groups"), where)
     for name, versions in _mapping(data.get("components", {}), f"{where}.components").items():
         for j, item in enumerate(_list(versions, f"{where}.components.{name}")):
             at = f"{where}.components.{name}[{j}]"
@@ -165,6 +166,21 @@ def _load_region(state: RegionState, data: Mapping[str, Any], where: str, now: f
         )
     for device in state.devices.values():
         install_latest(state, device, 3600.0)
+
+
+def _load_groups(state: RegionState, items: list[Any], where: str) -> None:
+    """Thing groups declared with an optional `parent`, parents listed before their children
+    (a group a device names without declaring it is a top-level group)."""
+    for j, item in enumerate(items):
+        at = f"{where}.thing_groups[{j}]"
+        entry = _mapping(item, at)
+        _only(entry, at, {"name", "parent"})
+        name, parent = _str(entry, "name", at), entry.get("parent")
+        if state.thing_groups.exists(name):
+            raise FleetError(f"{at}.name: thing group {name} is declared twice")
+        if parent is not None and not state.thing_groups.exists(str(parent)):
+            raise FleetError(f"{at}.parent: {parent} is not declared above it")
+        state.thing_groups.create(name, None if parent is None else str(parent))
 
 
 def _load_deployment(

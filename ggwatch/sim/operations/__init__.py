@@ -12,17 +12,18 @@ as epoch seconds) or raises SimError with a modelled error code.
     devices      ListCoreDevices, GetCoreDevice, ListInstalledComponents,
                  ListEffectiveDeployments
     tags         TagResource, UntagResource, ListTagsForResource
+    iot          AWS IoT's ListThingsInThingGroup, ListThingGroupsForThing (IOT_HANDLERS)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from ggwatch.sim.operations import component_versions, components, deployments, devices, tags
+from ggwatch.sim.operations import component_versions, components, deployments, devices, iot, tags
 from ggwatch.sim.operations.call import Call, Output, Params
 from ggwatch.sim.operations.deployments import create_deployment
 
-__all__ = ["HANDLERS", "Call", "Output", "Params", "create_deployment"]
+__all__ = ["HANDLERS", "IOT_HANDLERS", "Call", "Output", "Params", "create_deployment"]
 
 HANDLERS: dict[str, Callable[[Call], Output]] = {
     "ListComponents": components.list_components,
@@ -43,4 +44,10 @@ HANDLERS: dict[str, Callable[[Call], Output]] = {
     "TagResource": tags.tag_resource,
     "UntagResource": tags.untag_resource,
     "ListTagsForResource": tags.list_tags_for_resource,
+}
+
+# AWS IoT operations (botocore's `iot` model), served on the same port for `iot`-signed calls.
+IOT_HANDLERS: dict[str, Callable[[Call], Output]] = {
+    "ListThingsInThingGroup": iot.list_things_in_thing_group,
+    "ListThingGroupsForThing": iot.list_thing_groups_for_thing,
 }

@@ -12,8 +12,10 @@ no I/O.
     region    RegionState: one account's resources in one Region, and the invariants
     world     World: every account and Region, the public catalogues, the access keys
     recipes   recipes built from a version's facts, or read from an uploaded one
+    groups    ThingGroups: AWS IoT thing groups (nesting, direct members), `move_device`
 """
 
+from ggwatch.sim.store.groups import ThingGroupError, ThingGroups, move_device
 from ggwatch.sim.store.index import DeploymentIndex
 from ggwatch.sim.store.recipes import (
     RecipeError,
@@ -63,8 +65,11 @@ __all__ = [
     "RecipeFacts",
     "RegionState",
     "SimError",
+    "ThingGroupError",
+    "ThingGroups",
     "World",
     "component_arn",
+    "move_device",
     "not_found",
     "pin",
     "platform",

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ggwatch.sim import eventbridge as events
+from ggwatch.sim.store.groups import ThingGroups
 from ggwatch.sim.store.index import DeploymentIndex
 from ggwatch.sim.store.records import (
     NUCLEUS,
@@ -51,6 +52,7 @@ class RegionState:
         self.deployments = DeploymentIndex()
         self.devices: dict[str, CoreDevice] = {}
         self.groups: dict[str, set[str]] = {}  # thing group name -> core device names
+        self.thing_groups = ThingGroups(self.groups)  # nesting; shares `groups` (store/groups.py)
         self.idempotency: dict[str, tuple[str, str]] = {}  # client token -> (request, id)
         # CreateComponentVersion's client tokens -> (request, response, when it was answered)
         self.component_tokens: dict[str, tuple[str, dict[str, Any], float]] = {}
