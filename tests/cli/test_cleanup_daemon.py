@@ -173,9 +173,10 @@ def test_killed_between_archive_and_delete_completes_once(
         "GGWATCH_CLEANUP_GRACE_SECONDS": "0",
         "GGWATCH_MAX_IN_FLIGHT": "16",
     }
-    # Slow answers leave a window between the archive and the end of the delete, wide enough
-    # that the kill lands inside it on a loaded machine too.
-    patch_knobs(fleet.endpoint, {"latency_ms": 3000})
+    # Slow answers leave a window between the archive and the end of the delete for the kill to
+    # land in; the delete is also refused, so that a kill that comes late (a loaded machine)
+    # still leaves the deployment archived and not deleted.
+    patch_knobs(fleet.endpoint, {"latency_ms": 3000, "access_denied": ["DeleteDeployment"]})
     process, logs, _ = start_daemon(env)
     archived = logs.wait_for(lambda e: e.get("event") == "cleanup.archived", timeout=60)
     process.kill()  # no chance to finish anything
@@ -183,7 +184,7 @@ def test_killed_between_archive_and_delete_completes_once(
     victim = archived["deployment_id"]
     assert Path(archived["location"]).exists()
 
-    patch_knobs(fleet.endpoint, {"latency_ms": 0})
+    patch_knobs(fleet.endpoint, {"latency_ms": 0, "access_denied": []})
     # After the restart every finding is young again: only the archived one may go now.
     _, logs, _ = start_daemon({**env, "GGWATCH_CLEANUP_GRACE_SECONDS": "3600"})
     done = logs.wait_for(
