@@ -22,7 +22,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -41,8 +41,14 @@ DEFAULT_POLICIES = {
 # awscli v1 exits 255 when the service answers an error (v2 would say 254).
 SERVICE_ERROR = 255
 
-# Each `aws` process takes about a second to start, and this file runs a dozen or more.
-slow = pytest.mark.slow
+# Each `aws` process takes about a second of CPU to start, and this file runs a dozen or more:
+# slow, and serial, so they do not starve the timing-sensitive daemon tests of the parallel run.
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def slow(test: F) -> F:
+    marked: F = pytest.mark.serial(pytest.mark.slow(test))
+    return marked
 
 
 def served(operation: str) -> pytest.MarkDecorator:
