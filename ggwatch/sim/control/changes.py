@@ -14,6 +14,7 @@ from ggwatch.sim.control.common import (
     LIFECYCLE,
     BadRequest,
     json_body,
+    path_device,
     region_state,
     required_text,
 )
@@ -145,14 +146,7 @@ async def add_device(sim: Simulator, request: web.Request) -> Any:
     device = CoreDevice(thing, status, now, tuple(groups))
     nucleus = data.get("nucleusVersion")
     if isinstance(nucleus, str) and nucleus:
-        device.installed["aws.greengrass.Nucleus"] = Installed(
-            "aws.greengrass.Nucleus",
-            nucleus,
-            is_root=False,
-            source="LOCAL",
-            changed=now,
-            reported=now,
-        )
+        device.provision(nucleus, now)
     state.add_device(device)
     for target in state.targets_of(device):
         latest = state.deployments.latest.get(target)
@@ -169,10 +163,8 @@ async def add_device(sim: Simulator, request: web.Request) -> Any:
 async def set_installed(sim: Simulator, request: web.Request) -> Any:
     data = await json_body(request)
     state = region_state(sim, data)
-    thing = request.match_info["thing"]
-    device = state.devices.get(thing)
-    if device is None:
-        raise BadRequest(f"no core device {thing}", status=404)
+    device = path_device(state, request)
+    thing = device.thing_name
     name = required_text(data, "componentName")
     now = sim.clock()
     version = data.get("componentVersion")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ggwatch.sim.store import RegionState
+from ggwatch.sim.store import CoreDevice, RegionState
 
 if TYPE_CHECKING:
     from ggwatch.sim.server import Simulator
@@ -45,3 +45,12 @@ def region_state(sim: Simulator, data: dict[str, Any]) -> RegionState:
     account = required_text(data, "account", sim.world.default_account)
     region = required_text(data, "region", sim.world.default_region)
     return sim.world.region(account, region)
+
+
+def path_device(state: RegionState, request: web.Request) -> CoreDevice:
+    """The core device the path's {thing} names; 404 if the Region has none."""
+    thing = request.match_info["thing"]
+    device = state.devices.get(thing)
+    if device is None:
+        raise BadRequest(f"no core device {thing}", status=404)
+    return device

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ggwatch.sim.control.common import BadRequest, json_body, region_state, required_text
+from ggwatch.sim.control.common import (
+    BadRequest,
+    json_body,
+    path_device,
+    region_state,
+    required_text,
+)
 from ggwatch.sim.store import ThingGroupError, move_device, thing_group_arn
 
 if TYPE_CHECKING:
@@ -45,10 +51,8 @@ async def set_groups(sim: Simulator, request: web.Request) -> Any:
     """POST /_sim/devices/{thing}/groups {"add": [...], "remove": [...]}."""
     data = await json_body(request)
     state = region_state(sim, data)
-    thing = request.match_info["thing"]
-    device = state.devices.get(thing)
-    if device is None:
-        raise BadRequest(f"no core device {thing}", status=404)
+    device = path_device(state, request)
+    thing = device.thing_name
     add, remove = _names(data, "add"), _names(data, "remove")
     try:
         changed = move_device(state.thing_groups, device, add, remove)

@@ -28,7 +28,6 @@ from ggwatch.sim.fleet.base import (
 from ggwatch.sim.store import (
     CoreDevice,
     Deployment,
-    Installed,
     RegionState,
     World,
     thing_arn,
@@ -161,14 +160,7 @@ class _Generator:
                 architecture=rng.choice(("amd64", "aarch64", "arm")),
             )
             start = nucleus[rng.randrange(len(nucleus) // 2, len(nucleus))]
-            device.installed[catalog.NUCLEUS] = Installed(
-                catalog.NUCLEUS,
-                start,
-                is_root=False,
-                source="LOCAL",
-                changed=provisioned,
-                reported=provisioned,
-            )
+            device.provision(start, provisioned)
             state.add_device(device)
         return (
             [*groups, canary]

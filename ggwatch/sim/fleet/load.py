@@ -26,7 +26,7 @@ from ggwatch.sim.fleet.base import (
     new_version,
     public_catalog,
 )
-from ggwatch.sim.store import CoreDevice, Deployment, Installed, RegionState, World
+from ggwatch.sim.store import CoreDevice, Deployment, RegionState, World
 
 
 def load(path: Path, now: float, clock: Callable[[], float] | None = None) -> World:
@@ -151,14 +151,7 @@ def _load_region(state: RegionState, data: Mapping[str, Any], where: str, now: f
         if device.status not in ("HEALTHY", "UNHEALTHY"):
             raise FleetError(f"{at}.status: must be HEALTHY or UNHEALTHY")
         nucleus = str(entry.get("nucleus", catalog.versions(catalog.NUCLEUS)[-1]))
-        device.installed[catalog.NUCLEUS] = Installed(
-            catalog.NUCLEUS,
-            nucleus,
-            is_root=False,
-            source="LOCAL",
-            changed=provisioned,
-            reported=provisioned,
-        )
+        device.provision(nucleus, provisioned)
         state.add_device(device)
     for j, item in enumerate(_list(data.get("deployments", []), f"{where}.deployments")):
         _load_deployment(

@@ -189,6 +189,12 @@ class CoreDevice:
         nucleus = self.installed.get(NUCLEUS)
         return nucleus.version if nucleus else None
 
+    def provision(self, nucleus: str, at: float) -> None:
+        """The nucleus installed by hand when the device was set up (not by a deployment)."""
+        self.installed[NUCLEUS] = Installed(
+            NUCLEUS, nucleus, is_root=False, source="LOCAL", changed=at, reported=at
+        )
+
 
 class Outbox(Protocol):
     """Where the store reports what a device would tell EventBridge: a synchronous put that
