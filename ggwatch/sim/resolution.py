@@ -151,30 +151,23 @@ class _Resolver:
     def _repick(self, name: str, pick: Candidate) -> list[str]:
         """Drop the old pick's requirements, add the new one's; the components to revisit."""
         touched: set[str] = set()
-        old = self.picks.get(name)
-        for dependency in old.dependencies if old else ():
-            on = self.requirements.get(dependency, {})
-            on.pop(name, None)
-            touched.add(dependency)
-            if not on:
-                self.requirements.pop(dependency, None)
-                self._forget(dependency, touched)
+        self._drop_edges(name, self.picks.get(name), touched)
         self.picks[name] = pick
         for dependency, requirement in sorted(pick.dependencies.items()):
             self.requirements.setdefault(dependency, {})[name] = requirement
             touched.add(dependency)
         return sorted(touched)
 
-    def _forget(self, name: str, touched: set[str]) -> None:
-        """A component nothing requires any more: its own requirements go with it."""
-        gone = self.picks.pop(name, None)
-        for dependency in gone.dependencies if gone else ():
+    def _drop_edges(self, name: str, picked: Candidate | None, touched: set[str]) -> None:
+        """Take back what `picked` (name's pick) required; a component nothing requires any
+        more is forgotten, and its own requirements with it."""
+        for dependency in picked.dependencies if picked else ():
             on = self.requirements.get(dependency, {})
             on.pop(name, None)
             touched.add(dependency)
             if not on:
                 self.requirements.pop(dependency, None)
-                self._forget(dependency, touched)
+                self._drop_edges(dependency, self.picks.pop(dependency, None), touched)
 
     def _pick(self, name: str) -> Candidate | Failure:
         wanted = self.requirements[name]
