@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ggwatch.sim import versions
 
@@ -33,6 +34,12 @@ NO_VERSION = "No local or cloud component version satisfies the requirements."
 UNAUTHORIZED_NUCLEUS = "UNAUTHORIZED_NUCLEUS_MINOR_VERSION_UPDATE"
 # More picks than this many times the components means the picks do not settle.
 CHANGES_PER_COMPONENT = 20
+
+
+@lru_cache(maxsize=65_536)
+def _satisfies(version: str, requirement: str) -> bool:
+    """npm's test, memoised: a fleet's devices ask the same few pairs again and again."""
+    return versions.satisfies(version, requirement)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,9 @@ class Candidate:
 
 
 Catalogue = Mapping[str, Sequence[Candidate]]
+# What a pick depends on (the platform; component, its ranges, the local version) -> the
+# candidate, or why none fits. Valid for one catalogue: drop it when the catalogue changes.
+PickCache = dict[Platform, dict[tuple[str, frozenset[str], str | None], "Candidate | str"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,20 +116,30 @@ def resolve(
     catalogue: Catalogue,
     platform: Platform,
     local: Mapping[str, str],
+    *,
+    cache: PickCache | None = None,
 ) -> Resolution:
     """Resolve the root components of every deployment reaching a device.
 
     `deployments` maps each source (`thinggroup/X`, `thing/Y`) to its root components and
-    versions; `local` is what the device runs now (name -> version).
+    versions; `local` is what the device runs now (name -> version). `cache`, the caller's,
+    remembers picks across calls with the same catalogue (a pick does not depend on who asks).
     """
-    return _Resolver(catalogue, platform, local).run(deployments)
+    return _Resolver(catalogue, platform, local, cache).run(deployments)
 
 
 class _Resolver:
-    def __init__(self, catalogue: Catalogue, platform: Platform, local: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        platform: Platform,
+        local: Mapping[str, str],
+        cache: PickCache | None = None,
+    ) -> None:
         self.catalogue = catalogue
         self.platform = platform
         self.local = local
+        self.cache = ({} if cache is None else cache).setdefault(platform, {})
         self.requirements: dict[str, dict[str, str]] = {}
         self.picks: dict[str, Candidate] = {}
 
@@ -127,9 +147,11 @@ class _Resolver:
         self.requirements = root_requirements(deployments)
         roots = frozenset(self.requirements)
         queue = deque(sorted(roots))
+        queued = set(queue)  # a component waits in the queue once: its visit sees the latest
         budget = CHANGES_PER_COMPONENT * max(1, len(self.catalogue) + len(roots))
         while queue:
             name = queue.popleft()
+            queued.discard(name)
             if name not in self.requirements:
                 continue  # no longer required by anything picked
             budget -= 1
@@ -137,15 +159,19 @@ class _Resolver:
                 return self._failed(name, "The version constraints do not settle.")
             pick = self._pick(name)
             if isinstance(pick, Failure):
-                if any(source in queue for source in self.requirements[name]):
+                if any(source in queued for source in self.requirements[name]):
                     # A component that asks something of this one is still to be re-picked:
                     # its requirement may go away. Fail only once none can change.
                     queue.append(name)
+                    queued.add(name)
                     continue
                 return Resolution({}, roots, failure=pick)
             if self.picks.get(name) == pick:
                 continue
-            queue.extend(self._repick(name, pick))
+            for touched in self._repick(name, pick):
+                if touched not in queued:
+                    queue.append(touched)
+                    queued.add(touched)
         return self._checked(roots)
 
     def _repick(self, name: str, pick: Candidate) -> list[str]:
@@ -170,27 +196,40 @@ class _Resolver:
                 self._drop_edges(dependency, self.picks.pop(dependency, None), touched)
 
     def _pick(self, name: str) -> Candidate | Failure:
-        wanted = self.requirements[name]
+        ranges = frozenset(self.requirements[name].values())
+        here = self.local.get(name)
+        key = (name, ranges, here)
+        found = self.cache.get(key)
+        if found is None:
+            found = self.cache[key] = self._choose(name, ranges, here)
+        return self._failure(name, found) if isinstance(found, str) else found
+
+    def _choose(self, name: str, ranges: frozenset[str], here: str | None) -> Candidate | str:
+        """The pick for these ranges, or why there is none."""
         known = {c.version: c for c in self.catalogue.get(name, ())}
 
         def fits(version: str) -> bool:
-            return all(versions.satisfies(version, r) for r in wanted.values())
+            return all(_satisfies(version, r) for r in ranges)
 
-        here = self.local.get(name)
         if here is not None and versions.is_version(here) and fits(here):
             # Kept even when the cloud deleted it: the device has it.
             return known.get(here) or Candidate(here)
-        fitting = [c for c in known.values() if not c.deleted and fits(c.version)]
-        usable = [c for c in fitting if c.runs_on(self.platform)]
-        if usable:
-            return max(usable, key=lambda c: versions.sort_key(c.version))
+        fitting = False
+        newest_first = sorted(
+            known.values(), key=lambda c: versions.sort_key(c.version), reverse=True
+        )
+        for c in newest_first:  # the highest that fits, is not DELETED and runs here
+            if c.deleted or not fits(c.version):
+                continue
+            if c.runs_on(self.platform):
+                return c
+            fitting = True
         if fitting:
-            return self._failure(
-                name,
+            return (
                 f"The latest version of Component {name} doesn't claim platform "
-                f"{self.platform} compatibility.",
+                f"{self.platform} compatibility."
             )
-        return self._failure(name, NO_VERSION)
+        return NO_VERSION
 
     def _failure(self, name: str, reason: str) -> Failure:
         wanted = tuple(self.requirements[name].items())

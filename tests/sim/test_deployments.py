@@ -212,14 +212,22 @@ async def test_devices_run_the_latest_revision(gg1: Any, probe: Probe) -> None:
         assert statuses == {first: "SUCCEEDED", second: "SUCCEEDED"}
 
 
-async def test_thing_and_group_deployments_merge_later_wins(gg1: Any, probe: Probe) -> None:
+async def test_thing_and_group_deployments_merge_and_conflicts_fail(gg1: Any, probe: Probe) -> None:
     thing, other = probe.things
-    await deploy(gg1, probe.group_arn, {PROBE: "1.0.0", EXTRA: "1.0.0"})
-    own = await deploy(gg1, probe.thing_arn(thing), {PROBE: "2.0.0"})
+    await deploy(gg1, probe.group_arn, {PROBE: "1.0.0"})
+    own = await deploy(gg1, probe.thing_arn(thing), {EXTRA: "1.0.0"})
     items = await installed(gg1, thing)
-    assert roots(items) == {PROBE: "2.0.0", EXTRA: "1.0.0"}
-    assert items[PROBE]["lastInstallationSource"] == own
-    assert roots(await installed(gg1, other)) == {PROBE: "1.0.0", EXTRA: "1.0.0"}
+    assert roots(items) == {PROBE: "1.0.0", EXTRA: "1.0.0"}
+    assert items[EXTRA]["lastInstallationSource"] == own
+    assert roots(await installed(gg1, other)) == {PROBE: "1.0.0"}
+    # Two targets requiring different versions of one component conflict (the device resolves
+    # them together): the deployment fails there and the device keeps what it ran.
+    clash = await deploy(gg1, probe.thing_arn(thing), {PROBE: "2.0.0"})
+    assert roots(await installed(gg1, thing)) == {PROBE: "1.0.0", EXTRA: "1.0.0"}
+    effective = await gg1.list_effective_deployments(coreDeviceThingName=thing)
+    by_id = {e["deploymentId"]: e for e in effective["effectiveDeployments"]}
+    assert by_id[clash]["coreDeviceExecutionStatus"] == "FAILED"
+    assert await status_of(gg1, clash) == ("FAILED", True)
 
 
 @pytest.mark.parametrize("kind", ["group", "thing"])
@@ -234,13 +242,15 @@ async def test_deployment_naming_a_deleted_version_fails(
     await control_post(control, "/_sim/guidance", body)
 
     failed = await deploy(gg1, target, {PROBE: "2.0.0", EXTRA: "1.0.0"})
-    assert await status_of(gg1, failed) == ("FAILED", True)
+    # A thing group's deployment stays ACTIVE while its devices fail; a thing's fails.
+    assert await status_of(gg1, failed) == ("ACTIVE" if kind == "group" else "FAILED", True)
     for thing in things:
         assert footprint(await installed(gg1, thing)) == before[thing]  # they keep what they had
         effective = await gg1.list_effective_deployments(coreDeviceThingName=thing)
         by_id = {e["deploymentId"]: e for e in effective["effectiveDeployments"]}
         assert by_id[failed]["coreDeviceExecutionStatus"] == "FAILED"
-        assert "DELETED" in by_id[failed]["reason"]
+        assert "No local or cloud component version" in by_id[failed]["reason"]
+        assert "requires =2.0.0" in by_id[failed]["reason"]
         assert by_id[first]["coreDeviceExecutionStatus"] == "SUCCEEDED"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ggwatch.sim import catalog
+from ggwatch.sim import catalog, resolution
 from ggwatch.sim.fleet import FleetError, FleetSpec, generate, load
 from ggwatch.sim.store import CoreDevice, Deployment, RegionState, World
 from tests.sim.helpers_faults import ACCOUNT, REGION, set_knobs
@@ -113,24 +113,36 @@ def check_consistent(world: World) -> int:
                 if not dep.is_latest:
                     assert dep.status in {"INACTIVE", "CANCELED", "FAILED"}, dep
         for device in state.devices.values():
-            mine = [index.latest[t] for t in targets(state, device) if t in index.latest]
-            wanted = merge(mine)
-            got_roots = {
-                i.name: (i.version, i.source) for i in device.installed.values() if i.is_root
-            }
+            # Each latest deployment reached it and was resolved there: installed or failed.
+            for t in targets(state, device):
+                if t in index.latest:
+                    received = device.effective[index.latest[t].deployment_id]
+                    assert received.status in {"SUCCEEDED", "FAILED"}, device.thing_name
+            # Roots: what the deployments it runs name; all it runs is the resolution of those.
+            wanted = {n: v for a in device.running.values() for n, v in a.components}
+            sources = {a.deployment_id for a in device.running.values()}
+            got_roots = {i.name: i.version for i in device.installed.values() if i.is_root}
             assert got_roots == wanted, device.thing_name
-            dependencies: dict[str, str] = {}
-            for name, (version, _) in sorted(wanted.items()):
-                component = state.component(name)
-                assert component is not None
-                assert version in component.versions, (name, version)
-                for dep_name, dep_version in component.versions[version].dependencies.items():
-                    if dep_name not in wanted:
-                        dependencies.setdefault(dep_name, dep_version)
+            assert all(i.source in sources for i in device.installed.values() if i.is_root), (
+                device.thing_name
+            )
+            deployments = {
+                t.rpartition(":")[2]: dict(a.components) for t, a in device.running.items()
+            }
+            local = {n: i.version for n, i in device.installed.items()}
+            again = resolution.resolve(
+                deployments,
+                state.installer.catalogue(),
+                resolution.Platform(device.platform, device.architecture),
+                local,
+            )
+            assert again.ok, (device.thing_name, again.failure)
             others = {i.name: i.version for i in device.installed.values() if not i.is_root}
             assert NUCLEUS in device.installed, device.thing_name
-            assert set(others) - {NUCLEUS} == set(dependencies), device.thing_name
-            assert all(others[n] == v for n, v in dependencies.items())
+            assert {**again.picks, NUCLEUS: local[NUCLEUS]} == {
+                **local,
+                NUCLEUS: local[NUCLEUS],
+            }, device.thing_name
             assert (NUCLEUS in others) == (NUCLEUS not in wanted)
             checked += 1
     return checked
@@ -337,9 +349,22 @@ async def test_generated_fleet_is_consistent_through_the_api(
             for i in items
             if i["isRoot"]
         }
-        assert got == wanted, thing
+        # A deployment that failed on the device (its resolution) installed nothing.
+        effective = await pages(
+            gg, "list_effective_deployments", "effectiveDeployments", coreDeviceThingName=thing
+        )
+        succeeded = {
+            e["deploymentId"] for e in effective if e["coreDeviceExecutionStatus"] == "SUCCEEDED"
+        }
+        wanted = {
+            name: (spec["componentVersion"], dep["deploymentId"])
+            for dep in applied
+            if dep["deploymentId"] in succeeded
+            for name, spec in dep["components"].items()
+        }
+        assert {n: v for n, (v, _) in got.items()} == {n: v for n, (v, _) in wanted.items()}
+        assert {s for _, s in got.values()} <= succeeded, thing
         others = {i["componentName"] for i in items if not i["isRoot"]}
-        assert others <= {NUCLEUS, TOKEN_EXCHANGE}
         assert NUCLEUS in others | set(got)
         needs_tes = (
             any(n in catalog.NEEDS_TOKEN_EXCHANGE for n in got) and TOKEN_EXCHANGE not in got
@@ -438,18 +463,21 @@ def test_a_valid_file_loads(tmp_path: Path) -> None:
         return {i.name: (i.version, i.source) for i in device.installed.values() if i.is_root}
 
     second, own = deps["second"].deployment_id, deps["own"].deployment_id
-    assert roots(one) == {
+    # Devices resolve: the CLI 2.15.0 needs nucleus 2.15, which dev-1 (2.13.0) may not move
+    # to unless a deployment names the nucleus; dev-2's own App 2.0.0 conflicts with the
+    # group's App 1.1.0. Each keeps what it had.
+    assert roots(one) == {}
+    assert one.effective[second].status == "FAILED"
+    assert "UNAUTHORIZED_NUCLEUS_MINOR_VERSION_UPDATE" in str(one.effective[second].reason)
+    assert roots(two) == {
         "com.example.App": ("1.1.0", second),
         "aws.greengrass.Cli": ("2.15.0", second),
     }
-    assert roots(two) == {
-        "com.example.App": ("2.0.0", own),
-        "aws.greengrass.Cli": ("2.15.0", second),
-    }
+    assert two.effective[own].status == "FAILED"
+    assert "thing/dev-2 requires =2.0.0" in str(two.effective[own].reason)
     assert one.installed[NUCLEUS].version == "2.13.0"
     assert two.installed[NUCLEUS].version == catalog.versions(NUCLEUS)[-1]
-    assert two.installed[TOKEN_EXCHANGE].version == "2.0.3"  # the declared dependency
-    assert not two.installed[TOKEN_EXCHANGE].is_root
+    assert TOKEN_EXCHANGE not in two.installed  # App 1.1.0 depends on nothing
     assert TOKEN_EXCHANGE not in one.installed
 
     app = state.private["com.example.App"]

@@ -57,6 +57,7 @@ async def set_guidance(sim: Simulator, request: web.Request) -> Any:
         )
     previous = record.vendor_guidance or "ACTIVE"
     record.vendor_guidance = guidance
+    _catalogue_changed(sim, state, component)
     message = data.get("message")
     record.guidance_message = message if isinstance(message, str) and message else None
     if guidance != previous and guidance in ("DISCONTINUED", "DELETED"):
@@ -97,6 +98,14 @@ def _notify_withdrawn(
                 sim.events.put(page)
 
 
+def _catalogue_changed(sim: Simulator, state: RegionState, component: Component) -> None:
+    """Devices resolve afresh: an AWS-provided component is every account's in the Region."""
+    shared = component.owner == PUBLIC_OWNER
+    for each in sim.world.states() if shared else (state,):
+        if each.region == state.region:
+            each.installer.changed()
+
+
 async def add_component(sim: Simulator, request: web.Request) -> Any:
     data = await json_body(request)
     state = region_state(sim, data)
@@ -124,7 +133,9 @@ async def add_component(sim: Simulator, request: web.Request) -> Any:
     )
     if public:
         arn = component_arn(state.region, owner, name)
-        pool.setdefault(name, Component(name, arn, owner)).add(record)
+        component = pool.setdefault(name, Component(name, arn, owner))
+        component.add(record)
+        _catalogue_changed(sim, state, component)
     else:
         state.add_private_version(record)
     return {"arn": record.arn}
@@ -142,20 +153,20 @@ async def add_device(sim: Simulator, request: web.Request) -> Any:
     status = data.get("status", "HEALTHY")
     if status not in ("HEALTHY", "UNHEALTHY"):
         raise BadRequest("status must be HEALTHY or UNHEALTHY")
+    platform = data.get("platform", "linux/amd64")
+    os, _, arch = platform.partition("/") if isinstance(platform, str) else ("", "", "")
+    if not os or not arch:
+        raise BadRequest("platform must be OS/ARCHITECTURE, such as linux/aarch64")
     now = sim.clock()
-    device = CoreDevice(thing, status, now, tuple(groups))
+    device = CoreDevice(thing, status, now, tuple(groups), os, arch)
     nucleus = data.get("nucleusVersion")
     if isinstance(nucleus, str) and nucleus:
         device.provision(nucleus, now)
     state.add_device(device)
     for target in state.targets_of(device):
-        latest = state.deployments.latest.get(target)
         # Cancelled, failed and deleted deployments no longer reach devices that join later.
-        if (
-            latest is not None
-            and latest.status in ("ACTIVE", "COMPLETED")
-            and latest.deployment_id in state.deployments.by_id
-        ):
+        latest = state.installer.deliverable(target)
+        if latest is not None:
             state.apply(latest, [device])
     return {"thingName": thing, "installed": sorted(device.installed)}
 

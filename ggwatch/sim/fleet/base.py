@@ -2,8 +2,8 @@
 
 Both build a `World` the same way: AWS's public catalogue in every Region (with its documented
 withdrawals), private versions made by `new_version`, and devices whose installed components
-come from the latest deployments of their targets (`install_latest`, through the store's own
-`recompute`).
+receive the latest deployments of their targets and resolve them (`install_latest`, through
+the store's own `Installer`).
 """
 
 from __future__ import annotations
@@ -118,21 +118,22 @@ def public_catalog(
 
 
 def install_latest(state: RegionState, device: CoreDevice, report_delay: float) -> None:
-    """Install what the latest deployments of the device's targets name, as of their time."""
+    """The device receives the latest deployment of each of its targets, oldest first, a
+    minute after it was made, and resolves it; one the fleet marks FAILED installs nothing."""
     latest = [state.deployments.latest.get(t) for t in state.targets_of(device)]
-    applied = [d for d in latest if d is not None]
+    applied = sorted((d for d in latest if d is not None), key=lambda d: d.created)
     if not applied:
         return
     when = max(d.created for d in applied) + 60.0
     for dep in applied:
-        group = dep.target_arn.rpartition("/")[2] if ":thinggroup/" in dep.target_arn else None
-        if group:
-            device.deployed_groups.add(group)
-        status = "FAILED" if dep.status == "FAILED" else "SUCCEEDED"
+        if dep.status != "FAILED":
+            state.installer.deliver(device, dep, dep.created + 60.0)
+            continue
+        if ":thinggroup/" in dep.target_arn:
+            device.deployed_groups.add(dep.target_arn.rpartition("/")[2])
         device.effective[dep.deployment_id] = EffectiveDeployment(
-            dep.deployment_id, dep.name, dep.target_arn, status, dep.created, dep.created + 60.0
+            dep.deployment_id, dep.name, dep.target_arn, "FAILED", dep.created, dep.created + 60.0
         )
-    state.recompute(device, when)
     device.last_update = max(device.last_update, min(when + report_delay, state.clock()))
 
 
@@ -149,3 +150,16 @@ def finish_public(world: World) -> None:
     """Apply AWS's documented withdrawals to every Region's public catalog."""
     for region in sorted(world.public):
         _apply_withdrawals(world, region)
+    catalogue_changed(world)
+
+
+def catalogue_changed(world: World) -> None:
+    """Guidance changed behind the store's back (a fleet being made): devices resolve afresh."""
+    for state in world.states():
+        state.installer.changed()
+
+
+def read_platform(text: str, architecture: str | None = None) -> tuple[str, str]:
+    """`linux/aarch64` (or `linux` with `architecture`, default amd64) as (os, architecture)."""
+    os, _, arch = text.partition("/")
+    return os, arch or architecture or "amd64"

@@ -75,6 +75,15 @@ PUBLIC_STACK = (
 )
 
 
+# Device platforms by share: mostly Linux on amd64 or aarch64, a few armv7 and Windows.
+PLATFORMS = (
+    (0.55, ("linux", "amd64")),
+    (0.92, ("linux", "aarch64")),
+    (0.97, ("linux", "armv7")),
+    (1.0, ("windows", "amd64")),
+)
+
+
 def account_ids(count: int, rng: random.Random) -> list[str]:
     ids = [DEFAULT_ACCOUNT]
     while len(ids) < count:
@@ -147,18 +156,18 @@ class _Generator:
         ]
         canary = "canary"
         nucleus = catalog.versions(catalog.NUCLEUS)
+        # Platforms from a stream of their own: the rest of a seeded fleet stays as it was.
+        platforms = random.Random(f"{spec.seed}:{state.account}:{state.region}:platforms")
         for i in range(spec.devices):
             group = groups[i % n_groups]
             member_of = (group, canary) if rng.random() < 0.05 else (group,)
             name = f"gg-{group.split('-')[0]}-{i:05d}"
             provisioned = self.now - rng.uniform(30, spec.max_age_days) * DAY
-            device = CoreDevice(
-                name,
-                "HEALTHY" if rng.random() < 0.95 else "UNHEALTHY",
-                provisioned,
-                member_of,
-                architecture=rng.choice(("amd64", "aarch64", "arm")),
-            )
+            status = "HEALTHY" if rng.random() < 0.95 else "UNHEALTHY"
+            rng.choice(("amd64", "aarch64", "arm"))  # drawn as before platforms had a stream
+            roll = platforms.random()
+            os, arch = next(p for share, p in PLATFORMS if roll < share)
+            device = CoreDevice(name, status, provisioned, member_of, os, arch)
             start = nucleus[rng.randrange(len(nucleus) // 2, len(nucleus))]
             device.provision(start, provisioned)
             state.add_device(device)

@@ -25,8 +25,16 @@ from ggwatch.sim.fleet.base import (
     moving_from,
     new_version,
     public_catalog,
+    read_platform,
 )
-from ggwatch.sim.store import CoreDevice, Deployment, RegionState, World
+from ggwatch.sim.store import (
+    ComponentVersion,
+    CoreDevice,
+    Deployment,
+    Installed,
+    RegionState,
+    World,
+)
 
 
 def load(path: Path, now: float, clock: Callable[[], float] | None = None) -> World:
@@ -57,6 +65,12 @@ def build(data: Mapping[str, Any], now: float, clock: Callable[[], float] | None
     rng = random.Random(0)
     for region in regions:
         public_catalog(world.public_catalog(region), region, spec, now, rng)
+    for i, item in enumerate(_list(data.get("accounts", []), "fleet.accounts")):
+        _load_account(
+            world, _mapping(item, f"fleet.accounts[{i}]"), f"fleet.accounts[{i}]", regions, now
+        )
+    # Guidance comes after the devices installed, as in life: a version is withdrawn while
+    # fleets still run it.
     finish_public(world)
     for i, item in enumerate(_list(data.get("public_guidance", []), "fleet.public_guidance")):
         where = f"fleet.public_guidance[{i}]"
@@ -72,10 +86,6 @@ def build(data: Mapping[str, Any], now: float, clock: Callable[[], float] | None
                 )
             record.vendor_guidance = _guidance(entry, where)
             record.guidance_message = entry.get("message")
-    for i, item in enumerate(_list(data.get("accounts", []), "fleet.accounts")):
-        _load_account(
-            world, _mapping(item, f"fleet.accounts[{i}]"), f"fleet.accounts[{i}]", regions, now
-        )
     world.set_clock(clock or moving_from(now))
     return world
 
@@ -105,6 +115,7 @@ PRIVATE_KEYS = {"version", "age_days", "vendor_guidance", "message", "depends_on
 
 
 def _load_region(state: RegionState, data: Mapping[str, Any], where: str, now: float) -> None:
+    guidance: dict[str, tuple[ComponentVersion, str | None]] = {}  # given after the installs
     _only(data, where, {"components", "devices", "deployments", "thing_groups"})
     _load_groups(state, _list(data.get("thing_groups", []), f"{where}.thing_groups"), where)
     for name, versions in _mapping(data.get("components", {}), f"{where}.components").items():
@@ -120,13 +131,13 @@ def _load_region(state: RegionState, data: Mapping[str, Any], where: str, now: f
                 now - _days(entry, at) * DAY,
                 "Example",
             )
-            record.vendor_guidance = _guidance(entry, at)
-            if record.vendor_guidance in ("DISCONTINUED", "DELETED") and not (
+            guidance[record.arn] = (record, _guidance(entry, at))
+            if guidance[record.arn][1] in ("DISCONTINUED", "DELETED") and not (
                 state.readings.private_guidance
             ):
                 raise FleetError(
                     f"{at}.vendor_guidance: no AWS API marks a private version "
-                    f"{record.vendor_guidance} (fleet.private_guidance is false)"
+                    f"{guidance[record.arn][1]} (fleet.private_guidance is false)"
                 )
             record.guidance_message = entry.get("message")
             record.requirements = recipes.read_depends_on(
@@ -140,13 +151,20 @@ def _load_region(state: RegionState, data: Mapping[str, Any], where: str, now: f
         entry = _mapping(item, at)
         _only(entry, at, {"name", "groups", "nucleus", "status", "platform", "architecture"})
         provisioned = now - 400 * DAY
+        # `platform: linux/aarch64`; a bare `linux` takes `architecture` (default amd64).
+        os, arch = read_platform(
+            str(entry.get("platform", "linux")),
+            str(entry["architecture"]) if "architecture" in entry else None,
+        )
+        if not os or not arch:
+            raise FleetError(f"{at}.platform: write OS/ARCHITECTURE such as linux/aarch64")
         device = CoreDevice(
             _str(entry, "name", at),
             str(entry.get("status", "HEALTHY")),
             provisioned,
             tuple(_strings(entry.get("groups", []), f"{at}.groups")),
-            platform=str(entry.get("platform", "linux")),
-            architecture=str(entry.get("architecture", "amd64")),
+            platform=os,
+            architecture=arch,
         )
         if device.status not in ("HEALTHY", "UNHEALTHY"):
             raise FleetError(f"{at}.status: must be HEALTHY or UNHEALTHY")
@@ -159,6 +177,9 @@ def _load_region(state: RegionState, data: Mapping[str, Any], where: str, now: f
         )
     for device in state.devices.values():
         install_latest(state, device, 3600.0)
+    for record, given in guidance.values():
+        record.vendor_guidance = given
+    state.installer.changed()
 
 
 def _load_groups(state: RegionState, items: list[Any], where: str) -> None:

@@ -4,7 +4,7 @@ ListEffectiveDeployments."""
 from __future__ import annotations
 
 from ggwatch.sim.operations.call import Call, Output, check_own_arn
-from ggwatch.sim.store import CoreDevice, not_found
+from ggwatch.sim.store import CoreDevice, iot_job_id, not_found
 
 
 def _device(call: Call) -> CoreDevice:
@@ -80,20 +80,25 @@ def list_effective_deployments(call: Call) -> Output:
     records = sorted(device.effective.values(), key=lambda e: (-e.created, e.deployment_id))
     entries = [((-e.created, e.deployment_id), e) for e in records]
     items, token = call.page("ListEffectiveDeployments", entries)
+    state = call.state
     out = []
     for e in items:
-        dep = call.state.deployments.by_id.get(e.deployment_id)
-        out.append(
-            {
-                "deploymentId": e.deployment_id,
-                "deploymentName": e.name,
-                "iotJobId": dep.iot_job_id if dep else None,
-                "iotJobArn": dep.iot_job_arn if dep else None,
-                "targetArn": e.target_arn,
-                "coreDeviceExecutionStatus": e.status,
-                "reason": e.reason,
-                "creationTimestamp": e.created,
-                "modifiedTimestamp": e.modified,
+        job = iot_job_id(e.deployment_id)  # its job's, even after the deployment was deleted
+        item: Output = {
+            "deploymentId": e.deployment_id,
+            "deploymentName": e.name,
+            "iotJobId": job,
+            "iotJobArn": f"arn:aws:iot:{state.region}:{state.account}:job/{job}",
+            "targetArn": e.target_arn,
+            "coreDeviceExecutionStatus": e.status,
+            "reason": e.reason,
+            "creationTimestamp": e.created,
+            "modifiedTimestamp": e.modified,
+        }
+        if e.error_stack or e.error_types:
+            item["statusDetails"] = {
+                "errorStack": list(e.error_stack),
+                "errorTypes": list(e.error_types),
             }
-        )
+        out.append(item)
     return {"effectiveDeployments": out, "nextToken": token}

@@ -2,8 +2,8 @@
 
 Mutable by design (it is a fake service), but every change goes through the methods of
 `RegionState`, so the invariants a real Greengrass V2 keeps hold after each one: one latest
-deployment per target, devices' installed components follow the latest deployments of their
-targets, and a device's lastStatusUpdateTimestamp moves when it processes a deployment. What a
+deployment per target, devices resolve the deployments of their targets (store/devices.py),
+and a device's lastStatusUpdateTimestamp moves when it processes a deployment. What a
 device would report to EventBridge then goes to an outbox (a non-blocking put): the store does
 no I/O.
 
@@ -12,9 +12,11 @@ no I/O.
     region    RegionState: one account's resources in one Region, and the invariants
     world     World: every account and Region, the public catalogues, the access keys
     recipes   recipes built from a version's facts, or read from an uploaded one
+    devices   Installer: devices resolving the deployments that reach them (resolution.py)
     groups    ThingGroups: AWS IoT thing groups (nesting, direct members), `move_device`
 """
 
+from ggwatch.sim.store.devices import Installer
 from ggwatch.sim.store.groups import ThingGroupError, ThingGroups, move_device
 from ggwatch.sim.store.index import DeploymentIndex
 from ggwatch.sim.store.recipes import (
@@ -30,6 +32,7 @@ from ggwatch.sim.store.records import (
     NUCLEUS,
     PUBLIC_OWNER,
     SUPERSEDED_READINGS,
+    Applied,
     Component,
     ComponentVersion,
     CoreDevice,
@@ -40,6 +43,7 @@ from ggwatch.sim.store.records import (
     Readings,
     SimError,
     component_arn,
+    iot_job_id,
     not_found,
     thing_arn,
     thing_group_arn,
@@ -52,6 +56,7 @@ __all__ = [
     "NUCLEUS",
     "PUBLIC_OWNER",
     "SUPERSEDED_READINGS",
+    "Applied",
     "Component",
     "ComponentVersion",
     "CoreDevice",
@@ -59,6 +64,7 @@ __all__ = [
     "DeploymentIndex",
     "EffectiveDeployment",
     "Installed",
+    "Installer",
     "Outbox",
     "Readings",
     "RecipeError",
@@ -69,6 +75,7 @@ __all__ = [
     "ThingGroups",
     "World",
     "component_arn",
+    "iot_job_id",
     "move_device",
     "not_found",
     "pin",

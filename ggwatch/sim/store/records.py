@@ -7,6 +7,7 @@ state reports events to.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,6 +50,12 @@ def component_arn(region: str, owner: str, name: str) -> str:
     return f"arn:aws:greengrass:{region}:{owner}:components:{name}"
 
 
+def iot_job_id(deployment_id: str) -> str:
+    """The IoT job AWS makes for a deployment: a UUID of its own, not the deployment's id
+    (derived from it, so a generated world stays the same for the same seed)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"iot-job/{deployment_id}"))
+
+
 def thing_arn(region: str, account: str, thing: str) -> str:
     return f"arn:aws:iot:{region}:{account}:thing/{thing}"
 
@@ -70,7 +77,8 @@ class ComponentVersion:
     state: str = "DEPLOYABLE"
     platforms: tuple[dict[str, Any], ...] = ({"name": "linux", "attributes": {"os": "linux"}},)
     tags: dict[str, str] = field(default_factory=dict)
-    # Resolved dependencies (name -> version) that the nucleus installs as non-root components.
+    # A fleet's dependencies pinned to the newest version in range (name -> version): recipe
+    # facts only, devices resolve the ranges of `requirements` (store/devices.py).
     dependencies: dict[str, str] = field(default_factory=dict)
     # The recipe's ComponentDependencies: name -> (VersionRequirement, DependencyType).
     requirements: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -134,11 +142,11 @@ class Deployment:
 
     @property
     def iot_job_id(self) -> str:
-        return self.deployment_id
+        return iot_job_id(self.deployment_id)
 
     @property
     def iot_job_arn(self) -> str:
-        return f"arn:aws:iot:{self.region}:{self.account}:job/{self.deployment_id}"
+        return f"arn:aws:iot:{self.region}:{self.account}:job/{self.iot_job_id}"
 
     @property
     def sort_key(self) -> tuple[float, str]:
@@ -166,6 +174,17 @@ class EffectiveDeployment:
     created: float
     modified: float
     reason: str | None = None
+    error_stack: tuple[str, ...] = ()  # statusDetails, for a failure
+    error_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A deployment a device runs: the revision of its target last installed, and its roots
+    (kept here, so a deleted deployment still counts for what the device runs)."""
+
+    deployment_id: str
+    components: tuple[tuple[str, str], ...]  # (name, version), sorted
 
 
 @dataclass(slots=True)
@@ -183,6 +202,11 @@ class CoreDevice:
     # ListCoreDevices(thingGroupArn=...) lists those devices too.
     deployed_groups: set[str] = field(default_factory=set)
     tags: dict[str, str] = field(default_factory=dict)
+    # Per target ARN (its thing, its thing groups), the deployment it runs.
+    running: dict[str, Applied] = field(default_factory=dict)
+    # The targets it belonged to when it last acted on its membership (RegionState.add_device,
+    # membership_changed): what joining or leaving a group is measured against.
+    targets: frozenset[str] = frozenset()
 
     @property
     def core_version(self) -> str | None:

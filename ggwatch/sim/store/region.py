@@ -1,7 +1,7 @@
 """One account's resources in one Region, and the invariants a real Greengrass V2 keeps.
 
-Every change goes through the methods here: one latest deployment per target, devices'
-installed components follow the latest deployments of their targets, and a device's
+Every change goes through the methods here: one latest deployment per target, devices resolve
+each deployment that reaches them (store/devices.py), and a device's
 lastStatusUpdateTimestamp moves when it processes a deployment. What a device would report to
 EventBridge then goes to the outbox (a non-blocking put): the state does no I/O.
 """
@@ -12,18 +12,15 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from ggwatch.sim import eventbridge as events
+from ggwatch.sim.store.devices import Installer
 from ggwatch.sim.store.groups import ThingGroups
 from ggwatch.sim.store.index import DeploymentIndex
 from ggwatch.sim.store.records import (
-    NUCLEUS,
     PUBLIC_OWNER,
     Component,
     ComponentVersion,
     CoreDevice,
     Deployment,
-    EffectiveDeployment,
-    Installed,
     Outbox,
     Readings,
     component_arn,
@@ -60,6 +57,9 @@ class RegionState:
         self.readings = readings
         self.outbox = outbox  # None: nobody listens (a fleet being generated), emit nothing
         self.resource_tags: dict[str, dict[str, str]] = {}  # component ARNs' tags
+        # Versions DeleteComponent removed: the cloud offers them no more, devices keep them.
+        self.deleted_versions: dict[str, dict[str, ComponentVersion]] = {}
+        self.installer = Installer(self)  # devices resolving deployments (store/devices.py)
 
     # -- components ------------------------------------------------------------------------
 
@@ -92,6 +92,7 @@ class RegionState:
             arn = component_arn(self.region, self.account, version.name)
             component = self.private[version.name] = Component(version.name, arn, self.account)
         component.add(version)
+        self.installer.changed()
 
     def delete_private_version(self, version: ComponentVersion) -> None:
         """DeleteComponent: the version goes, and its component with its last version.
@@ -101,6 +102,8 @@ class RegionState:
         """
         component = self.private[version.name]
         component.remove(version.version)
+        self.deleted_versions.setdefault(version.name, {})[version.version] = version
+        self.installer.changed()
         self.resource_tags.pop(version.arn, None)
         if not component.versions:
             del self.private[version.name]
@@ -112,6 +115,13 @@ class RegionState:
         self.devices[device.thing_name] = device
         for group in device.thing_groups:
             self.groups.setdefault(group, set()).add(device.thing_name)
+        device.targets = frozenset(self.targets_of(device))
+
+    def membership_changed(self, thing_name: str, now: float) -> None:
+        """The device joined or left thing groups (`device.thing_groups` already says so): it
+        gets the latest deployments of groups it joined and, with nucleus >= 2.5.0, drops the
+        components of groups it left (store/devices.py)."""
+        self.installer.membership_changed(self.devices[thing_name], now)
 
     def targets_of(self, device: CoreDevice) -> list[str]:
         own = thing_arn(self.region, self.account, device.thing_name)
@@ -146,39 +156,20 @@ class RegionState:
             self.apply(deployment)
 
     def apply(self, deployment: Deployment, devices: Iterable[CoreDevice] | None = None) -> None:
-        """Deliver a deployment to the devices of its target, as the nucleus would.
+        """Deliver a deployment to the devices of its target, which resolve it on their side.
 
         With `devices`, to those only (devices that joined the target later); the deployment's
-        own status, which the other devices made, stays as it is.
+        own status, which the other devices made, stays as it is. A thing group's deployment
+        stays ACTIVE while its devices fail; a thing's is COMPLETED, or FAILED with its device.
         """
         now = self.clock()
-        is_group = ":thinggroup/" in deployment.target_arn
-        group = deployment.target_arn.rpartition("/")[2] if is_group else None
-        failing = self.undeployable(deployment)
         reached = self.devices_for_target(deployment.target_arn) if devices is None else devices
+        failed = False
         for device in reached:
-            if group:
-                device.deployed_groups.add(group)
-            device.effective[deployment.deployment_id] = EffectiveDeployment(
-                deployment_id=deployment.deployment_id,
-                name=deployment.name,
-                target_arn=deployment.target_arn,
-                status="FAILED" if failing else "SUCCEEDED",
-                created=deployment.created,
-                modified=now,
-                reason=failing,
-            )
-            before = _footprint(device) if self.outbox is not None else {}
-            if not failing:
-                self.recompute(device, now)
-            device.last_update = now
-            self._report_deployment(device, device.effective[deployment.deployment_id], before)
-        if devices is not None:
-            return
-        if failing:
-            deployment.status = "FAILED"
-        elif not is_group and deployment.status == "ACTIVE":
-            deployment.status = "COMPLETED"
+            failed |= self.installer.deliver(device, deployment, now).status == "FAILED"
+        thing_target = ":thing/" in deployment.target_arn
+        if devices is None and thing_target and deployment.status == "ACTIVE":
+            deployment.status = "FAILED" if failed else "COMPLETED"
 
     def devices_running(self, name: str, version: str) -> list[str]:
         """The core devices with this version of a component installed (root or not)."""
@@ -189,103 +180,12 @@ class RegionState:
             and installed.version == version
         ]
 
-    def _report_deployment(
-        self,
-        device: CoreDevice,
-        received: EffectiveDeployment,
-        before: dict[str, tuple[str, bool, str]],
-    ) -> None:
-        """What the device tells the cloud after processing a deployment, as events.
-
-        The deployment's outcome (as ListEffectiveDeployments shows it), then the components
-        it installed or changed. Removed components appear in no event: AWS sends none for a
-        removal.
-        """
-        if self.outbox is None:
-            return
-        account, region, thing = self.account, self.region, device.thing_name
-        now, deployment_id = received.modified, received.deployment_id
-        if received.status == "FAILED":
-            why = received.reason or "the deployment failed"
-            outcome = events.deployment_failed(account, region, thing, deployment_id, why, now=now)
-        else:
-            outcome = events.effective_deployment_change(
-                account, region, thing, deployment_id, received.status, now=now
-            )
-        self.outbox.put(outcome)
-        changed = [
-            events.ComponentStatus(i.name, i.version, i.is_root, i.state)
-            for name, i in sorted(device.installed.items())
-            if before.get(name) != (i.version, i.is_root, i.state)
-        ]
-        if changed:
-            self.outbox.put(
-                events.installed_component_change(account, region, thing, changed, now=now)
-            )
-
     def undeployable(self, deployment: Deployment) -> str | None:
-        """Why a deployment cannot install (it names a DELETED version), else None."""
+        """Why a deployment names a version the cloud marks DELETED, else None (devices that
+        do not run it already cannot resolve it)."""
         for name, spec in sorted(deployment.components.items()):
             component = self.component(name)
             version = component.versions.get(spec["componentVersion"]) if component else None
             if version is not None and version.vendor_guidance == "DELETED":
                 return f"{name} {version.version} is DELETED and can no longer be deployed"
         return None
-
-    def recompute(self, device: CoreDevice, now: float) -> None:
-        """Installed components = per target of the device, the revision it runs (`_running`).
-
-        Later deployments win where two name the same component. Their dependencies come in
-        as non-root components. Components no deployment names any more are removed; the
-        nucleus stays as the dependency of everything.
-        """
-        wanted: dict[str, tuple[str, str]] = {}
-        running = [self._running(device, t) for t in self.targets_of(device)]
-        for dep in sorted((d for d in running if d is not None), key=lambda d: d.created):
-            for name, spec in dep.components.items():
-                wanted[name] = (spec["componentVersion"], dep.deployment_id)
-        installed: dict[str, Installed] = {}
-        for name, (version, source) in sorted(wanted.items()):
-            installed[name] = self._install(device, name, version, source, now, root=True)
-        for name, (version, source) in sorted(wanted.items()):
-            component = self.component(name)
-            record = component.versions.get(version) if component else None
-            for dep_name, dep_version in sorted(record.dependencies.items() if record else ()):
-                if dep_name not in installed:
-                    installed[dep_name] = self._install(
-                        device, dep_name, dep_version, source, now, root=False
-                    )
-        nucleus = device.installed.get(NUCLEUS)
-        if NUCLEUS not in installed and nucleus is not None:
-            nucleus.is_root = False
-            installed[NUCLEUS] = nucleus
-        device.installed = installed
-
-    def _running(self, device: CoreDevice, target: str) -> Deployment | None:
-        """The newest revision of a target that reached the device and installed.
-
-        A device runs only what reached it (not what was cancelled before it joined), and
-        after a failed revision it rolls back to the one before.
-        """
-        latest = self.deployments.latest.get(target)
-        history = (d for _, d in self.deployments.by_target.get(target, ()))
-        for dep in (latest, *history) if latest is not None else history:
-            received = device.effective.get(dep.deployment_id)
-            if dep.status != "FAILED" and received is not None and received.status == "SUCCEEDED":
-                return dep
-        return None
-
-    @staticmethod
-    def _install(
-        device: CoreDevice, name: str, version: str, source: str, now: float, *, root: bool
-    ) -> Installed:
-        current = device.installed.get(name)
-        if current is not None and current.version == version:
-            current.is_root = root
-            current.source = source  # the last deployment that contained it, says the API
-            return current
-        return Installed(name, version, root, source, now, now)
-
-
-def _footprint(device: CoreDevice) -> dict[str, tuple[str, bool, str]]:
-    return {name: (i.version, i.is_root, i.state) for name, i in device.installed.items()}
