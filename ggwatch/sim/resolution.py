@@ -24,7 +24,7 @@ Nothing here does I/O; `resolve` is a function of its arguments.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -60,7 +60,8 @@ class Candidate:
     """One version of a component as the cloud knows it, from its recipe and its status."""
 
     version: str
-    dependencies: Mapping[str, str] = field(default_factory=dict)  # name -> npm range
+    # name -> npm range, in the recipe's order (the resolver walks them in it)
+    dependencies: Mapping[str, str] = field(default_factory=dict)
     platforms: tuple[Platform, ...] = ()  # its manifests; none: every platform
     deleted: bool = False
     discontinued: bool = False
@@ -71,9 +72,37 @@ class Candidate:
 
 
 Catalogue = Mapping[str, Sequence[Candidate]]
-# What a pick depends on (the platform; component, its ranges, the local version) -> the
-# candidate, or why none fits. Valid for one catalogue: drop it when the catalogue changes.
-PickCache = dict[Platform, dict[tuple[str, frozenset[str], str | None], "Candidate | str"]]
+PickKey = tuple[str, frozenset[str], str | None]  # component, its ranges, the local version
+
+
+@dataclass(slots=True)
+class PickCache:
+    """What resolutions over one catalogue can share (a pick does not depend on who asks):
+    per platform, each pick or why there is none; each component's versions, newest first.
+    Valid for that catalogue only: start a new one when it changes."""
+
+    picks: dict[Platform, dict[PickKey, Candidate | str]] = field(default_factory=dict)
+    orders: dict[str, tuple[Candidate, ...]] = field(default_factory=dict)
+    acyclic: bool | None = None  # whether no versions of the catalogue can form a cycle
+
+    def may_cycle(self, catalogue: Catalogue) -> bool:
+        """Whether picks from this catalogue can depend on each other in a circle: only if
+        the components' dependencies, over all their versions, have one."""
+        if self.acyclic is None:
+            edges = {
+                name: {d for c in each for d in c.dependencies} for name, each in catalogue.items()
+            }
+            self.acyclic = not _cycle_among(edges)
+        return not self.acyclic
+
+    def newest_first(self, name: str, catalogue: Catalogue) -> tuple[Candidate, ...]:
+        found = self.orders.get(name)
+        if found is None:
+            known = catalogue.get(name, ())
+            found = self.orders[name] = tuple(
+                sorted(known, key=lambda c: versions.sort_key(c.version), reverse=True)
+            )
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +168,8 @@ class _Resolver:
         self.catalogue = catalogue
         self.platform = platform
         self.local = local
-        self.cache = ({} if cache is None else cache).setdefault(platform, {})
+        self.shared = PickCache() if cache is None else cache
+        self.cache = self.shared.picks.setdefault(platform, {})
         self.requirements: dict[str, dict[str, str]] = {}
         self.picks: dict[str, Candidate] = {}
 
@@ -176,21 +206,21 @@ class _Resolver:
 
     def _repick(self, name: str, pick: Candidate) -> list[str]:
         """Drop the old pick's requirements, add the new one's; the components to revisit."""
-        touched: set[str] = set()
+        touched: dict[str, None] = {}  # in the order met: the recipes' order, deterministic
         self._drop_edges(name, self.picks.get(name), touched)
         self.picks[name] = pick
-        for dependency, requirement in sorted(pick.dependencies.items()):
+        for dependency, requirement in pick.dependencies.items():
             self.requirements.setdefault(dependency, {})[name] = requirement
-            touched.add(dependency)
-        return sorted(touched)
+            touched[dependency] = None
+        return list(touched)
 
-    def _drop_edges(self, name: str, picked: Candidate | None, touched: set[str]) -> None:
+    def _drop_edges(self, name: str, picked: Candidate | None, touched: dict[str, None]) -> None:
         """Take back what `picked` (name's pick) required; a component nothing requires any
         more is forgotten, and its own requirements with it."""
         for dependency in picked.dependencies if picked else ():
             on = self.requirements.get(dependency, {})
             on.pop(name, None)
-            touched.add(dependency)
+            touched[dependency] = None
             if not on:
                 self.requirements.pop(dependency, None)
                 self._drop_edges(dependency, self.picks.pop(dependency, None), touched)
@@ -206,18 +236,15 @@ class _Resolver:
 
     def _choose(self, name: str, ranges: frozenset[str], here: str | None) -> Candidate | str:
         """The pick for these ranges, or why there is none."""
-        known = {c.version: c for c in self.catalogue.get(name, ())}
+        newest_first = self.shared.newest_first(name, self.catalogue)
 
         def fits(version: str) -> bool:
             return all(_satisfies(version, r) for r in ranges)
 
         if here is not None and versions.is_version(here) and fits(here):
             # Kept even when the cloud deleted it: the device has it.
-            return known.get(here) or Candidate(here)
+            return next((c for c in newest_first if c.version == here), None) or Candidate(here)
         fitting = False
-        newest_first = sorted(
-            known.values(), key=lambda c: versions.sort_key(c.version), reverse=True
-        )
         for c in newest_first:  # the highest that fits, is not DELETED and runs here
             if c.deleted or not fits(c.version):
                 continue
@@ -240,7 +267,7 @@ class _Resolver:
         return Resolution({}, frozenset(), failure=self._failure(name, reason))
 
     def _checked(self, roots: frozenset[str]) -> Resolution:
-        cycle = _cycle(self.picks)
+        cycle = _cycle(self.picks) if self.shared.may_cycle(self.catalogue) else []
         if cycle:
             path = " -> ".join(cycle)
             message = f"Circular dependency detected: {path}."
@@ -273,14 +300,19 @@ class _Resolver:
 
 def _cycle(picks: Mapping[str, Candidate]) -> list[str]:
     """A dependency cycle among the picks, as a path that ends where it starts; [] if none."""
+    return _cycle_among({name: c.dependencies for name, c in picks.items()})
+
+
+def _cycle_among(edges: Mapping[str, Iterable[str]]) -> list[str]:
+    """A cycle in a graph (name -> the names it depends on) as a path; [] if none."""
     state: dict[str, int] = {}  # 1: on the path, 2: done
     path: list[str] = []
 
     def visit(name: str) -> list[str]:
         state[name] = 1
         path.append(name)
-        for dependency in sorted(picks[name].dependencies):
-            if dependency not in picks:
+        for dependency in edges[name]:  # in the recipe's order
+            if dependency not in edges:
                 continue
             if state.get(dependency) == 1:
                 return [*path[path.index(dependency) :], dependency]
@@ -290,7 +322,7 @@ def _cycle(picks: Mapping[str, Candidate]) -> list[str]:
         state[name] = 2
         return []
 
-    for name in sorted(picks):
+    for name in sorted(edges):
         if name not in state and (found := visit(name)):
             return found
     return []

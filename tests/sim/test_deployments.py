@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from ggwatch.sim.fleet import FleetSpec, access_key
 from ggwatch.sim.server import Running
-from ggwatch.sim.store import World
+from ggwatch.sim.store import Deployment, RegionState, World
 from tests.sim.helpers_faults import (
     ACCOUNT,
     REGION,
@@ -440,6 +440,16 @@ async def test_guidance_for_a_public_version(control: aiohttp.ClientSession, gg1
     assert described["status"]["vendorGuidance"] == "DELETED"
 
 
+def resolved_alone(state: RegionState, target: str, deployment: Deployment) -> bool:
+    """Whether a device in this group only resolved the deployment (so a new one will too)."""
+    return any(
+        len(d.thing_groups) == 1
+        and (e := d.effective.get(deployment.deployment_id)) is not None
+        and e.status == "SUCCEEDED"
+        for d in state.devices_for_target(target)
+    )
+
+
 async def test_added_device_gets_its_groups_latest_deployments(
     control: aiohttp.ClientSession, gg1: Any, world: World
 ) -> None:
@@ -447,7 +457,7 @@ async def test_added_device_gets_its_groups_latest_deployments(
     group, latest = next(
         (t.rpartition("/")[2], d)
         for t, d in sorted(state.deployments.latest.items())
-        if ":thinggroup/" in t and d.status == "ACTIVE" and state.undeployable(d) is None
+        if ":thinggroup/" in t and d.status == "ACTIVE" and resolved_alone(state, t, d)
     )
     body = {"thingName": "added-1", "thingGroups": [group], "nucleusVersion": "2.12.6"}
     await control_post(control, "/_sim/devices", body)

@@ -417,7 +417,11 @@ async def test_a_failed_deployment_sends_the_failure_and_no_components(
         assert detail["deploymentId"] == created["deploymentId"]
         assert detail["coreDeviceExecutionStatus"] == "FAILED"
         assert detail["statusDetails"]["errorStack"][0] == "DEPLOYMENT_FAILURE"
-        assert f"{PROBE} 2.0.0 is DELETED" in detail["reason"]
+        # The nucleus's reason: its code, then the resolver's message naming the requirement.
+        assert detail["reason"].endswith(
+            "No local or cloud component version satisfies the requirements. "
+            f"Component {PROBE} version constraints: thinggroup/{GROUP} requires =2.0.0."
+        )
 
 
 async def test_a_device_that_joins_gets_its_groups_deployment(

@@ -117,22 +117,26 @@ def public_catalog(
             pin(record, pool.get, only=(catalog.TOKEN_EXCHANGE,))
 
 
-def install_latest(state: RegionState, device: CoreDevice, report_delay: float) -> None:
+def install_latest(
+    state: RegionState, device: CoreDevice, report_delay: float, *, at: float | None = None
+) -> None:
     """The device receives the latest deployment of each of its targets, oldest first, a
-    minute after it was made, and resolves it; one the fleet marks FAILED installs nothing."""
+    minute after it was made (or all `at`, for a device that joined later), and resolves it;
+    one the fleet marks FAILED installs nothing."""
     latest = [state.deployments.latest.get(t) for t in state.targets_of(device)]
     applied = sorted((d for d in latest if d is not None), key=lambda d: d.created)
     if not applied:
         return
-    when = max(d.created for d in applied) + 60.0
+    when = max(d.created for d in applied) + 60.0 if at is None else at
     for dep in applied:
+        received = dep.created + 60.0 if at is None else at
         if dep.status != "FAILED":
-            state.installer.deliver(device, dep, dep.created + 60.0)
+            state.installer.deliver(device, dep, received)
             continue
         if ":thinggroup/" in dep.target_arn:
             device.deployed_groups.add(dep.target_arn.rpartition("/")[2])
         device.effective[dep.deployment_id] = EffectiveDeployment(
-            dep.deployment_id, dep.name, dep.target_arn, "FAILED", dep.created, dep.created + 60.0
+            dep.deployment_id, dep.name, dep.target_arn, "FAILED", dep.created, received
         )
     device.last_update = max(device.last_update, min(when + report_delay, state.clock()))
 

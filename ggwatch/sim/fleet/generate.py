@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ggwatch.sim import catalog
-from ggwatch.sim.fleet import recipes
+from ggwatch.sim.fleet import cases, recipes, stacks
 from ggwatch.sim.fleet.base import (
     DAY,
     DEFAULT_ACCOUNT,
@@ -75,13 +75,17 @@ PUBLIC_STACK = (
 )
 
 
-# Device platforms by share: mostly Linux on amd64 or aarch64, a few armv7 and Windows.
+# Device platforms by share: Linux on amd64 or aarch64, a few armv7. Generated fleets have no
+# Windows devices (a fleet file can declare them): a Windows device rarely shares a thing
+# group's deployment with Linux ones.
 PLATFORMS = (
-    (0.55, ("linux", "amd64")),
-    (0.92, ("linux", "aarch64")),
-    (0.97, ("linux", "armv7")),
-    (1.0, ("windows", "amd64")),
+    (0.60, ("linux", "amd64")),
+    (0.95, ("linux", "aarch64")),
+    (1.0, ("linux", "armv7")),
 )
+# The share of devices provisioned after versions were deleted: they resolve what their groups
+# deploy today, where older members keep what they installed (cases.py).
+LATE_SHARE = 0.02
 
 
 def account_ids(count: int, rng: random.Random) -> list[str]:
@@ -130,7 +134,6 @@ class _Generator:
         targets = self.targets(groups)
         self.deployments(targets)
         self.install()
-        self.withdraw()
 
     def private_components(self) -> None:
         spec, state = self.spec, self.state
@@ -147,6 +150,7 @@ class _Generator:
                     new_version(state.region, state.account, name, version, created, "Example")
                 )
         recipes.private_recipes(state, spec.seed)
+        cases.add_dependencies(state)
 
     def devices(self) -> list[str]:
         spec, state, rng = self.spec, self.state, self.rng
@@ -156,6 +160,7 @@ class _Generator:
         ]
         canary = "canary"
         nucleus = catalog.versions(catalog.NUCLEUS)
+        images: dict[str, str] = {}  # group -> the nucleus its devices' image carries
         # Platforms from a stream of their own: the rest of a seeded fleet stays as it was.
         platforms = random.Random(f"{spec.seed}:{state.account}:{state.region}:platforms")
         for i in range(spec.devices):
@@ -164,11 +169,16 @@ class _Generator:
             name = f"gg-{group.split('-')[0]}-{i:05d}"
             provisioned = self.now - rng.uniform(30, spec.max_age_days) * DAY
             status = "HEALTHY" if rng.random() < 0.95 else "UNHEALTHY"
-            rng.choice(("amd64", "aarch64", "arm"))  # drawn as before platforms had a stream
             roll = platforms.random()
             os, arch = next(p for share, p in PLATFORMS if roll < share)
             device = CoreDevice(name, status, provisioned, member_of, os, arch)
-            start = nucleus[rng.randrange(len(nucleus) // 2, len(nucleus))]
+            # Most of a group's devices come from one image, so run its nucleus; some were
+            # set up another time, with another (versions drift inside a group).
+            start = images.setdefault(
+                group, nucleus[rng.randrange(len(nucleus) // 2, len(nucleus))]
+            )
+            if rng.random() < 0.15:
+                start = nucleus[rng.randrange(len(nucleus) // 2, len(nucleus))]
             device.provision(start, provisioned)
             state.add_device(device)
         return (
@@ -215,26 +225,38 @@ class _Generator:
         by_target: dict[str, int] = {}
         for target in revisions:
             by_target[target] = by_target.get(target, 0) + 1
-        privates = sorted(state.private)
+        # The cases' components (cases.py) go to one site group each, the rest anywhere.
+        special = cases.case_components(state)
+        working = stacks.Stacks(state)
+        privates = sorted(set(state.private) - set(special))
         made: list[Deployment] = []
-        for target, depth in by_target.items():
+        named: dict[str, set[str]] = {}  # thing group -> the components its deployments name
+        for target, depth in by_target.items():  # thing groups come first
             is_group = ":thinggroup/" in target
             if is_group:
                 stack = rng.sample(PUBLIC_STACK, rng.randint(1, 3)) + rng.sample(
                     privates, min(len(privates), rng.randint(1, 4))
                 )
+                if len(named) < len(special):
+                    stack.append(special[len(named)])
                 if rng.random() < 0.5:
                     stack.append(catalog.NUCLEUS)
+                named[target.rpartition("/")[2]] = set(stack)
             else:
-                stack = rng.sample(privates, min(len(privates), rng.randint(1, 2)))
+                # A device's own deployment adds what its groups do not deploy.
+                device = state.devices[target.rpartition("/")[2]]
+                taken = set().union(*(named.get(g, set()) for g in device.thing_groups))
+                free = [p for p in privates if p not in taken] or privates
+                stack = rng.sample(free, min(len(free), rng.randint(1, 2)))
+            floor = stacks.newest_nucleus(state.devices_for_target(target))
             start = self.now - rng.uniform(0.2, 1.0) * spec.max_age_days * DAY
             times = sorted(rng.uniform(start, self.now - 3600.0) for _ in range(depth))
             for revision, created in enumerate(times, start=1):
                 last = revision == depth
-                components = {
-                    name: {"componentVersion": self.version_at(name, created)}
-                    for name in sorted(stack)
-                }
+                chosen = {name: self.version_at(name, created) for name in sorted(stack)}
+                if last:  # the revision devices resolve: one that works on them
+                    chosen = working.coherent(chosen, floor)
+                    working.settle(chosen, floor, target.rpartition(":")[2])
                 made.append(
                     Deployment(
                         deployment_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
@@ -243,7 +265,7 @@ class _Generator:
                         name=f"Deployment for {target.rpartition('/')[2]}",
                         created=created,
                         status=self.status(is_group, last),
-                        components=components,
+                        components={n: {"componentVersion": v} for n, v in chosen.items()},
                         account=state.account,
                         region=state.region,
                         is_latest=last,
@@ -265,25 +287,41 @@ class _Generator:
         return self.state.readings.superseded_status
 
     def install(self) -> None:
+        """Every device installs what its targets deploy, but the late ones: they come after
+        versions were deleted."""
         state = self.state
+        late = cases.late_devices(state, LATE_SHARE)
         for device in state.devices.values():
-            install_latest(state, device, self.rng.uniform(0, DAY))
+            if device.thing_name not in late:
+                install_latest(state, device, self.rng.uniform(0, DAY))
+        self.withdraw()
+        for thing in late:
+            cases.provision_late(state, state.devices[thing], self.now, self.rng)
 
     def withdraw(self) -> None:
-        """Mark a share of versions DISCONTINUED or DELETED, never a component's newest."""
-        spec, rng = self.spec, self.rng
-        for name in sorted(self.state.private):
-            component = self.state.private[name]
+        """Withdraw a share of private versions, never a component's newest: with
+        `private_guidance`, as DISCONTINUED or DELETED guidance (the undocumented reading);
+        otherwise as AWS offers it, DeleteComponent for the deleted share (devices keep what
+        they run) and nothing for the discontinued one."""
+        spec, rng, state = self.spec, self.rng, self.state
+        for name in sorted(state.private):
+            component = state.private[name]
             for version in component.order[1:]:
                 roll = rng.random()
                 record = component.versions[version]
+                newest = component.order[0]
                 if not spec.private_guidance:
-                    continue  # the roll is drawn all the same: the rest of the fleet stays put
+                    if roll < spec.deleted_share:
+                        state.delete_private_version(record)
+                    continue
                 if roll < spec.deleted_share:
                     record.vendor_guidance = "DELETED"
-                    record.guidance_message = f"Removed: upgrade to {component.order[0]}."
+                    record.guidance_message = f"Removed: upgrade to {newest}."
                 elif roll < spec.deleted_share + spec.discontinued_share:
                     record.vendor_guidance = "DISCONTINUED"
-                    record.guidance_message = f"Discontinued: upgrade to {component.order[0]}."
+                    record.guidance_message = f"Discontinued: upgrade to {newest}."
                 elif roll > 0.9:
                     record.vendor_guidance = None  # some versions carry no guidance at all
+        cases.withdraw_dependency(
+            state, private_guidance=spec.private_guidance, deletes=spec.deleted_share > 0
+        )

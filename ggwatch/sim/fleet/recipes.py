@@ -49,8 +49,7 @@ def private_recipes(state: RegionState, seed: int) -> None:
         if earlier and rng.random() < 0.4:
             kind = rng.choice(("HARD", "SOFT"))
             requirements[rng.choice(earlier)] = (rng.choice(PRIVATE_RANGES), kind)
-        arches = ["amd64", "aarch64"] + (["armv7"] if rng.random() < 0.4 else [])
-        platforms = [platform("linux", arch) for arch in arches]
+        platforms = [platform("linux", arch) for arch in ("amd64", "aarch64", "armv7")]
         if rng.random() < 0.15:
             platforms.append(platform("windows", "amd64"))
         for record in state.private[name].versions.values():

@@ -109,14 +109,14 @@ class Installer:
         self.state = state
         self._catalogue: dict[str, tuple[Candidate, ...]] | None = None
         self._memo: dict[MemoKey, tuple[Platform, Resolution]] = {}
-        self._picks: PickCache = {}
+        self._picks = PickCache()
         self._kinds: dict[Platform, tuple[bool, ...]] = {}
 
     def changed(self) -> None:
         """A component version came, went or changed guidance: resolve afresh from now on."""
         self._catalogue = None
         self._memo = {}
-        self._picks = {}
+        self._picks = PickCache()
         self._kinds = {}
 
     def catalogue(self) -> Catalogue:
@@ -160,9 +160,18 @@ class Installer:
             deployments, self.catalogue(), platform, dict(local), cache=self._picks
         )
         if len(self._memo) >= MEMO_LIMIT:
-            self._memo, self._picks = {}, {}
+            self._memo, self._picks = {}, PickCache()
         self._memo[key] = (platform, outcome)
         return outcome
+
+    def probe(
+        self,
+        deployments: Mapping[str, Mapping[str, str]],
+        platform: Platform,
+        local: Mapping[str, str],
+    ) -> Resolution:
+        """Resolve for a device that is not there (a fleet being made checks a deployment)."""
+        return resolution.resolve(deployments, self.catalogue(), platform, local, cache=self._picks)
 
     def deliver(
         self, device: CoreDevice, deployment: Deployment, now: float

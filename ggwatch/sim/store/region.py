@@ -179,13 +179,3 @@ class RegionState:
             if (installed := device.installed.get(name)) is not None
             and installed.version == version
         ]
-
-    def undeployable(self, deployment: Deployment) -> str | None:
-        """Why a deployment names a version the cloud marks DELETED, else None (devices that
-        do not run it already cannot resolve it)."""
-        for name, spec in sorted(deployment.components.items()):
-            component = self.component(name)
-            version = component.versions.get(spec["componentVersion"]) if component else None
-            if version is not None and version.vendor_guidance == "DELETED":
-                return f"{name} {version.version} is DELETED and can no longer be deployed"
-        return None
