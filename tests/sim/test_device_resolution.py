@@ -183,3 +183,32 @@ async def test_leaving_a_group_removes_its_components_from_nucleus_2_5_on(
     # ListCoreDevices' documented quirk: both stay listed under the group they left.
     listed = await gg.list_core_devices(thingGroupArn=GROUPS + "fleet")
     assert {"recent", "older"} <= {d["coreDeviceThingName"] for d in listed["coreDevices"]}
+
+
+async def test_a_version_aws_publishes_is_resolved_from_then_on(
+    gg: Any, control: aiohttp.ClientSession
+) -> None:
+    def broker(version: str, below: str) -> dict[str, Any]:
+        dependencies = {NUCLEUS: {"VersionRequirement": f">=2.0.0 <{below}"}}
+        return {
+            "componentName": "aws.test.Broker",
+            "componentVersion": version,
+            "public": True,
+            "recipe": {
+                "ComponentDependencies": dependencies,
+                "ComponentType": "aws.greengrass.plugin",
+            },
+        }
+
+    await control_post(control, "/_sim/components", broker("1.0.0", "2.15.0"))
+    await publish(gg, "com.test.Uses", "1.0.0", {"aws.test.Broker": "^1.0.0"})
+    await device(control, "newest", ["brokers"], nucleus="2.15.0")
+    first = await deploy(gg, "brokers", {"com.test.Uses": "1.0.0"})
+    assert (await outcome(gg, "newest", first))["coreDeviceExecutionStatus"] == "FAILED"
+
+    await control_post(control, "/_sim/components", broker("1.1.0", "2.16.0"))
+    again = await deploy(gg, "brokers", {"com.test.Uses": "1.0.0"})
+    assert (await outcome(gg, "newest", again))["coreDeviceExecutionStatus"] == "SUCCEEDED"
+    assert (await running(gg, "newest"))["aws.test.Broker"] == ("1.1.0", False)
+    bad = {**broker("1.2.0", "2.16.0"), "recipe": {"ComponentDependencies": {"x": "^1"}}}
+    await control_post(control, "/_sim/components", bad, expect=400)

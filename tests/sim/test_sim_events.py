@@ -424,6 +424,26 @@ async def test_a_failed_deployment_sends_the_failure_and_no_components(
         )
 
 
+async def test_a_device_moved_into_a_group_reports_what_it_resolved(
+    control: aiohttp.ClientSession, sqs: Sqs, sqs_queue: str
+) -> None:
+    await add_probe(control)
+    created = await control_post(control, "/_sim/deployments", group_deployment("1.0.0"))
+    body = {"thingName": "events-m", "thingGroups": [], "nucleusVersion": "2.14.3"}
+    await control_post(control, "/_sim/devices", body)
+    await set_queue(control, sqs_queue)
+    await control_post(control, "/_sim/devices/events-m/groups", {"add": [GROUP]})
+
+    bodies = await receive(sqs, sqs_queue, 2)
+    outcome = by_type(bodies, EFFECTIVE)["events-m"]
+    assert outcome["detail"]["deploymentId"] == created["deploymentId"]
+    assert outcome["detail"]["coreDeviceExecutionStatus"] == "SUCCEEDED"
+    components = by_type(bodies, INSTALLED)["events-m"]["detail"]["components"]
+    assert [(c["componentName"], c["componentVersion"], c["root"]) for c in components] == [
+        (PROBE, "1.0.0", True)
+    ]
+
+
 async def test_a_device_that_joins_gets_its_groups_deployment(
     control: aiohttp.ClientSession, sqs: Sqs, sqs_queue: str
 ) -> None:

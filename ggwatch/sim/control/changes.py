@@ -22,12 +22,15 @@ from ggwatch.sim.model import InputError
 from ggwatch.sim.operations import Call, create_deployment
 from ggwatch.sim.store import (
     PUBLIC_OWNER,
+    RECIPE_FORMAT,
     Component,
     ComponentVersion,
     CoreDevice,
     Installed,
+    RecipeError,
     RegionState,
     component_arn,
+    read_recipe,
 )
 
 if TYPE_CHECKING:
@@ -131,6 +134,8 @@ async def add_component(sim: Simulator, request: web.Request) -> Any:
         description=str(data.get("description", f"{name} {version}")),
         vendor_guidance=guidance,
     )
+    if "recipe" in data:
+        _give_recipe(record, data["recipe"])
     if public:
         arn = component_arn(state.region, owner, name)
         component = pool.setdefault(name, Component(name, arn, owner))
@@ -139,6 +144,27 @@ async def add_component(sim: Simulator, request: web.Request) -> Any:
     else:
         state.add_private_version(record)
     return {"arn": record.arn}
+
+
+def _give_recipe(record: ComponentVersion, given: Any) -> None:
+    """A published version's recipe: `{"ComponentDependencies": ..., "Manifests": ...,
+    "ComponentType": ...}`, read as CreateComponentVersion reads an uploaded one."""
+    if not isinstance(given, dict):
+        raise BadRequest('recipe must be an object such as {"ComponentDependencies": {...}}')
+    doc = {
+        **given,
+        "RecipeFormatVersion": RECIPE_FORMAT,
+        "ComponentName": record.name,
+        "ComponentVersion": record.version,
+    }
+    try:
+        facts = read_recipe(doc)
+    except RecipeError as exc:
+        raise BadRequest(f"recipe: {exc}") from None
+    record.requirements = facts.requirements
+    record.component_type = facts.component_type
+    if facts.platforms:
+        record.platforms = facts.platforms
 
 
 async def add_device(sim: Simulator, request: web.Request) -> Any:

@@ -20,6 +20,9 @@ from ggwatch.sim.store.devices import Installer
 from ggwatch.sim.store.groups import ThingGroupError, ThingGroups, move_device
 from ggwatch.sim.store.index import DeploymentIndex
 from ggwatch.sim.store.recipes import (
+    FORMAT_VERSION as RECIPE_FORMAT,
+)
+from ggwatch.sim.store.recipes import (
     RecipeError,
     RecipeFacts,
     pin,
@@ -55,6 +58,7 @@ from ggwatch.sim.store.world import World
 __all__ = [
     "NUCLEUS",
     "PUBLIC_OWNER",
+    "RECIPE_FORMAT",
     "SUPERSEDED_READINGS",
     "Applied",
     "Component",
