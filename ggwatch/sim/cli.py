@@ -19,11 +19,12 @@ from typing import Any
 import anyio
 import structlog
 
+from ggwatch.sim.dataplane import THING_HEADER
 from ggwatch.sim.eventbridge import check_queue_url
 from ggwatch.sim.faults import IOT_RATE, Knobs
 from ggwatch.sim.fleet import FleetError, FleetSpec, access_key, generate, load
-from ggwatch.sim.server import Running, Simulator, serve
-from ggwatch.sim.store import World
+from ggwatch.sim.server import DataPlaneListenError, Running, Simulator, serve
+from ggwatch.sim.store import CANDIDATES_READINGS, World
 
 HELP = "run the Greengrass V2 simulator on loopback until Ctrl-C or SIGTERM"
 DEFAULT_PORT = 8765
@@ -136,10 +137,26 @@ def add_arguments(parser: argparse.ArgumentParser, default_port: int = DEFAULT_P
         "DELETED, which no AWS API does (an undocumented reading; default: allowed, or the "
         "fleet file's private_guidance)",
     )
+    knobs.add_argument(
+        "--candidates-for-iam",
+        choices=CANDIDATES_READINGS,
+        default=None,
+        help="ResolveComponentCandidates from an IAM caller on the main listener: denied "
+        "(AccessDeniedException, as AWS serves it only on the data plane to device "
+        "certificates; the exact error is not confirmed) or served as the data plane serves "
+        "it (default: denied, or the fleet file's candidates_for_iam)",
+    )
 
     net = parser.add_argument_group("listener")
     net.add_argument("--host", default="127.0.0.1", help="address (default: loopback only)")
     net.add_argument("--port", type=_port, default=default_port, help="port (0 = any free one)")
+    net.add_argument(
+        "--data-plane-port",
+        type=_port,
+        default=0,
+        help="port of the data plane, where core devices call ResolveComponentCandidates "
+        "(default 0 = any free one; the banner shows it)",
+    )
 
     events = parser.add_argument_group("EventBridge events")
     events.add_argument(
@@ -177,11 +194,12 @@ def run(args: argparse.Namespace) -> int:
         knobs.readings.private_guidance = args.private_guidance
     else:
         knobs.readings.private_guidance = world.readings.private_guidance
+    knobs.readings.candidates_for_iam = args.candidates_for_iam or world.readings.candidates_for_iam
     try:
         simulator = Simulator(world, knobs, seed=args.seed, events_queue_url=args.events_queue_url)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    anyio.run(_serve_until_signal, simulator, args.host, args.port)
+    anyio.run(_serve_until_signal, simulator, args.host, args.port, args.data_plane_port)
     return 0
 
 
@@ -220,17 +238,31 @@ def _load_fleet(path: Path) -> World:
         raise UsageError(str(exc)) from None
 
 
-async def _serve_until_signal(simulator: Simulator, host: str, port: int) -> None:
+async def _serve_until_signal(
+    simulator: Simulator, host: str, port: int, data_plane_port: int = 0
+) -> None:
     log = structlog.get_logger("ggwatch.sim")
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with AsyncExitStack() as stack:
             try:
-                running = await stack.enter_async_context(serve(simulator, host, port))
+                running = await stack.enter_async_context(
+                    serve(simulator, host, port, data_plane_port=data_plane_port)
+                )
+            except DataPlaneListenError as exc:
+                reason = exc.strerror or str(exc)
+                raise UsageError(
+                    f"cannot listen on {host}:{data_plane_port} (the data plane): {reason}"
+                ) from None
             except OSError as exc:
                 reason = exc.strerror or str(exc)
                 raise UsageError(f"cannot listen on {host}:{port}: {reason}") from None
             print(banner(running), flush=True)
-            log.info("sim.started", endpoint=running.endpoint, **_counts(simulator.world))
+            log.info(
+                "sim.started",
+                endpoint=running.endpoint,
+                data_plane=running.data_plane_endpoint,
+                **_counts(simulator.world),
+            )
             async for signum in signals:
                 log.info("sim.stopping", signal=signal.Signals(signum).name)
                 break
@@ -255,6 +287,9 @@ def banner(running: Running) -> str:
     default_key = keys.get(world.default_account, access_key(0))
     lines = [
         f"Greengrass V2 simulator listening on {running.endpoint}",
+        "Data plane for core devices (ResolveComponentCandidates only) on "
+        f"{running.data_plane_endpoint}",
+        f"  (a core device names itself in the header {THING_HEADER}: THING_NAME)",
         "",
         "Point an AWS SDK, the AWS CLI or ggwatch at it from another shell:",
         f"  export AWS_ENDPOINT_URL_GREENGRASSV2={running.endpoint}",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from ggwatch.sim.store import SUPERSEDED_READINGS, Readings
+from ggwatch.sim.store import CANDIDATES_READINGS, SUPERSEDED_READINGS, Readings
 
 DEFAULT_RATE = 30.0
 REDUCED_RATE = 10.0  # China (Beijing, Ningxia) and the GovCloud Regions
@@ -78,9 +78,8 @@ class Knobs:
             if name != "readings":
                 setattr(self, name, getattr(staged, name))
         # Keep the Readings object: the store holds it, so a change takes effect at once.
-        self.readings.superseded_status = staged.readings.superseded_status
-        self.readings.delete_active_error = staged.readings.delete_active_error
-        self.readings.private_guidance = staged.readings.private_guidance
+        for reading in READING_NAMES:
+            setattr(self.readings, reading, getattr(staged.readings, reading))
 
     def check(self, operations: Collection[str] = ()) -> None:
         """Every knob in range; with `operations`, access_denied names only those (or *)."""
@@ -122,16 +121,19 @@ class Knobs:
     def public(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "readings"}
         out["access_denied"] = sorted(self.access_denied)
-        out["superseded_status"] = self.readings.superseded_status
-        out["delete_active_error"] = self.readings.delete_active_error
-        out["private_guidance"] = self.readings.private_guidance
+        out.update({reading: getattr(self.readings, reading) for reading in READING_NAMES})
         return out
 
     def denies(self, operation: str) -> bool:
         return "*" in self.access_denied or operation in self.access_denied
 
 
-READING_NAMES = ("superseded_status", "delete_active_error", "private_guidance")
+READING_NAMES = (
+    "superseded_status",
+    "delete_active_error",
+    "private_guidance",
+    "candidates_for_iam",
+)
 
 
 def _reading(readings: Readings, key: str, value: Any) -> Readings:
@@ -142,6 +144,8 @@ def _reading(readings: Readings, key: str, value: Any) -> Readings:
         raise ValueError(f"delete_active_error must be one of {DELETE_ACTIVE_READINGS}")
     if key == "private_guidance" and not isinstance(value, bool):
         raise TypeError("private_guidance must be true or false")
+    if key == "candidates_for_iam" and value not in CANDIDATES_READINGS:
+        raise ValueError(f"candidates_for_iam must be one of {CANDIDATES_READINGS}")
     return replace(readings, **{key: value})
 
 

@@ -1,10 +1,12 @@
 """The simulator's HTTP face: Greengrass V2 and AWS IoT REST-JSON on the AWS paths, a control
-API on /_sim/.
+API on /_sim/, and a data-plane listener of its own for core devices (dataplane.py).
 
 Per AWS call, in the order a real front door works: SigV4 credential scope (who, which Region
-and which service: `greengrass` or `iot`, each with its own model), access denied, the
-service's request quota, injected faults, input validation against the model, then the
-operation. Every call is logged (bounded) for tests and the demo.
+and which service: `greengrass` or `iot`, each with its own model), access denied (with
+ResolveComponentCandidates, which AWS serves only on the data plane: see
+`Readings.candidates_for_iam`), the service's request quota, injected faults, input
+validation against the model, then the operation. Every call is logged (bounded) for tests
+and the demo, the data plane's too.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from typing import Any
 from aiohttp import web
 
 from ggwatch.sim import control
+from ggwatch.sim.dataplane import DataPlane
 from ggwatch.sim.emitter import Emitter
 from ggwatch.sim.faults import Knobs, Quotas, jitter
 from ggwatch.sim.model import InputError, ServiceModel, load_iot_model, load_model
 from ggwatch.sim.operations import Call
+from ggwatch.sim.operations import candidates as data_plane_only
 from ggwatch.sim.pagination import Pager
-from ggwatch.sim.services import Service, services
+from ggwatch.sim.services import GREENGRASS, Service, services
 from ggwatch.sim.store import SimError, World
 from ggwatch.sim.wire import error_response, json_body, query_lists, request_id
 
@@ -156,9 +160,7 @@ class Simulator:
         delay = jitter(self.knobs, self.rng)
         if delay:
             await asyncio.sleep(delay)
-        record = CallRecord(
-            self.calls.next_seq(), self.clock(), account, region, operation, 200, None, {}
-        )
+        record = self.record(account, region, operation)
         try:
             body = await self._answer(request, service, operation, labels, record)
         except SimError as exc:
@@ -186,33 +188,18 @@ class Simulator:
         record: CallRecord,
     ) -> Any:
         account, region, model = record.account, record.region, service.model
-        if self.knobs.denies(operation):
-            raise SimError(
-                "AccessDeniedException",
-                f"User is not authorized to perform: {service.signing_name}:{operation} "
-                "(simulated).",
-            )
+        self.check_access(service.signing_name, operation)
+        if (
+            service.signing_name == GREENGRASS
+            and operation == data_plane_only.OPERATION
+            and self.knobs.readings.candidates_for_iam != "served"
+        ):
+            raise SimError("AccessDeniedException", data_plane_only.IAM_REFUSAL)
         wait = service.admit(account, region)
         if wait:
             raise service.throttled(wait)
-        if self.knobs.error_rate and self.rng.random() < self.knobs.error_rate:
-            raise SimError(
-                "InternalServerException",
-                "Internal failure (simulated).",
-                retry_after=self.knobs.retry_after_seconds,
-            )
-        body = json_body(await request.read())
-        try:
-            params = model.parse_request(
-                operation, labels, query_lists(request), body, request.headers
-            )
-        except InputError as exc:
-            raise SimError(
-                "ValidationException",
-                f"1 validation error detected: {exc.name} {exc.message}",
-                reason="FIELD_VALIDATION_FAILED",
-                fields=[{"name": exc.name, "message": exc.message}],
-            ) from None
+        self.inject_fault()
+        params = await self.read_params(request, model, operation, labels)
         record.params = {k: v for k, v in params.items() if isinstance(v, str | int | bool)}
         handler = service.handlers.get(operation)
         if handler is None:
@@ -226,6 +213,48 @@ class Simulator:
         shape = model.output_shape(operation)
         return model.serialize(shape, output) if shape else {}
 
+    # -- the steps both listeners take (dataplane.py) -------------------------------------------
+
+    def record(self, account: str, region: str, operation: str) -> CallRecord:
+        """A new call's log record (status 200 until it is answered otherwise)."""
+        return CallRecord(
+            self.calls.next_seq(), self.clock(), account, region, operation, 200, None, {}
+        )
+
+    def check_access(self, signing_name: str, operation: str) -> None:
+        """AccessDeniedException for the operations the `access_denied` knob names."""
+        if self.knobs.denies(operation):
+            raise SimError(
+                "AccessDeniedException",
+                f"User is not authorized to perform: {signing_name}:{operation} (simulated).",
+            )
+
+    def inject_fault(self) -> None:
+        """InternalServerException for the `error_rate` knob's share of calls."""
+        if self.knobs.error_rate and self.rng.random() < self.knobs.error_rate:
+            raise SimError(
+                "InternalServerException",
+                "Internal failure (simulated).",
+                retry_after=self.knobs.retry_after_seconds,
+            )
+
+    async def read_params(
+        self, request: web.Request, model: ServiceModel, operation: str, labels: dict[str, str]
+    ) -> dict[str, Any]:
+        """The request's members, checked against the operation's input shape."""
+        body = json_body(await request.read())
+        try:
+            return model.parse_request(
+                operation, labels, query_lists(request), body, request.headers
+            )
+        except InputError as exc:
+            raise SimError(
+                "ValidationException",
+                f"1 validation error detected: {exc.name} {exc.message}",
+                reason="FIELD_VALIDATION_FAILED",
+                fields=[{"name": exc.name, "message": exc.message}],
+            ) from None
+
 
 def _refused(message: str) -> web.Response:
     return error_response(403, "MissingAuthenticationTokenException", message, {}, None)
@@ -236,21 +265,47 @@ class Running:
     simulator: Simulator
     endpoint: str
     port: int
+    # The data-plane listener (dataplane.py): ResolveComponentCandidates for core devices.
+    data_plane_endpoint: str = ""
+    data_plane_port: int = 0
+
+
+class DataPlaneListenError(OSError):
+    """The data-plane listener could not start (its port is taken, say)."""
 
 
 @asynccontextmanager
 async def serve(
-    simulator: Simulator, host: str = "127.0.0.1", port: int = 0
+    simulator: Simulator, host: str = "127.0.0.1", port: int = 0, *, data_plane_port: int = 0
 ) -> AsyncIterator[Running]:
-    """Serve until the block exits; port 0 picks a free one (see `Running.port`)."""
+    """Serve until the block exits: the AWS APIs and the control API on `port`, the data plane
+    on `data_plane_port` (0 picks a free one: see `Running.port`, `Running.data_plane_port`).
+    OSError when `port` cannot be listened on, DataPlaneListenError for `data_plane_port`."""
+    shown = f"[{host}]" if ":" in host else host
     runner = web.AppRunner(simulator.app(), access_log=None, handle_signals=False)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()
         bound = runner.addresses[0][1]
-        shown = f"[{host}]" if ":" in host else host
         log.info("simulator listening on http://%s:%d", shown, bound)
-        yield Running(simulator, f"http://{shown}:{bound}", bound)
+        plane = web.AppRunner(DataPlane(simulator).app(), access_log=None, handle_signals=False)
+        await plane.setup()
+        try:
+            try:
+                await web.TCPSite(plane, host, data_plane_port, reuse_address=True).start()
+            except OSError as exc:
+                raise DataPlaneListenError(exc.errno, exc.strerror or str(exc)) from exc
+            plane_port = plane.addresses[0][1]
+            log.info("simulator data plane (core devices) on http://%s:%d", shown, plane_port)
+            yield Running(
+                simulator,
+                f"http://{shown}:{bound}",
+                bound,
+                f"http://{shown}:{plane_port}",
+                plane_port,
+            )
+        finally:
+            await plane.cleanup()
     finally:
         await runner.cleanup()

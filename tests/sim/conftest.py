@@ -9,7 +9,7 @@ through documented settings, raw requests signed with botocore's own SigV4 signe
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +26,7 @@ from yarl import URL
 
 from ggwatch.sim.fleet import access_key
 from ggwatch.sim.server import Running
+from tests.conftest import client_config
 
 SIM_REGION = "us-west-2"
 SIM_ACCOUNT = "123456789012"
@@ -72,6 +73,26 @@ class Wire:
 
 
 ClientOpener = Callable[..., AbstractAsyncContextManager[Any]]
+
+
+@asynccontextmanager
+async def device_client(
+    endpoint: str, headers: Mapping[str, str], wire: Wire | None = None
+) -> AsyncIterator[Any]:
+    """A greengrassv2 client for the data plane at `endpoint`, sending `headers` (the device's
+    identity) with each ResolveComponentCandidates call; one attempt per call."""
+
+    def identify(request: Any, **_: Any) -> None:
+        for name, value in headers.items():
+            request.headers[name] = value
+
+    async with get_session().create_client(
+        "greengrassv2", endpoint_url=endpoint, config=client_config()
+    ) as client:
+        client.meta.events.register("before-sign.greengrassv2.ResolveComponentCandidates", identify)
+        if wire is not None:
+            client.meta.events.register("before-parse.greengrassv2", wire.capture)
+        yield client
 
 
 @pytest.fixture

@@ -324,6 +324,37 @@ async def test_empty_tags_are_an_empty_map(aws: Aws, world: World) -> None:
     assert (await aws("list-tags-for-resource", "--resource-arn", arn)).json() == {"tags": {}}
 
 
+# -- ResolveComponentCandidates: the data plane's, refused to an IAM caller --------------------
+
+
+@slow
+async def test_resolve_component_candidates_is_refused_to_an_iam_caller(
+    aws: Aws, sim_calls: Callable[[int], Awaitable[list[dict[str, Any]]]]
+) -> None:
+    """AWS serves it only on the data-plane endpoint, to core devices' certificates: a user's
+    CLI with IAM credentials on the control-plane endpoint is refused (the default reading)."""
+    platform = {"name": "linux", "attributes": {"os": "linux", "architecture": "amd64"}}
+    candidates = [
+        {
+            "componentName": "aws.greengrass.Nucleus",
+            "componentVersion": "2.12.0",
+            "versionRequirements": {"thinggroup/fleet": ">=2.12.0 <2.13.0"},
+        }
+    ]
+    result = await aws(
+        "resolve-component-candidates",
+        "--platform",
+        json.dumps(platform),
+        "--component-candidates",
+        json.dumps(candidates),
+    )
+    assert result.rc == SERVICE_ERROR, result
+    assert "(AccessDeniedException)" in result.stderr
+    assert "data-plane endpoint" in result.stderr
+    (call,) = await sim_calls(0)
+    assert (call["operation"], call["status"]) == ("ResolveComponentCandidates", 403)
+
+
 # -- members whose wire name differs from the member name ------------------------------------
 
 

@@ -20,17 +20,19 @@ from functools import cache
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import botocore.session
 import pytest
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 from botocore.model import ServiceModel, Shape
 
+from ggwatch.sim.dataplane import THING_HEADER
 from ggwatch.sim.operations import HANDLERS, IOT_HANDLERS
 from ggwatch.sim.server import Running
 from ggwatch.sim.store import Deployment, RegionState, World
 from tests.conftest import client_config
-from tests.sim.conftest import SIM_ACCOUNT, SIM_REGION, RawSender, Wire
+from tests.sim.conftest import SIM_ACCOUNT, SIM_REGION, RawSender, Wire, device_client
 
 # Errors AWS's shared front door answers for any operation, modelled there or not.
 FRONT_DOOR = frozenset({"ThrottlingException", "AccessDeniedException"})
@@ -560,6 +562,85 @@ async def _create_component_version(gg: Any, p: Picks) -> None:
     await gg.create_component_version(inlineRecipe=yaml_recipe.encode())
 
 
+CANDIDATES_PLATFORM = {"name": "linux", "attributes": {"os": "linux", "architecture": "amd64"}}
+
+
+def candidates_request(
+    name: str, requirement: str, platform: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """ResolveComponentCandidates as the nucleus asks: one component, its requirements."""
+    return {
+        "platform": platform or CANDIDATES_PLATFORM,
+        "componentCandidates": [
+            {"componentName": name, "versionRequirements": {"thinggroup/contract": requirement}}
+        ],
+    }
+
+
+async def _resolve_candidates(client: Any, p: Picks) -> None:
+    """Answers with and without guidance (and its message), AWS's versions and the account's."""
+    nucleus = "aws.greengrass.Nucleus"
+    for requirement in (">=2.12.0 <2.13.0", "=2.12.3"):  # ACTIVE; DISCONTINUED with a message
+        await client.resolve_component_candidates(**candidates_request(nucleus, requirement))
+    for component in p.state.private.values():  # some versions carry no guidance at all
+        for version in component.order:
+            if component.versions[version].vendor_guidance != "DELETED":
+                await client.resolve_component_candidates(
+                    **candidates_request(component.name, f"={version}")
+                )
+    both = candidates_request(nucleus, "^2.0.0")
+    both["componentCandidates"].append(
+        {"componentName": "aws.greengrass.Cli", "componentVersion": "2.12.0"}
+    )
+    await client.resolve_component_candidates(**both)
+
+
+async def _resolve_candidates_as_iam(gg: Any, p: Picks) -> None:
+    p.state.readings.candidates_for_iam = "served"  # the control plane answers as the data plane
+    await _resolve_candidates(gg, p)
+
+
+async def _candidates_refused_to_iam(gg: Any, p: Picks) -> None:
+    p.state.readings.candidates_for_iam = "denied"
+    await gg.resolve_component_candidates(**candidates_request("aws.greengrass.Nucleus", "*"))
+
+
+CANDIDATES_ERRORS: tuple[tuple[Call, str | None], ...] = (
+    (
+        lambda c, _p: c.resolve_component_candidates(
+            **candidates_request("aws.greengrass.Nucleus", ">=99.0.0")
+        ),
+        "ResourceNotFoundException",
+    ),
+    (
+        lambda c, _p: c.resolve_component_candidates(
+            **candidates_request("aws.greengrass.Nucleus", "=2.14.0")  # DELETED
+        ),
+        "ResourceNotFoundException",
+    ),
+    (
+        lambda c, _p: c.resolve_component_candidates(
+            **candidates_request(
+                "aws.greengrass.Nucleus", "*", {"name": "qnx", "attributes": {"os": "qnx"}}
+            )
+        ),
+        "ResourceNotFoundException",
+    ),
+    (
+        lambda c, _p: c.resolve_component_candidates(
+            componentCandidates=[{"componentName": "aws.greengrass.Nucleus"}]
+        ),
+        "ValidationException",
+    ),
+    (
+        lambda c, _p: c.resolve_component_candidates(
+            **candidates_request("aws.greengrass.Nucleus", "not a range")
+        ),
+        "ValidationException",
+    ),
+)
+
+
 MISSING_ID = "00000000-0000-4000-8000-000000000000"
 MISSING_VERSION = (
     f"arn:aws:greengrass:{SIM_REGION}:{SIM_ACCOUNT}:components:com.none:versions:1.0.0"
@@ -811,6 +892,10 @@ SCENARIOS: dict[str, Scenario] = {
             ),
         ),
     ),
+    "ResolveComponentCandidates": Scenario(
+        (_resolve_candidates_as_iam,),
+        (*CANDIDATES_ERRORS, (_candidates_refused_to_iam, "AccessDeniedException")),
+    ),
     "ListTagsForResource": Scenario(
         (_list_tags,),
         (
@@ -969,6 +1054,45 @@ async def test_iot_answers_follow_the_model(
     await _only_listed_errors(sim_calls)
 
 
+# -- the data plane: ResolveComponentCandidates as core devices are answered --------------------
+
+
+@pytest.fixture
+async def device_once(sim: Running, picks: Picks, wire: Wire) -> AsyncIterator[Any]:
+    """A greengrassv2 client on the data-plane port, as the fleet's first core device."""
+    async with device_client(sim.data_plane_endpoint, {THING_HEADER: picks.thing}, wire) as c:
+        yield c
+
+
+@pytest.mark.usefixtures("no_quota")
+async def test_data_plane_answers_follow_the_model(
+    sim: Running, device_once: Any, wire: Wire, picks: Picks, sim_calls: Any
+) -> None:
+    assert picks.state.readings.candidates_for_iam == "denied"  # the control plane's, not this
+    scenario = Scenario((_resolve_candidates,), CANDIDATES_ERRORS)
+    operation = "ResolveComponentCandidates"
+    await _scenario_follows_the_model(operation, scenario, device_once, wire, picks)
+    path = service_model().operation_model(operation).http["requestUri"]
+    body = json.dumps(candidates_request("aws.greengrass.Nucleus", "*")).encode()
+    problems: list[str] = []
+    async with aiohttp.ClientSession() as session:
+        for headers in ({}, {THING_HEADER: "no-such-thing"}):  # refused identities
+            async with session.post(
+                sim.data_plane_endpoint + path, data=body, headers=headers
+            ) as resp:
+                raw, got = await resp.read(), {k.lower(): v for k, v in resp.headers.items()}
+                assert error_code(got, raw) == "AccessDeniedException", headers
+                problems += error_problems(operation, resp.status, got, raw)
+        async with session.patch(
+            sim.data_plane_endpoint + path, data=body, headers={THING_HEADER: picks.thing}
+        ) as resp:
+            got = {k.lower(): v for k, v in resp.headers.items()}
+            assert resp.status == 404
+            assert error_code(got, await resp.read()) == "UnknownOperationException"
+    assert problems == []
+    await _only_listed_errors(sim_calls)
+
+
 # -- errors every operation can meet at the front door ------------------------------------------
 
 
@@ -1005,6 +1129,8 @@ def request_for(operation: str, p: Picks) -> tuple[str, str, list[tuple[str, str
         body = {"inlineRecipe": base64.b64encode(recipe).decode()}
     elif operation == "CreateDeployment":
         body = {"targetArn": p.thing_arn}
+    elif operation == "ResolveComponentCandidates":
+        body = candidates_request("aws.greengrass.Nucleus", ">=2.0.0")
     # Only the required members are filled in; anything else the model asks for is a gap here.
     for name in op.input_shape.required_members if op.input_shape else ():
         location = op.input_shape.members[name].serialization.get("location")
@@ -1023,6 +1149,7 @@ async def test_routes_come_from_the_model(
 ) -> None:
     """The model's method and path reach the operation; another method on the path does not."""
     assert operation in HANDLERS
+    picks.state.readings.candidates_for_iam = "served"  # ResolveComponentCandidates answers
     method, path, query, body = request_for(operation, picks)
     answer = await raw_call(method, path, query=query, body=body)
     expected = int(service_model().operation_model(operation).http.get("responseCode", 200))
@@ -1055,6 +1182,7 @@ async def test_injected_errors_follow_the_model_for_every_operation(
     case: FrontDoor, raw_call: RawSender, picks: Picks, knobs: Any
 ) -> None:
     await knobs(**case.knobs)
+    picks.state.readings.candidates_for_iam = "served"  # ResolveComponentCandidates answers
     problems: list[str] = []
     for operation in sorted(HANDLERS):
         method, path, query, body = request_for(operation, picks)

@@ -28,10 +28,10 @@ from ggwatch.sim.fleet.base import (
     read_platform,
 )
 from ggwatch.sim.store import (
+    CANDIDATES_READINGS,
     ComponentVersion,
     CoreDevice,
     Deployment,
-    Installed,
     RegionState,
     World,
 )
@@ -53,13 +53,21 @@ def load(path: Path, now: float, clock: Callable[[], float] | None = None) -> Wo
 
 
 def build(data: Mapping[str, Any], now: float, clock: Callable[[], float] | None = None) -> World:
-    _only(data, "fleet", {"accounts", "regions", "public_guidance", "private_guidance"})
+    _only(
+        data,
+        "fleet",
+        {"accounts", "regions", "public_guidance", "private_guidance", "candidates_for_iam"},
+    )
     regions = _strings(data.get("regions", ["us-west-2"]), "fleet.regions")
     world = World(lambda: now)
     private_guidance = data.get("private_guidance", True)
     if not isinstance(private_guidance, bool):
         raise FleetError("fleet.private_guidance: must be true or false")
     world.readings.private_guidance = private_guidance
+    candidates_for_iam = data.get("candidates_for_iam", world.readings.candidates_for_iam)
+    if candidates_for_iam not in CANDIDATES_READINGS:
+        raise FleetError("fleet.candidates_for_iam: must be denied or served")
+    world.readings.candidates_for_iam = candidates_for_iam
     world.default_region = regions[0]
     spec = FleetSpec(regions=tuple(regions))
     rng = random.Random(0)
@@ -111,40 +119,23 @@ def _load_account(
         )
 
 
-PRIVATE_KEYS = {"version", "age_days", "vendor_guidance", "message", "depends_on", "platforms"}
+PRIVATE_KEYS = {
+    "version",
+    "age_days",
+    "vendor_guidance",
+    "message",
+    "depends_on",
+    "platforms",
+    "deleted",
+}
 
 
 def _load_region(state: RegionState, data: Mapping[str, Any], where: str, now: float) -> None:
-    guidance: dict[str, tuple[ComponentVersion, str | None]] = {}  # given after the installs
     _only(data, where, {"components", "devices", "deployments", "thing_groups"})
     _load_groups(state, _list(data.get("thing_groups", []), f"{where}.thing_groups"), where)
-    for name, versions in _mapping(data.get("components", {}), f"{where}.components").items():
-        for j, item in enumerate(_list(versions, f"{where}.components.{name}")):
-            at = f"{where}.components.{name}[{j}]"
-            entry = _mapping(item, at)
-            _only(entry, at, PRIVATE_KEYS)
-            record = new_version(
-                state.region,
-                state.account,
-                name,
-                recipes.check_version(_str(entry, "version", at), at),
-                now - _days(entry, at) * DAY,
-                "Example",
-            )
-            guidance[record.arn] = (record, _guidance(entry, at))
-            if guidance[record.arn][1] in ("DISCONTINUED", "DELETED") and not (
-                state.readings.private_guidance
-            ):
-                raise FleetError(
-                    f"{at}.vendor_guidance: no AWS API marks a private version "
-                    f"{guidance[record.arn][1]} (fleet.private_guidance is false)"
-                )
-            record.guidance_message = entry.get("message")
-            record.requirements = recipes.read_depends_on(
-                entry.get("depends_on"), f"{at}.depends_on"
-            )
-            record.platforms = recipes.read_platforms(entry.get("platforms"), f"{at}.platforms")
-            state.add_private_version(record)
+    guidance, deleted = _load_components(
+        state, _mapping(data.get("components", {}), f"{where}.components"), where, now
+    )
     recipes.pin_loaded(state, where)
     for j, item in enumerate(_list(data.get("devices", []), f"{where}.devices")):
         at = f"{where}.devices[{j}]"
@@ -177,9 +168,50 @@ def _load_region(state: RegionState, data: Mapping[str, Any], where: str, now: f
         )
     for device in state.devices.values():
         install_latest(state, device, 3600.0)
-    for record, given in guidance.values():
+    for record, given in guidance:
         record.vendor_guidance = given
+    for record in deleted:
+        state.delete_private_version(record)
     state.installer.changed()
+
+
+def _load_components(
+    state: RegionState, components: Mapping[str, Any], where: str, now: float
+) -> tuple[list[tuple[ComponentVersion, str | None]], list[ComponentVersion]]:
+    """The private versions; their guidance and the deleted ones, for after the installs."""
+    guidance: list[tuple[ComponentVersion, str | None]] = []
+    deleted: list[ComponentVersion] = []  # DeleteComponent, once devices installed them
+    for name, versions in components.items():
+        for j, item in enumerate(_list(versions, f"{where}.components.{name}")):
+            at = f"{where}.components.{name}[{j}]"
+            entry = _mapping(item, at)
+            _only(entry, at, PRIVATE_KEYS)
+            record = new_version(
+                state.region,
+                state.account,
+                name,
+                recipes.check_version(_str(entry, "version", at), at),
+                now - _days(entry, at) * DAY,
+                "Example",
+            )
+            given = _guidance(entry, at)
+            if given in ("DISCONTINUED", "DELETED") and not state.readings.private_guidance:
+                raise FleetError(
+                    f"{at}.vendor_guidance: no AWS API marks a private version {given} "
+                    "(fleet.private_guidance is false; `deleted: true` deletes the version)"
+                )
+            guidance.append((record, given))
+            record.guidance_message = entry.get("message")
+            record.requirements = recipes.read_depends_on(
+                entry.get("depends_on"), f"{at}.depends_on"
+            )
+            record.platforms = recipes.read_platforms(entry.get("platforms"), f"{at}.platforms")
+            if entry.get("deleted", False) is not False:
+                if entry["deleted"] is not True:
+                    raise FleetError(f"{at}.deleted: must be true or false")
+                deleted.append(record)
+            state.add_private_version(record)
+    return guidance, deleted
 
 
 def _load_groups(state: RegionState, items: list[Any], where: str) -> None:

@@ -12,6 +12,8 @@ as epoch seconds) or raises SimError with a modelled error code.
     devices      ListCoreDevices, GetCoreDevice, ListInstalledComponents,
                  ListEffectiveDeployments
     tags         TagResource, UntagResource, ListTagsForResource
+    candidates   ResolveComponentCandidates (the data plane's; server.py refuses it to IAM
+                 callers on the control plane unless the reading candidates_for_iam says so)
     iot          AWS IoT's ListThingsInThingGroup, ListThingGroupsForThing (IOT_HANDLERS)
 """
 
@@ -19,7 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ggwatch.sim.operations import component_versions, components, deployments, devices, iot, tags
+from ggwatch.sim.operations import (
+    candidates,
+    component_versions,
+    components,
+    deployments,
+    devices,
+    iot,
+    tags,
+)
 from ggwatch.sim.operations.call import Call, Output, Params
 from ggwatch.sim.operations.deployments import create_deployment
 
@@ -44,6 +54,7 @@ HANDLERS: dict[str, Callable[[Call], Output]] = {
     "TagResource": tags.tag_resource,
     "UntagResource": tags.untag_resource,
     "ListTagsForResource": tags.list_tags_for_resource,
+    "ResolveComponentCandidates": candidates.resolve_component_candidates,
 }
 
 # AWS IoT operations (botocore's `iot` model), served on the same port for `iot`-signed calls.

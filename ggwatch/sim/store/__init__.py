@@ -32,6 +32,7 @@ from ggwatch.sim.store.recipes import (
     recipe_of,
 )
 from ggwatch.sim.store.records import (
+    CANDIDATES_READINGS,
     NUCLEUS,
     PUBLIC_OWNER,
     SUPERSEDED_READINGS,
@@ -56,6 +57,7 @@ from ggwatch.sim.store.region import RegionState
 from ggwatch.sim.store.world import World
 
 __all__ = [
+    "CANDIDATES_READINGS",
     "NUCLEUS",
     "PUBLIC_OWNER",
     "RECIPE_FORMAT",

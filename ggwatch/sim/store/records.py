@@ -16,6 +16,7 @@ from ggwatch.sim import eventbridge, versions
 PUBLIC_OWNER = "aws"
 NUCLEUS = "aws.greengrass.Nucleus"
 SUPERSEDED_READINGS = ("INACTIVE", "CANCELED")
+CANDIDATES_READINGS = ("denied", "served")  # Readings.candidates_for_iam
 
 
 class SimError(Exception):
@@ -237,3 +238,8 @@ class Readings:
     # DELETED. No AWS API does (vendor guidance is for AWS-provided components): allowing it is
     # an undocumented reading, kept as the default for now.
     private_guidance: bool = True
+    # ResolveComponentCandidates from an IAM (SigV4) caller on the control-plane endpoint: AWS
+    # serves it only on the data-plane endpoint to IoT device certificates; the error it gives
+    # an IAM caller is not confirmed. "denied": AccessDeniedException (403); "served": answered
+    # as the data plane answers a core device (the caller's account and Region).
+    candidates_for_iam: str = "denied"
