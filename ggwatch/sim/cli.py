@@ -134,7 +134,7 @@ def add_arguments(parser: argparse.ArgumentParser, default_port: int = DEFAULT_P
         action=argparse.BooleanOptionalAction,
         default=None,
         help="let the fleet and POST /_sim/guidance mark private versions DISCONTINUED or "
-        "DELETED, which no AWS API does (an undocumented reading; default: allowed, or the "
+        "DELETED, which no AWS API does (an undocumented reading; default: refused, or the "
         "fleet file's private_guidance)",
     )
     knobs.add_argument(
@@ -219,7 +219,7 @@ def _world(args: argparse.Namespace) -> World:
             discontinued_share=args.discontinued_share,
             deleted_share=args.deleted_share,
             max_age_days=args.max_age_days,
-            private_guidance=args.private_guidance is not False,
+            private_guidance=args.private_guidance is True,
         )
     )
 

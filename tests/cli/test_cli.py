@@ -178,6 +178,10 @@ def test_demo_runs_the_daemon_against_the_sample_fleet(tmp_path: Path) -> None:
             if "Ctrl-C stops" in line:
                 break
         page = next(line.split()[-1] for line in banner if "status page" in line)
+        # The sample fleet's dependency conflict and DISCONTINUED dependency, as devices report.
+        told = "".join(banner)
+        assert "gg-osaka-00006 FAILED thinggroup/osaka-nucleus-hold" in told
+        assert "aws.greengrass.SecureTunneling 1.1.2 (DISCONTINUED) as a dependency" in told
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

@@ -51,7 +51,7 @@ class FleetSpec:
     max_age_days: float = 540.0
     # Whether private versions may carry DISCONTINUED or DELETED guidance, which no AWS API
     # sets (an undocumented reading; see Readings.private_guidance).
-    private_guidance: bool = True
+    private_guidance: bool = False
 
     def check(self) -> None:
         problems = []

@@ -60,7 +60,7 @@ def build(data: Mapping[str, Any], now: float, clock: Callable[[], float] | None
     )
     regions = _strings(data.get("regions", ["us-west-2"]), "fleet.regions")
     world = World(lambda: now)
-    private_guidance = data.get("private_guidance", True)
+    private_guidance = data.get("private_guidance", False)
     if not isinstance(private_guidance, bool):
         raise FleetError("fleet.private_guidance: must be true or false")
     world.readings.private_guidance = private_guidance

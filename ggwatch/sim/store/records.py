@@ -235,9 +235,10 @@ class Readings:
     superseded_status: str = "INACTIVE"  # or CANCELED
     delete_active_error: str = "conflict"  # or validation
     # Whether a fleet file or the control API may mark a private version DISCONTINUED or
-    # DELETED. No AWS API does (vendor guidance is for AWS-provided components): allowing it is
-    # an undocumented reading, kept as the default for now.
-    private_guidance: bool = True
+    # DELETED. No AWS API does (vendor guidance is for AWS-provided components; a private
+    # version is removed with DeleteComponent): allowing it is an undocumented reading, off
+    # unless asked for.
+    private_guidance: bool = False
     # ResolveComponentCandidates from an IAM (SigV4) caller on the control-plane endpoint: AWS
     # serves it only on the data-plane endpoint to IoT device certificates; the error it gives
     # an IAM caller is not confirmed. "denied": AccessDeniedException (403); "served": answered
