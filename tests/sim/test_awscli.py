@@ -9,8 +9,7 @@ output. CLI v1 prints timestamps as they came off the wire (its `cli_timestamp_f
 `none` by default), so the output also shows what the simulator sent.
 
 The simulator runs in the test's event loop (the `sim` fixture), so the CLI is awaited with
-asyncio's subprocess API. Cases for operations the simulator does not serve yet are skipped
-until it does (`served`).
+asyncio's subprocess API.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from typing import Any, TypeVar
 import pytest
 
 from ggwatch.sim.fleet import access_key
-from ggwatch.sim.operations import HANDLERS
 from ggwatch.sim.server import Running
 from ggwatch.sim.store import RegionState, World
 from tests.sim.conftest import SIM_ACCOUNT, SIM_REGION, SIM_SECRET, RawSender
@@ -49,13 +47,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 def slow(test: F) -> F:
     marked: F = pytest.mark.serial(pytest.mark.slow(test))
     return marked
-
-
-def served(operation: str) -> pytest.MarkDecorator:
-    """Skip a case until the simulator serves `operation` (its handler table is the probe)."""
-    return pytest.mark.skipif(
-        operation not in HANDLERS, reason=f"the simulator does not serve {operation} yet"
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +140,6 @@ async def test_list_components_public_and_private(aws: Aws, world: World) -> Non
 
 
 @slow
-@served("GetComponent")
 async def test_get_component_returns_the_recipe(aws: Aws, world: World) -> None:
     state = region_of(world)
     component = state.private[sorted(state.private)[0]]
@@ -163,8 +153,6 @@ async def test_get_component_returns_the_recipe(aws: Aws, world: World) -> None:
 
 
 @slow
-@served("CreateComponentVersion")
-@served("DeleteComponent")
 async def test_create_then_delete_a_component_version(aws: Aws, tmp_path: Path) -> None:
     name = "com.example.AwsCliMade"
     recipe = tmp_path / "recipe.json"
