@@ -31,6 +31,7 @@ from ggwatch.sim.store import CoreDevice, RegionState, World
 from tests.sim.conftest import SIM_ACCOUNT, SIM_REGION, Wire, device_client
 
 NUCLEUS = "aws.greengrass.Nucleus"
+LOG_MANAGER = "aws.greengrass.LogManager"
 PATH = "/greengrass/v2/resolveComponentCandidates"
 LINUX_AMD64 = {"name": "linux", "attributes": {"os": "linux", "architecture": "amd64"}}
 OTHER_ACCOUNT = "210987654321"
@@ -199,9 +200,9 @@ async def test_a_deleted_version_is_never_answered(
     assert (await resolve(device, NUCLEUS, {"a": ">=2.13.0 <2.14.1"}))["componentVersion"] == (
         "2.13.0"
     )
-    # A version DeleteComponent removed, and one marked DELETED, are no longer offered either.
-    await gg.delete_component(arn=state.private[published].versions["1.4.0"].arn)
-    await set_guidance(control, published, "1.0.0", "DELETED", "Gone.")
+    # Versions DeleteComponent removed (a team's way to withdraw its own) are no longer offered.
+    for version in ("1.4.0", "1.0.0"):
+        await gg.delete_component(arn=state.private[published].versions[version].arn)
     with pytest.raises(ClientError) as caught:
         await resolve(device, published, {"a": "<1.5.0"})
     code, _, message = error_of(caught)
@@ -209,17 +210,26 @@ async def test_a_deleted_version_is_never_answered(
     assert "no usable version" in message
     assert "only DELETED versions do (1.4.0, 1.0.0)" in message
     assert (await resolve(device, published, {"a": "*"}))["componentVersion"] == "2.0.0"
+    # Nor is a version AWS marks DELETED from now on (vendor guidance is AWS's to set).
+    await set_guidance(control, NUCLEUS, "2.13.0", "DELETED", "Gone.")
+    with pytest.raises(ClientError) as caught:
+        await resolve(device, NUCLEUS, {"a": ">=2.13.0 <2.14.1"})
+    code, _, message = error_of(caught)
+    assert code == "ResourceNotFoundException"
+    assert "only DELETED versions do (2.14.0, 2.13.0)" in message
 
 
 async def test_a_discontinued_version_is_answered_with_its_guidance(
-    device: Any, published: str, control: aiohttp.ClientSession, state: RegionState
+    device: Any, control: aiohttp.ClientSession, state: RegionState
 ) -> None:
     got = await resolve(device, NUCLEUS, {"thinggroup/a": "=2.12.3"})
     assert got["vendorGuidance"] == "DISCONTINUED"
     assert got["message"] == state.public[NUCLEUS].versions["2.12.3"].guidance_message
-    await set_guidance(control, published, "2.0.0", "DISCONTINUED", "Use 3.x when it ships.")
-    got = await resolve(device, published, {"a": ">=1.0.0"})
-    assert (got["componentVersion"], got["vendorGuidance"]) == ("2.0.0", "DISCONTINUED")
+    # AWS discontinues the newest version of one of its components: still the pick.
+    newest = state.public[LOG_MANAGER].order[0]
+    await set_guidance(control, LOG_MANAGER, newest, "DISCONTINUED", "Use 3.x when it ships.")
+    got = await resolve(device, LOG_MANAGER, {"a": ">=2.0.0"})
+    assert (got["componentVersion"], got["vendorGuidance"]) == (newest, "DISCONTINUED")
     assert got["message"] == "Use 3.x when it ships."
 
 

@@ -338,7 +338,11 @@ async def test_private_guidance_can_be_switched_off(
         "vendorGuidance": "DISCONTINUED",
     }
     async with control.post("/_sim/guidance", json=body) as resp:
-        assert resp.status == 200  # the current default: allowed
+        assert resp.status == 400  # the default: refused, as no AWS API does it
+        assert "no AWS API" in (await resp.json())["error"]
+    assert (await knobs(private_guidance=True))["private_guidance"] is True
+    async with control.post("/_sim/guidance", json=body) as resp:
+        assert resp.status == 200
     assert (await knobs(private_guidance=False))["private_guidance"] is False
     async with control.post("/_sim/guidance", json=body) as resp:
         assert resp.status == 400
@@ -404,7 +408,7 @@ def test_a_fleet_file_can_refuse_private_guidance(tmp_path: Path) -> None:
 def test_the_sample_fleet_loads_with_recipes() -> None:
     sample = Path(__file__).parents[2] / "config" / "sample-fleet.yaml"
     world = build(yaml.safe_load(sample.read_text()), now=time.time())
-    assert world.readings.private_guidance is True  # the default, for now
+    assert world.readings.private_guidance is False  # the default: AWS's lifecycle
     state = world.region(SIM_ACCOUNT, SIM_REGION)
     assert any(v.requirements for c in state.private.values() for v in c.versions.values())
 

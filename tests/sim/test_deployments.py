@@ -38,6 +38,7 @@ LOG_MANAGER = "aws.greengrass.LogManager"
 TOKEN_EXCHANGE = "aws.greengrass.TokenExchangeService"
 PROBE = "com.test.Probe"
 EXTRA = "com.test.Extra"
+NEEDS = "com.test.Needs"  # its recipe requires com.test.Probe =2.0.0 (publish_needs)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,20 @@ async def deploy(client: Any, target: str, components: dict[str, str]) -> str:
         components={name: {"componentVersion": v} for name, v in components.items()},
     )
     return str(answer["deploymentId"])
+
+
+async def publish_needs(control: aiohttp.ClientSession) -> None:
+    """com.test.Needs 1.0.0, whose recipe requires com.test.Probe =2.0.0."""
+    recipe = {"ComponentDependencies": {PROBE: {"VersionRequirement": "=2.0.0"}}}
+    body = {"componentName": NEEDS, "componentVersion": "1.0.0", "recipe": recipe}
+    await control_post(control, "/_sim/components", body)
+
+
+async def delete_version(client: Any, name: str, version: str) -> None:
+    """DeleteComponent, as a team withdraws its own version: from then on it answers 404."""
+    arn = f"arn:aws:greengrass:{REGION}:{ACCOUNT}:components:{name}:versions:{version}"
+    await client.delete_component(arn=arn)
+    await expect_error(client.describe_component(arn=arn), "ResourceNotFoundException", 404)
 
 
 async def installed(client: Any, thing: str) -> dict[str, dict[str, Any]]:
@@ -236,12 +251,13 @@ async def test_deployment_naming_a_deleted_version_fails(
 ) -> None:
     target = probe.group_arn if kind == "group" else probe.thing_arn(probe.things[0])
     things = probe.things if kind == "group" else probe.things[:1]
+    await publish_needs(control)
     first = await deploy(gg1, target, {PROBE: "1.0.0"})
     before = {t: footprint(await installed(gg1, t)) for t in things}
-    body = {"componentName": PROBE, "componentVersion": "2.0.0", "vendorGuidance": "DELETED"}
-    await control_post(control, "/_sim/guidance", body)
+    await delete_version(gg1, PROBE, "2.0.0")
 
-    failed = await deploy(gg1, target, {PROBE: "2.0.0", EXTRA: "1.0.0"})
+    # It names Needs, whose recipe requires the deleted version: no device here has it.
+    failed = await deploy(gg1, target, {NEEDS: "1.0.0", EXTRA: "1.0.0"})
     # A thing group's deployment stays ACTIVE while its devices fail; a thing's fails.
     assert await status_of(gg1, failed) == ("ACTIVE" if kind == "group" else "FAILED", True)
     for thing in things:
@@ -258,10 +274,10 @@ async def test_devices_keep_the_revision_before_a_failed_one(
     control: aiohttp.ClientSession, gg1: Any, probe: Probe
 ) -> None:
     """They roll back to it, and a later deployment to another target merges with it."""
+    await publish_needs(control)
     first = await deploy(gg1, probe.group_arn, {PROBE: "1.0.0"})
-    body = {"componentName": PROBE, "componentVersion": "2.0.0", "vendorGuidance": "DELETED"}
-    await control_post(control, "/_sim/guidance", body)
-    await deploy(gg1, probe.group_arn, {PROBE: "2.0.0"})
+    await delete_version(gg1, PROBE, "2.0.0")
+    await deploy(gg1, probe.group_arn, {NEEDS: "1.0.0"})  # fails: it requires Probe 2.0.0
     thing = probe.things[0]
     own = await deploy(gg1, probe.thing_arn(thing), {EXTRA: "1.0.0"})
     items = await installed(gg1, thing)
@@ -401,9 +417,9 @@ async def test_deletion_slots_free_again(control: aiohttp.ClientSession, gg1: An
 async def test_guidance_flips_describe_component(
     control: aiohttp.ClientSession, gg1: Any, world: World
 ) -> None:
-    state = world.region(ACCOUNT, REGION)
-    component = state.private[sorted(state.private)[0]]
-    version = component.versions[component.order[0]]  # the newest: ACTIVE when generated
+    # An AWS-provided version: only AWS sets vendor guidance.
+    component = world.region(ACCOUNT, REGION).public[LOG_MANAGER]
+    version = component.versions[component.order[0]]  # the newest: ACTIVE
 
     async def status() -> dict[str, Any]:
         described = await gg1.describe_component(arn=version.arn)
@@ -496,13 +512,8 @@ async def test_added_device_leaves_the_rest_of_the_group_alone(
     before = {
         t: (await last_update(gg1, t), footprint(await installed(gg1, t))) for t in probe.things
     }
-    # Withdrawn while the fleet runs it: a device that joins now cannot get it.
-    body: dict[str, Any] = {
-        "componentName": PROBE,
-        "componentVersion": "1.0.0",
-        "vendorGuidance": "DELETED",
-    }
-    await control_post(control, "/_sim/guidance", body)
+    # Deleted (DeleteComponent) while the fleet runs it: a device that joins now cannot get it.
+    await delete_version(gg1, PROBE, "1.0.0")
     body = {"thingName": "late", "thingGroups": [probe.group], "nucleusVersion": "2.13.0"}
     await control_post(control, "/_sim/devices", body)
 

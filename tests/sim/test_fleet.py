@@ -6,6 +6,7 @@ the real API, as ggwatch will, and checks the same invariants from what the API 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -15,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ggwatch.sim import catalog, resolution
+from ggwatch.sim import catalog, resolution, versions
 from ggwatch.sim.fleet import FleetError, FleetSpec, generate, load
 from ggwatch.sim.store import CoreDevice, Deployment, RegionState, World
 from tests.sim.helpers_faults import ACCOUNT, REGION, set_knobs
@@ -23,6 +24,9 @@ from tests.sim.helpers_faults import ACCOUNT, REGION, set_knobs
 NOW = 1_790_000_000.0
 NUCLEUS = catalog.NUCLEUS
 TOKEN_EXCHANGE = catalog.TOKEN_EXCHANGE
+# The range whose versions of the first private component the generator deletes on purpose
+# (ggwatch/sim/fleet/cases.py), once devices installed them.
+CASE_RANGE = "~1.0.0"
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "sample-fleet.yaml"
 
 
@@ -63,6 +67,7 @@ def dump(world: World) -> dict[str, Any]:
                 for d in state.devices.values()
             ),
             "versions": guidance(state.private.values()),
+            "deleted": sorted((n, v) for n, gone in state.deleted_versions.items() for v in gone),
         }
     return {
         "access_keys": sorted(world.access_keys.items()),
@@ -174,6 +179,38 @@ def test_different_seed_gives_different_deployments() -> None:
     assert ids[0].isdisjoint(ids[1])
 
 
+def check_withdrawn(state: RegionState, spec: FleetSpec) -> None:
+    """How the generator withdrew private versions, by the reading `private_guidance`: on,
+    they stay and carry DISCONTINUED or DELETED guidance; off, DeleteComponent removed the
+    deleted share (kept in `deleted_versions`), never a component's newest, and every private
+    version stays ACTIVE. Either way the first component's 1.0.x go (cases.py) when the
+    fleet deletes any and has four components or more and a later line of the first."""
+    gone_from = state.deleted_versions
+    assert set(gone_from) <= set(state.private)
+    for name, component in state.private.items():
+        gone = gone_from.get(name, {})
+        assert len(component.versions) + len(gone) == spec.private_versions, name
+        assert not set(gone) & set(component.versions), name
+        newest = component.versions[component.order[0]]
+        assert newest.vendor_guidance == "ACTIVE", newest
+        if spec.private_guidance:
+            assert not gone, name
+            continue
+        assert {v.vendor_guidance for v in component.versions.values()} == {"ACTIVE"}, name
+        assert all(v.guidance_message is None for v in component.versions.values()), name
+        top = versions.sort_key(newest.version)
+        assert all(versions.sort_key(v) < top for v in gone), name
+    first = state.private[next(iter(state.private))]
+    every = {*first.versions, *gone_from.get(first.name, {})}
+    line = {v for v in every if versions.satisfies(v, CASE_RANGE)}
+    if len(state.private) >= 4 and spec.deleted_share > 0 and line != every:
+        assert line
+        if spec.private_guidance:
+            assert {first.versions[v].vendor_guidance for v in line} == {"DELETED"}
+        else:
+            assert line <= set(gone_from[first.name])
+
+
 @pytest.mark.parametrize(
     "spec",
     [
@@ -185,17 +222,19 @@ def test_different_seed_gives_different_deployments() -> None:
     ],
 )
 def test_generated_worlds_are_consistent(spec: FleetSpec) -> None:
-    world = generate(spec, now=NOW)
-    states = list(world.states())
-    assert len(states) == spec.accounts * len(spec.regions)
-    assert len({s.account for s in states}) == spec.accounts
-    expected = spec.deployments if spec.deployments is not None else 2 * spec.devices
-    for state in states:
-        assert len(state.devices) == spec.devices
-        assert len(state.deployments) == expected
-        assert len(state.private) == spec.private_components
-        assert all(len(c.versions) == spec.private_versions for c in state.private.values())
-    assert check_consistent(world) == spec.devices * len(states)
+    assert spec.private_guidance is False  # the default: the lifecycle AWS offers
+    for each in (spec, dataclasses.replace(spec, private_guidance=True)):
+        world = generate(each, now=NOW)
+        states = list(world.states())
+        assert len(states) == each.accounts * len(each.regions)
+        assert len({s.account for s in states}) == each.accounts
+        expected = each.deployments if each.deployments is not None else 2 * each.devices
+        for state in states:
+            assert len(state.devices) == each.devices
+            assert len(state.deployments) == expected
+            assert len(state.private) == each.private_components
+            check_withdrawn(state, each)
+        assert check_consistent(world) == each.devices * len(states)
 
 
 def test_each_account_has_its_access_key() -> None:
@@ -216,7 +255,27 @@ def test_withdrawal_shares_are_roughly_as_asked() -> None:
         discontinued_share=0.2,
         deleted_share=0.1,
     )
+    # By default, as AWS offers it: the deleted share is removed with DeleteComponent, the
+    # discontinued share is nothing (no API marks a private version DISCONTINUED).
     state = generate(spec, now=NOW).region(ACCOUNT, REGION)
+    check_withdrawn(state, spec)
+    records = [
+        *(v for c in state.private.values() for v in c.versions.values()),
+        *(v for gone in state.deleted_versions.values() for v in gone.values()),
+    ]
+    assert {(v.vendor_guidance, v.guidance_message) for v in records} == {("ACTIVE", None)}
+    first = next(iter(state.private))
+    assert {"1.0.0", "1.0.1", "1.0.2", "1.0.3"} <= set(state.deleted_versions[first])
+    # The share, beyond the first component (whose 1.0.x the generator deletes on purpose).
+    deleted = sum(len(gone) for name, gone in state.deleted_versions.items() if name != first)
+    older = sum(spec.private_versions - 1 for name in state.private if name != first)
+    assert older == 59 * 19
+    assert abs(deleted / older - 0.1) < 0.04
+
+    # With the undocumented reading on, as guidance on versions that stay.
+    spec = dataclasses.replace(spec, private_guidance=True)
+    state = generate(spec, now=NOW).region(ACCOUNT, REGION)
+    assert state.deleted_versions == {}
     shares: Counter[str | None] = Counter()
     for component in state.private.values():
         newest = component.versions[component.order[0]]
@@ -395,8 +454,7 @@ accounts:
         components:
           com.example.App:
             - {version: 1.0.0, age_days: 100}
-            - {version: 1.1.0, age_days: 50, vendor_guidance: DISCONTINUED,
-               message: "Upgrade to 2.0.0."}
+            - {version: 1.1.0, age_days: 50, deleted: true}
             - {version: 2.0.0, age_days: 10,
                depends_on: {aws.greengrass.TokenExchangeService: 2.0.3}}
         devices:
@@ -480,17 +538,32 @@ def test_a_valid_file_loads(tmp_path: Path) -> None:
     assert TOKEN_EXCHANGE not in two.installed  # App 1.1.0 depends on nothing
     assert TOKEN_EXCHANGE not in one.installed
 
+    # App 1.1.0 was deleted (DeleteComponent) after the devices installed it: it left the
+    # component's versions, the deployment still names it and dev-2 keeps running it.
     app = state.private["com.example.App"]
-    assert app.order == ["2.0.0", "1.1.0", "1.0.0"]
-    assert (app.versions["1.1.0"].vendor_guidance, app.versions["1.1.0"].guidance_message) == (
-        "DISCONTINUED",
-        "Upgrade to 2.0.0.",
-    )
+    assert app.order == ["2.0.0", "1.0.0"]
+    assert list(state.deleted_versions["com.example.App"]) == ["1.1.0"]
+    assert deps["second"].components["com.example.App"] == {"componentVersion": "1.1.0"}
+    assert world.readings.private_guidance is False
     for region in ("us-west-2", "eu-central-1"):
         cli = world.public[region]["aws.greengrass.Cli"].versions["2.15.0"]
         assert (cli.vendor_guidance, cli.guidance_message) == ("DISCONTINUED", "Test says so.")
         assert world.public[region][NUCLEUS].versions["2.14.0"].vendor_guidance == "DELETED"
     assert set(world.region("210987654321", "eu-central-1").devices) == {"dev-eu"}
+    assert check_consistent(world) == 3
+
+    # With the undocumented reading `private_guidance` on, a file may mark it instead.
+    marked = VALID.replace("deleted: true", 'vendor_guidance: DISCONTINUED, message: "Upgrade."')
+    world = load(write(tmp_path, "private_guidance: true\n" + marked), now=NOW)
+    assert world.readings.private_guidance is True
+    state = world.region("123456789012", "us-west-2")
+    app = state.private["com.example.App"]
+    assert app.order == ["2.0.0", "1.1.0", "1.0.0"]
+    assert (app.versions["1.1.0"].vendor_guidance, app.versions["1.1.0"].guidance_message) == (
+        "DISCONTINUED",
+        "Upgrade.",
+    )
+    assert state.deleted_versions == {}
     assert check_consistent(world) == 3
 
 

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.usefixtures("no_quota")
 
 NUCLEUS = "aws.greengrass.Nucleus"
 TOKEN_EXCHANGE = "aws.greengrass.TokenExchangeService"
+STREAM_MANAGER = "aws.greengrass.StreamManager"
 THING = f"arn:aws:iot:{SIM_REGION}:{SIM_ACCOUNT}:thing/"
 GROUP = f"arn:aws:iot:{SIM_REGION}:{SIM_ACCOUNT}:thinggroup/"
 Knobs = Callable[..., Awaitable[dict[str, Any]]]
@@ -198,6 +199,21 @@ async def test_a_version_published_between_pages_is_neither_skipped_nor_repeated
     assert unique(seen) == before
 
 
+# Versions that carry no guidance at all come only from the generator's private_guidance
+# reading (an undocumented one, off by default): turned on here for the absent member.
+@pytest.mark.parametrize(
+    "fleet_spec",
+    [
+        FleetSpec(
+            seed=7,
+            devices=40,
+            deployments=90,
+            thing_groups=4,
+            private_components=6,
+            private_guidance=True,
+        )
+    ],
+)
 async def test_describe_component_vendor_guidance(
     gg: Any, state: RegionState, control: aiohttp.ClientSession
 ) -> None:
@@ -221,18 +237,24 @@ async def test_describe_component_vendor_guidance(
     assert silent
     described = await gg.describe_component(arn=silent[0].arn)
     assert "vendorGuidance" not in described["status"]
-    # The control API withdraws a version while the client watches.
+    assert described["arn"].startswith(f"arn:aws:greengrass:{SIM_REGION}:{SIM_ACCOUNT}:")
+    # The control API withdraws a version while the client watches: an AWS-provided one, as
+    # only AWS sets vendor guidance.
+    stream = state.public[STREAM_MANAGER]
+    newest = stream.versions[stream.order[0]]
+    described = await gg.describe_component(arn=newest.arn)
+    assert described["status"]["vendorGuidance"] == "ACTIVE"
     body = {
-        "componentName": silent[0].name,
-        "componentVersion": silent[0].version,
+        "componentName": STREAM_MANAGER,
+        "componentVersion": newest.version,
         "vendorGuidance": "DISCONTINUED",
         "message": "Upgrade now.",
     }
     await control_post(control, "/_sim/guidance", body)
-    described = await gg.describe_component(arn=silent[0].arn)
+    described = await gg.describe_component(arn=newest.arn)
     assert described["status"]["vendorGuidance"] == "DISCONTINUED"
     assert described["status"]["vendorGuidanceMessage"] == "Upgrade now."
-    assert described["arn"].startswith(f"arn:aws:greengrass:{SIM_REGION}:{SIM_ACCOUNT}:")
+    assert described["arn"].startswith(f"arn:aws:greengrass:{SIM_REGION}:aws:components:")
 
 
 # -- deployments ----------------------------------------------------------------------------------

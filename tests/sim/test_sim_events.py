@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from ggwatch.sim import eventbridge as events
 from ggwatch.sim.emitter import Emitter
@@ -30,6 +31,7 @@ from ggwatch.sim.store import NUCLEUS, World
 from tests.sim.helpers_faults import ACCOUNT, REGION, control_post, open_client
 
 PROBE = "com.test.Probe"
+PUBLIC_PROBE = "aws.test.Probe"  # an AWS-provided component: AWS sets vendor guidance
 GROUP = "events-line"
 GROUP_ARN = f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/{GROUP}"
 THINGS = ("events-a", "events-b")
@@ -286,20 +288,33 @@ def by_type(bodies: list[dict[str, Any]], detail_type: str) -> dict[str, dict[st
     }
 
 
-async def add_probe(control: aiohttp.ClientSession) -> None:
-    """Two versions of a private component and two devices in a group no deployment targets."""
+async def add_probe(
+    control: aiohttp.ClientSession, name: str = PROBE, *, public: bool = False
+) -> None:
+    """Two versions of a component (private unless `public`) and two devices in a group no
+    deployment targets."""
+    await add_versions(control, name, public=public)
+    await add_devices(control)
+
+
+async def add_versions(
+    control: aiohttp.ClientSession, name: str = PROBE, *, public: bool = False
+) -> None:
     for version in ("1.0.0", "2.0.0"):
-        component = {"componentName": PROBE, "componentVersion": version}
+        component = {"componentName": name, "componentVersion": version, "public": public}
         await control_post(control, "/_sim/components", component)
+
+
+async def add_devices(control: aiohttp.ClientSession) -> None:
     for thing in THINGS:
         device = {"thingName": thing, "thingGroups": [GROUP], "nucleusVersion": "2.13.0"}
         await control_post(control, "/_sim/devices", device)
 
 
-def group_deployment(version: str) -> dict[str, Any]:
+def group_deployment(version: str, name: str = PROBE) -> dict[str, Any]:
     return {
         "targetArn": GROUP_ARN,
-        "components": {PROBE: {"componentVersion": version}},
+        "components": {name: {"componentVersion": version}},
     }
 
 
@@ -402,11 +417,17 @@ async def test_a_deployment_sends_each_devices_outcome_and_components(
 async def test_a_failed_deployment_sends_the_failure_and_no_components(
     control: aiohttp.ClientSession, sqs: Sqs, sqs_queue: str
 ) -> None:
-    await add_probe(control)
-    body = {"componentName": PROBE, "componentVersion": "2.0.0", "vendorGuidance": "DELETED"}
-    await control_post(control, "/_sim/guidance", body)  # no device runs it: no Health event
-    await set_queue(control, sqs_queue)
+    await add_versions(control)
+    # The group's deployment names 2.0.0 before its devices join; then the team deletes 2.0.0.
     created = await control_post(control, "/_sim/deployments", group_deployment("2.0.0"))
+    await set_queue(control, sqs_queue)
+    arn = f"arn:aws:greengrass:{REGION}:{ACCOUNT}:components:{PROBE}:versions:2.0.0"
+    async with open_client() as gg:
+        await gg.delete_component(arn=arn)  # no device runs it; DeleteComponent sends nothing
+        with pytest.raises(ClientError) as caught:
+            await gg.describe_component(arn=arn)
+        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    await add_devices(control)  # they receive the group's deployment and cannot resolve it
 
     bodies = await receive(sqs, sqs_queue, len(THINGS))
     outcomes = by_type(bodies, EFFECTIVE)
@@ -469,10 +490,14 @@ async def test_a_device_that_joins_gets_its_groups_deployment(
 async def test_a_withdrawn_version_sends_a_health_event_listing_its_devices(
     control: aiohttp.ClientSession, sim_events: Events, sqs: Sqs, sqs_queue: str
 ) -> None:
-    await add_probe(control)
-    await control_post(control, "/_sim/deployments", group_deployment("1.0.0"))
+    await add_probe(control, PUBLIC_PROBE, public=True)
+    await control_post(control, "/_sim/deployments", group_deployment("1.0.0", PUBLIC_PROBE))
     before = (await set_queue(control, sqs_queue))["emitted"]  # the deployment's, recorded only
-    body = {"componentName": PROBE, "componentVersion": "1.0.0", "vendorGuidance": "DISCONTINUED"}
+    body = {
+        "componentName": PUBLIC_PROBE,
+        "componentVersion": "1.0.0",
+        "vendorGuidance": "DISCONTINUED",
+    }
     await control_post(control, "/_sim/guidance", {**body, "message": "Use 2.0.0."})
     await control_post(control, "/_sim/guidance", body)  # no change: no second event
     await control_post(control, "/_sim/guidance", {**body, "componentVersion": "2.0.0"})  # unused
@@ -491,7 +516,7 @@ async def test_a_withdrawn_version_sends_a_health_event_listing_its_devices(
     assert detail["affectedEntities"] == [{"entityValue": device_arn(t)} for t in THINGS]
     [description] = detail["eventDescription"]
     assert description["language"] == "en_US"
-    assert f"{PROBE} version 1.0.0 is discontinued" in description["latestDescription"]
+    assert f"{PUBLIC_PROBE} version 1.0.0 is discontinued" in description["latestDescription"]
     assert description["latestDescription"].endswith("Use 2.0.0.")
     report = await until(sim_events, lambda r: r["sent"] == 1)
     assert report["emitted"] == before + 1
