@@ -221,10 +221,15 @@ class AioGreengrass:
         return parsed("DescribeComponent", lambda: shapes.version_status(ref, arn, response))
 
     async def component_versions(self, component_arn: str) -> AsyncIterator[tuple[str, str]]:
+        """Newest first; none for a component whose last version was deleted (DeleteComponent):
+        the component is gone with it, and ListComponentVersions answers NotFound."""
         pages = self.pages("ListComponentVersions", "componentVersions", arn=component_arn)
-        async for page in pages:
-            for version in parsed("ListComponentVersions", partial(shapes.versions, page)):
-                yield version
+        try:
+            async for page in pages:
+                for version in parsed("ListComponentVersions", partial(shapes.versions, page)):
+                    yield version
+        except errors.NotFound:
+            return
 
     async def list_core_devices(self) -> tuple[CoreDevice, ...]:
         items = await self._all("ListCoreDevices", "coreDevices")

@@ -30,8 +30,19 @@ class ArnResolver:
         if name in self.public:
             return self.public[name]
         # Listed nowhere (gone, or a listing failed): guess as AWS would name it.
-        owner = "aws" if name.startswith("aws.") or self.account is None else self.account
+        owner = self._owner(name)
         return f"arn:{partition(self.region)}:greengrass:{self.region}:{owner}:components:{name}"
+
+    def owned(self, name: str) -> bool:
+        """Whether the name stands for the account's own component: listed as private, or
+        listed nowhere and not named as AWS names its own (DeleteComponent on its last
+        version takes a component out of ListComponents while devices still run it)."""
+        if name in self.private:
+            return True
+        return name not in self.public and self._owner(name) == self.account
+
+    def _owner(self, name: str) -> str:
+        return "aws" if name.startswith("aws.") or self.account is None else self.account
 
     def version(self, ref: VersionRef) -> str:
         return f"{self.component(ref.name)}:versions:{ref.version}"

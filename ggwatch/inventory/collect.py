@@ -121,7 +121,9 @@ async def collect(
         devices=tuple(sorted(device_list, key=lambda d: d.thing_name)),
         versions=MappingProxyType(found.versions),
         recommended=MappingProxyType(found.recommended),
-        private_components=frozenset(s.name for s in listings.private or ()),
+        # The account's own components, those gone from ListComponents included.
+        private_components=frozenset(s.name for s in listings.private or ())
+        | {ref.name for ref in referenced if arns.owned(ref.name)},
         calls=tuple(
             CallCount(op, outcome, n) for (op, outcome), n in sorted(counter.counts.items())
         ),
