@@ -39,14 +39,15 @@ from ggwatch.sim.fleet import access_key
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"event latency s": 5.0, "event / polling latency": 0.5}
-# (core device, component, version): each flagged in config/sample-fleet.yaml, none on the
-# device before; cycled through for the samples.
+# (core device, component, version): each flagged in config/sample-fleet.yaml (ModbusAdapter
+# 0.9.0 deleted with DeleteComponent, the others withdrawn by AWS), none on the device before;
+# cycled through for the samples.
 CHANGES = (
     ("gg-osaka-00005", "com.example.ModbusAdapter", "0.9.0"),
-    ("gg-berlin-00001", "com.example.Telemetry", "1.1.0"),
+    ("gg-berlin-00001", "aws.greengrass.SecureTunneling", "1.1.2"),
     ("gg-osaka-00005", "aws.greengrass.Nucleus", "2.14.0"),
     ("gg-austin-00004", "com.example.ModbusAdapter", "0.9.0"),
-    ("gg-berlin-00002", "com.example.Telemetry", "1.1.0"),
+    ("gg-berlin-00002", "aws.greengrass.clientdevices.Auth", "2.3.0"),
 )
 
 

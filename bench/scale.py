@@ -16,7 +16,8 @@ run short: the ratios are what count). Figures, each against its target:
 
 The daemon polls every `--poll-seconds` and refreshes guidance every `--refresh-seconds`
 (scaled down from the defaults of 5 and 15 minutes; 1:3 at full size, 1:2 in the small run).
-The flip turns an ACTIVE version in use DISCONTINUED at an arbitrary moment after the idle window.
+The flip has AWS turn an ACTIVE version of its own in use DISCONTINUED at an arbitrary moment
+after the idle window (only AWS sets vendor guidance).
 
 It prints its table and exits 1 when a target is missed. `--small` is the scaled-down variant
 that tests/integration/test_bench_small.py runs.
@@ -56,6 +57,8 @@ from ggwatch.model import DEFAULT_ALIAS, Guidance, TargetId, VersionRef
 from ggwatch.scan import ScanState, scan_once
 from ggwatch.settings import Settings
 from ggwatch.sim.fleet import access_key
+
+PUBLIC_OWNER = "aws"  # the account field of an AWS-provided component's ARN
 
 TARGETS = {
     "full calls / minimal": 1.1,
@@ -129,12 +132,14 @@ async def shared_scan(settings: Settings, endpoint: str, rate: float) -> tuple[f
 
 
 def in_use_active(state: ScanState) -> VersionRef:
-    """A private version the scans found in use and ACTIVE: flipping it opens new findings."""
+    """An AWS-provided version the scans found in use and ACTIVE: flipping it opens new
+    findings. Only AWS sets vendor guidance, on its own components (the simulator refuses a
+    flip of a private version), so the flip is AWS's."""
     cache = state.caches[TargetId(DEFAULT_ALIAS, REGION)]
     return min(
         ref
         for ref, (status, _) in cache.versions.items()
-        if status.guidance is Guidance.ACTIVE and not ref.name.startswith("aws.")
+        if status.guidance is Guidance.ACTIVE and status.arn.split(":")[4] == PUBLIC_OWNER
     )
 
 

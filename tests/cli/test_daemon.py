@@ -128,7 +128,7 @@ def test_incomplete_scans_keep_findings_and_recover(
     assert sample(metrics, "ggwatch_up", **west) == 0
     # Not re-checked, so not resolved; inventory not zeroed.
     assert sample(metrics, "ggwatch_findings", rule="device-runs-deleted-component", **west) == 2
-    assert sample(metrics, "ggwatch_core_devices", status="HEALTHY", **west) == 4
+    assert sample(metrics, "ggwatch_core_devices", status="HEALTHY", **west) == 5
     assert not [e for e in logs.seen if e.get("event") == "finding.resolved"]
     # Logged once per state change, not every cycle.
     assert (

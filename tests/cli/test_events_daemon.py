@@ -201,22 +201,23 @@ def test_malformed_messages_stay_for_the_dead_letter_queue_and_others_are_droppe
 
 def test_an_aws_health_notice_refreshes_guidance_at_once(daemon: Daemon, fleet: Served) -> None:
     logs, _ = daemon
-    # A version the Berlin line runs; the describe refresh (15 minutes) would hide it.
+    # AWS withdraws a version of its own that the Austin line runs (only AWS sets vendor
+    # guidance); the describe refresh (15 minutes) would hide it.
     post(
         f"{fleet.endpoint}/_sim/guidance",
         {
             "region": "us-west-2",
-            "componentName": "com.example.CameraIngest",
-            "componentVersion": "2.0.0",
+            "componentName": "aws.greengrass.LogManager",
+            "componentVersion": "2.3.7",
             "vendorGuidance": "DISCONTINUED",
-            "message": "Frame drops under load.",
+            "message": "Uploads stall under load.",
         },
     )
 
-    finding = logs.wait_for(lambda e: opened(e, "gg-berlin-00001", "com.example.CameraIngest"), 20)
+    finding = logs.wait_for(lambda e: opened(e, "gg-austin-00003", "aws.greengrass.LogManager"), 20)
 
-    assert finding["vendor_guidance_message"] == "Frame drops under load."
-    assert finding["recommended_version"] == "2.1.0"
+    assert finding["vendor_guidance_message"] == "Uploads stall under load."
+    assert finding["recommended_version"] == "2.3.9"
 
 
 def test_one_broken_target_leaves_the_others_complete(

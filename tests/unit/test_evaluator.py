@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import anyio
 import pytest
+import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream
 from structlog.testing import capture_logs
 from structlog.typing import EventDict
@@ -65,7 +66,18 @@ class Rig:
 
 
 @pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
+def unfiltered_logs() -> Iterator[None]:
+    """Loggers built under structlog's defaults: another test in the same worker may have
+    configured a level filter (as the daemon does), which would drop the debug lines
+    `capture_logs` is to see."""
+    before = structlog.get_config()
+    structlog.reset_defaults()
+    yield
+    structlog.configure(**before)
+
+
+@pytest.fixture
+async def rig(unfiltered_logs: None) -> AsyncIterator[Rig]:
     view = DaemonView(started_at=NOW, targets=(TargetStatus(target_id()),))
     holder = StateHolder(view)
     streams = [anyio.create_memory_object_stream[FindingEvent](100) for _ in range(2)]
