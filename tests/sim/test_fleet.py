@@ -271,11 +271,20 @@ def test_withdrawal_shares_are_roughly_as_asked() -> None:
     older = sum(spec.private_versions - 1 for name in state.private if name != first)
     assert older == 59 * 19
     assert abs(deleted / older - 0.1) < 0.04
+    removed = {(n, v) for n, gone in state.deleted_versions.items() for v in gone}
 
     # With the undocumented reading on, as guidance on versions that stay.
     spec = dataclasses.replace(spec, private_guidance=True)
     state = generate(spec, now=NOW).region(ACCOUNT, REGION)
     assert state.deleted_versions == {}
+    # The same draws: the versions marked DELETED are those DeleteComponent removed above.
+    marked = {
+        (c.name, v.version)
+        for c in state.private.values()
+        for v in c.versions.values()
+        if v.vendor_guidance == "DELETED"
+    }
+    assert marked == removed
     shares: Counter[str | None] = Counter()
     for component in state.private.values():
         newest = component.versions[component.order[0]]
@@ -553,7 +562,9 @@ def test_a_valid_file_loads(tmp_path: Path) -> None:
     assert check_consistent(world) == 3
 
     # With the undocumented reading `private_guidance` on, a file may mark it instead.
-    marked = VALID.replace("deleted: true", 'vendor_guidance: DISCONTINUED, message: "Upgrade."')
+    marked = VALID.replace(
+        "deleted: true", 'vendor_guidance: DISCONTINUED, message: "Upgrade to 2.0.0."'
+    )
     world = load(write(tmp_path, "private_guidance: true\n" + marked), now=NOW)
     assert world.readings.private_guidance is True
     state = world.region("123456789012", "us-west-2")
@@ -561,7 +572,7 @@ def test_a_valid_file_loads(tmp_path: Path) -> None:
     assert app.order == ["2.0.0", "1.1.0", "1.0.0"]
     assert (app.versions["1.1.0"].vendor_guidance, app.versions["1.1.0"].guidance_message) == (
         "DISCONTINUED",
-        "Upgrade.",
+        "Upgrade to 2.0.0.",
     )
     assert state.deleted_versions == {}
     assert check_consistent(world) == 3
@@ -654,3 +665,10 @@ def test_invalid_files_name_the_place(tmp_path: Path, text: str, message: str) -
 def test_a_missing_file_is_a_fleet_error(tmp_path: Path) -> None:
     with pytest.raises(FleetError, match="cannot read fleet file"):
         load(tmp_path / "absent.yaml", now=NOW)
+
+
+def test_a_generated_world_keeps_the_reading_it_was_made_under() -> None:
+    spec = FleetSpec(seed=3, devices=5)
+    assert generate(spec, now=NOW).readings.private_guidance is False
+    on = generate(dataclasses.replace(spec, private_guidance=True), now=NOW)
+    assert on.readings.private_guidance is True
