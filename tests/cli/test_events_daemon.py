@@ -133,6 +133,9 @@ def test_a_burst_of_events_for_one_device_causes_one_refresh_end_to_end(
         "resources": [arn],
         "detail": {"components": []},
     }
+    # Longer than the test: on a loaded machine moto's deletes can outlast its default 30 s,
+    # and a message received again is a second, legitimate refresh (delivery is at least once).
+    sqs.set_queue_attributes(QueueUrl=sqs_queue, Attributes={"VisibilityTimeout": "600"})
     # Queued before the daemon starts, so the burst reaches it as fast as the queue delivers,
     # whatever the pace of this test's sending. 100, not 1,000: moto's SQS slows down with
     # every message it holds (tests/integration/test_refresh.py coalesces 1,000 in-process).
