@@ -188,8 +188,11 @@ def test_killed_between_archive_and_delete_completes_once(
     # After the restart every finding is young again: only the archived one may go now.
     _, logs, _ = start_daemon({**env, "GGWATCH_CLEANUP_GRACE_SECONDS": "3600"})
     try:
+        # Alone this takes seconds; two workers of the suite on two cores have taken over 60
+        # (a new process, a full scan, then the cleaner's paced calls). Returns on success.
         logs.wait_for(
-            lambda e: e.get("event") == "cleanup.deleted" and e.get("deployment_id") == victim, 60
+            lambda e: e.get("event") == "cleanup.deleted" and e.get("deployment_id") == victim,
+            120,
         )
     except pytest.fail.Exception:
         # Scans repeat every second and hide the cleanup's own lines: name them.
