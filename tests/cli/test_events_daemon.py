@@ -164,7 +164,7 @@ def test_a_burst_of_events_for_one_device_causes_one_refresh_end_to_end(
     assert [c["params"].get("coreDeviceThingName") for c in reads].count(OSAKA) == 2
     # Ten DeleteMessageBatch calls to moto, which slows with what it holds: generous on a
     # loaded machine.
-    wait_until(lambda: messages_left(sqs, sqs_queue) == 0, 30, "every event deleted")
+    wait_until(lambda: messages_left(sqs, sqs_queue) == 0, 90, "every event deleted")
     assert sum(e.get("event") == "refresh.completed" for e in logs.drain(0.5)) == 1
 
 
