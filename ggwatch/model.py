@@ -115,6 +115,29 @@ class CoreDevice:
     last_status_update: dt.datetime | None
     # None: not read in this scan (a failed call), which is not the same as nothing installed.
     installed: tuple[InstalledComponent, ...] | None = None
+    # ListCoreDevices' `platform` and `architecture` (None: not given): what recipes must claim.
+    platform: str | None = None
+    architecture: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecipeDependency:
+    """One entry of a recipe's ComponentDependencies."""
+
+    name: str
+    requirement: str  # an npm-style range, as the recipe writes it
+    kind: str = "HARD"  # DependencyType: HARD or SOFT
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """What a version's recipe says resolution needs (GetComponent; a recipe never changes)."""
+
+    ref: VersionRef
+    component_type: str | None
+    dependencies: tuple[RecipeDependency, ...]  # in the recipe's order
+    # Each manifest's Platform attributes, sorted pairs; none: the recipe claims no platform.
+    platforms: tuple[tuple[tuple[str, str], ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from ggwatch.model import (
     Deployment,
     DeploymentDetail,
     InstalledComponent,
+    Recipe,
     VersionRef,
     VersionStatus,
 )
@@ -27,6 +28,7 @@ READ_OPERATIONS: frozenset[str] = frozenset(
         "ListComponents",
         "ListComponentVersions",
         "DescribeComponent",
+        "GetComponent",
         "ListDeployments",
         "GetDeployment",
         "ListCoreDevices",
@@ -55,6 +57,7 @@ class GreengrassAPI(Protocol):
     async def list_deployments(self) -> tuple[Deployment, ...]: ...
     async def get_deployment(self, deployment_id: str) -> DeploymentDetail: ...
     async def describe_component(self, ref: VersionRef, arn: str) -> VersionStatus: ...
+    async def get_recipe(self, ref: VersionRef, arn: str) -> Recipe | None: ...
     def component_versions(self, component_arn: str) -> AsyncIterator[tuple[str, str]]: ...
     async def list_core_devices(self) -> tuple[CoreDevice, ...]: ...
     async def list_installed_components(self, thing: str) -> tuple[InstalledComponent, ...]: ...

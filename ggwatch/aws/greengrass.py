@@ -50,6 +50,7 @@ from ggwatch.model import (
     DeploymentDetail,
     Guidance,
     InstalledComponent,
+    Recipe,
     VersionRef,
     VersionStatus,
 )
@@ -219,6 +220,14 @@ class AioGreengrass:
         except errors.NotFound:
             return VersionStatus(ref, arn, Guidance.DELETED, None, exists=False)
         return parsed("DescribeComponent", lambda: shapes.version_status(ref, arn, response))
+
+    async def get_recipe(self, ref: VersionRef, arn: str) -> Recipe | None:
+        """GetComponent as JSON; None when the version is gone (DeleteComponent)."""
+        try:
+            response = await self.call("GetComponent", arn=arn, recipeOutputFormat="JSON")
+        except errors.NotFound:
+            return None
+        return parsed("GetComponent", lambda: shapes.recipe(ref, response))
 
     async def component_versions(self, component_arn: str) -> AsyncIterator[tuple[str, str]]:
         """Newest first; none for a component whose last version was deleted (DeleteComponent):

@@ -4,6 +4,7 @@ the API's shapes. A missing or mistyped member is a MalformedResponse, never a K
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -16,6 +17,8 @@ from ggwatch.model import (
     DeploymentDetail,
     Guidance,
     InstalledComponent,
+    Recipe,
+    RecipeDependency,
     VersionRef,
     VersionStatus,
 )
@@ -108,7 +111,45 @@ def core_device(item: Mapping[str, Any]) -> CoreDevice:
         thing_name=item["coreDeviceThingName"],
         status=item.get("status"),
         last_status_update=_utc(stamp) if stamp else None,
+        platform=_text_or_none(item.get("platform")),
+        architecture=_text_or_none(item.get("architecture")),
     )
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    return value
+
+
+def recipe(ref: VersionRef, response: Mapping[str, Any]) -> Recipe:
+    """GetComponent's `recipe` (asked for as JSON; a blob botocore has decoded to bytes): the
+    facts resolution needs. Anything else in the recipe is the publisher's business."""
+    raw = response["recipe"]
+    doc = json.loads(raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw)
+    if not isinstance(doc, dict):
+        raise TypeError("the recipe is not a JSON object")
+    dependencies = []
+    for name, spec in (doc.get("ComponentDependencies") or {}).items():
+        if not isinstance(spec, dict):
+            raise TypeError(f"ComponentDependencies.{name} is not an object")
+        dependencies.append(
+            RecipeDependency(
+                str(name),
+                str(spec.get("VersionRequirement", "*")).strip(),
+                str(spec.get("DependencyType", "HARD")),
+            )
+        )
+    platforms = []
+    for manifest in doc.get("Manifests") or []:
+        attributes = manifest.get("Platform") or {}
+        if not isinstance(attributes, dict):
+            raise TypeError("a manifest's Platform is not an object")
+        platforms.append(tuple(sorted((str(k), str(v)) for k, v in attributes.items())))
+    kind = doc.get("ComponentType")
+    return Recipe(ref, str(kind) if kind else None, tuple(dependencies), tuple(platforms))
 
 
 def installed_component(item: Mapping[str, Any]) -> InstalledComponent:
