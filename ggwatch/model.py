@@ -179,6 +179,7 @@ class TargetSnapshot:
     versions: Mapping[VersionRef, VersionStatus]
     # Newest ACTIVE version of each component that has a flagged version in use.
     recommended: Mapping[str, str | None]
+
     private_components: frozenset[str]
     calls: tuple[CallCount, ...]
     started: dt.datetime
@@ -188,6 +189,10 @@ class TargetSnapshot:
     floor_seconds: float = 0.0
     # Entries the daemon's caches hold for this target after the scan.
     cache_sizes: tuple[tuple[str, int], ...] = ()
+    # What resolution needs: the recipes of the versions in force and of those their
+    # dependencies can reach (GetComponent), and each reached component's versions.
+    recipes: Mapping[VersionRef, Recipe] = field(default_factory=lambda: MappingProxyType({}))
+    candidates: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def region(self) -> str:

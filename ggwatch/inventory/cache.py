@@ -15,6 +15,7 @@ from ggwatch.model import (
     Deployment,
     DeploymentDetail,
     InstalledComponent,
+    Recipe,
     VersionRef,
     VersionStatus,
 )
@@ -35,6 +36,13 @@ class InstalledRead(NamedTuple):
     read_at: dt.datetime
 
 
+class ListedVersions(NamedTuple):
+    """A component's versions (ListComponentVersions, newest first), and when they were read."""
+
+    versions: tuple[str, ...]
+    read_at: dt.datetime
+
+
 class Recommendation(NamedTuple):
     """The newest ACTIVE version of a flagged component (None: there is none)."""
 
@@ -51,7 +59,10 @@ class RegionCache:
     - versions: DescribeComponent answers, re-described after `describe_refresh` seconds;
     - installed: each device's components, re-read when its lastStatusUpdateTimestamp moves
       (devices report on every deployment and component failure) or after `device_refresh`;
-    - recommended: the newest ACTIVE version per flagged component, refreshed with guidance.
+    - recommended: the newest ACTIVE version per flagged component, refreshed with guidance;
+    - recipes: GetComponent's recipe by version, forever (a recipe never changes; None: the
+      version is gone, which it stays);
+    - listed: the versions of each component a dependency reaches, refreshed with guidance.
     Every entry is dropped once its deployment, device or version is no longer listed or
     used, so the caches are bounded by the fleet. A one-shot scan starts with an empty cache:
     that is a full scan.
@@ -63,6 +74,8 @@ class RegionCache:
     versions: dict[VersionRef, DescribedVersion] = field(default_factory=dict)
     installed: dict[str, InstalledRead] = field(default_factory=dict)
     recommended: dict[str, Recommendation] = field(default_factory=dict)
+    recipes: dict[VersionRef, Recipe | None] = field(default_factory=dict)
+    listed: dict[str, ListedVersions] = field(default_factory=dict)
     # The fewest calls the last scan found a full scan needs: the next scan's deadline makes
     # room for them from its start.
     minimal_calls: int = 0
@@ -80,7 +93,9 @@ class RegionCache:
         return (
             ("deployment_details", len(self.details)),
             ("installed_components", len(self.installed)),
+            ("recipes", len(self.recipes)),
             ("recommended_versions", len(self.recommended)),
+            ("version_lists", len(self.listed)),
             ("vendor_guidance", len(self.versions)),
         )
 
@@ -90,6 +105,7 @@ class RegionCache:
         devices: Iterable[CoreDevice],
         referenced: set[VersionRef],
         flagged: set[str],
+        reached: set[VersionRef] | None = None,
     ) -> None:
         """After a complete scan: forget what is no longer listed or used (bounds the caches)."""
         listed = {d.deployment_id for d in deployments if d.in_force}
@@ -102,3 +118,9 @@ class RegionCache:
             del self.versions[ref]
         for name in [n for n in self.recommended if n not in flagged]:
             del self.recommended[name]
+        if reached is not None:  # the recipes resolution read: what it no longer reaches goes
+            for ref in [r for r in self.recipes if r not in reached]:
+                del self.recipes[ref]
+            names = {r.name for r in reached}
+            for name in [n for n in self.listed if n not in names]:
+                del self.listed[name]

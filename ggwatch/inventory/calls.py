@@ -54,8 +54,14 @@ class Collector:
         return tuple(sorted(self.errors, key=lambda e: e.code in (CIRCUIT_OPEN, DEADLINE)))
 
     async def guarded(self, call: Callable[[], Awaitable[R]]) -> R | None:
+        done, value = await self.attempt(call)
+        return value if done else None
+
+    async def attempt(self, call: Callable[[], Awaitable[R]]) -> tuple[bool, R | None]:
+        """(True, its answer), or (False, None) with the failure recorded: for a call whose
+        answer may itself be None."""
         try:
-            return await call()
+            return True, await call()
         except AWSError as exc:
             self.record(exc)
-            return None
+            return False, None

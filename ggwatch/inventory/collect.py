@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -31,7 +32,8 @@ from ggwatch.errors import AWSError
 from ggwatch.inventory.arns import ArnResolver
 from ggwatch.inventory.cache import InstalledRead, RegionCache
 from ggwatch.inventory.calls import Collector, bounded_each
-from ggwatch.inventory.guidance import GuidanceFound, read_guidance
+from ggwatch.inventory.guidance import GuidanceFound, Wanted, read_guidance
+from ggwatch.inventory.recipes import read_recipes
 from ggwatch.model import (
     CallCount,
     CoreDevice,
@@ -43,6 +45,7 @@ from ggwatch.model import (
     TargetSnapshot,
     versions_in_use,
 )
+from ggwatch.resolution import ranges
 
 
 def _pages(items: int) -> int:
@@ -97,16 +100,24 @@ async def collect(
     in_force = [d for d in deployments if d.in_force]
     reads = await _read_details(api, c, cache, in_force, devices, started)
 
-    # 3 and 4. Vendor guidance of every version in force or installed, and where to move.
+    # 3. The recipes resolution needs, from what the deployments in force name.
     arns = ArnResolver(target.region, account, listings.private, listings.public)
+    named = {ref for detail in reads.details.values() for ref in detail.components}
+    recipes = await read_recipes(api, c, cache, arns, named, ranges.satisfies, started)
+    reachable = frozenset(r for r, recipe in recipes.recipes.items() if recipe is not None)
+
+    # 4 and 5. Vendor guidance of every version in force, installed or reachable, and where
+    # to move from a flagged one in use.
     referenced = versions_in_use(reads.details.values(), reads.installed.values())
     found = GuidanceFound({}, {})
-    flagged = await read_guidance(api, c, cache, arns, referenced, found, started)
+    wanted = Wanted(referenced, reachable)
+    flagged = await read_guidance(api, c, cache, arns, wanted, found, started)
 
     if not c.errors:
-        cache.prune(deployments, devices, referenced, flagged)
+        cache.prune(deployments, devices, referenced | reachable, flagged, set(recipes.recipes))
     # What a full scan of this fleet needs at the least, and so its time at the budget.
-    minimal = listed + len(in_force) + len(referenced) + sum(found.walk_cost.values())
+    minimal = listed + len(in_force) + len(referenced | reachable) + recipes.calls
+    minimal += sum(found.walk_cost.values())
     minimal += sum(_pages(len(d.installed or ())) for d in reads.installed.values())
     if not c.errors:
         cache.minimal_calls = minimal
@@ -124,6 +135,10 @@ async def collect(
         # The account's own components, those gone from ListComponents included.
         private_components=frozenset(s.name for s in listings.private or ())
         | {ref.name for ref in referenced if arns.owned(ref.name)},
+        recipes=MappingProxyType(
+            {r: recipe for r, recipe in recipes.recipes.items() if recipe is not None}
+        ),
+        candidates=MappingProxyType(recipes.candidates),
         calls=tuple(
             CallCount(op, outcome, n) for (op, outcome), n in sorted(counter.counts.items())
         ),
@@ -200,9 +215,7 @@ async def _read_details(
                     device.last_status_update, found, started
                 )
         if found is not None:
-            reads.installed[device.thing_name] = CoreDevice(
-                device.thing_name, device.status, device.last_status_update, found
-            )
+            reads.installed[device.thing_name] = replace(device, installed=found)
 
     async with anyio.create_task_group() as group:
         group.start_soon(bounded_each, in_force, detail, c.limit)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ggwatch.aws.api import GreengrassAPI
 from ggwatch.errors import AWSError
@@ -30,20 +31,32 @@ class GuidanceFound:
     walk_cost: dict[str, int] = field(default_factory=dict)
 
 
+class Wanted(NamedTuple):
+    """The versions to describe: those in use (a flagged one gets a recommendation), and those
+    resolution may pick, whose guidance decides a pick but which nothing uses yet."""
+
+    in_use: set[VersionRef]
+    reachable: frozenset[VersionRef] = frozenset()
+
+    def every(self) -> set[VersionRef]:
+        return self.in_use | self.reachable
+
+
 async def read_guidance(
     api: GreengrassAPI,
     c: Collector,
     cache: RegionCache,
     arns: ArnResolver,
-    referenced: set[VersionRef],
+    wanted: Wanted,
     found: GuidanceFound,
     started: dt.datetime,
 ) -> set[str]:
-    """Fill `found.versions` for every referenced version not in it yet, then
-    `found.recommended` (and `found.walk_cost`) for every component with a flagged version
-    that has none yet: from the cache when fresh. Returns the names of the components with a
-    flagged version in use."""
+    """Fill `found.versions` for every wanted version not in it yet, then `found.recommended`
+    (and `found.walk_cost`) for every component with a flagged version in use that has none
+    yet: from the cache when fresh. Returns the names of the components with a flagged
+    version in use."""
     versions, recommended, walk_cost = found.versions, found.recommended, found.walk_cost
+    referenced = wanted.in_use
 
     async def describe(ref: VersionRef) -> None:
         seen = cache.versions.get(ref)
@@ -55,7 +68,7 @@ async def read_guidance(
             versions[ref] = status
             cache.versions[ref] = DescribedVersion(status, started)
 
-    await bounded_each(sorted(referenced - versions.keys()), describe, c.limit)
+    await bounded_each(sorted(wanted.every() - versions.keys()), describe, c.limit)
 
     async def recommend(name: str) -> None:
         seen = cache.recommended.get(name)

@@ -17,7 +17,7 @@ from ggwatch.errors import AWSError, NotFound
 from ggwatch.inventory.arns import ArnResolver
 from ggwatch.inventory.cache import InstalledRead, RegionCache
 from ggwatch.inventory.calls import Collector, bounded_each
-from ggwatch.inventory.guidance import GuidanceFound, read_guidance
+from ggwatch.inventory.guidance import GuidanceFound, Wanted, read_guidance
 from ggwatch.model import CallCount, CoreDevice, TargetSnapshot, versions_in_use
 
 
@@ -71,7 +71,7 @@ async def refresh_devices(
     versions = dict(previous.versions)
     recommended = dict(previous.recommended)
     await read_guidance(
-        api, c, cache, arns, referenced, GuidanceFound(versions, recommended), started
+        api, c, cache, arns, Wanted(referenced), GuidanceFound(versions, recommended), started
     )
     return replace(
         previous,
