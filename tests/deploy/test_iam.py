@@ -78,6 +78,7 @@ RESOURCES = {
     "ListDeployments": ALL,
     "ListComponentVersions": COMPONENTS,
     "DescribeComponent": COMPONENTS,
+    "GetComponent": COMPONENTS,
     "GetDeployment": "arn:aws:greengrass:*:*:deployments:*",
     "DeleteDeployment": "arn:aws:greengrass:*:*:deployments:*",
     "ListInstalledComponents": "arn:aws:greengrass:*:*:coreDevices:*",
