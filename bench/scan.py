@@ -146,7 +146,55 @@ def minimal_calls(args: argparse.Namespace) -> int:
                 calls += 1
             if component.versions[version].vendor_guidance in (None, "ACTIVE"):
                 break
+    named = {(n, s["componentVersion"]) for d in in_force for n, s in d.components.items()}
+    read, listed = reachable_recipes(state, named)
+    calls += len(read)  # GetComponent, once per version
+    calls += sum(pages(len(_versions(state, n))) for n in listed)  # ListComponentVersions
+    described = {ref for ref in read if _version(state, ref) is not None}
+    calls += len(described - referenced)  # their guidance: DescribeComponent
     return calls
+
+
+def _versions(state: Any, name: str) -> list[str]:
+    component = state.component(name)
+    return list(component.order) if component is not None else []
+
+
+def _version(state: Any, ref: tuple[str, str]) -> Any:
+    component = state.component(ref[0])
+    return component.versions.get(ref[1]) if component is not None else None
+
+
+def reachable_recipes(
+    state: Any, named: set[tuple[str, str]]
+) -> tuple[set[tuple[str, str]], set[str]]:
+    """The recipes resolution needs, by the simulator's own recipes and ranges: every version
+    in force, then wave by wave the listed versions some dependency range admits; and the
+    components whose versions had to be listed."""
+    from ggwatch.sim.store.recipes import read_recipe, recipe_of
+    from ggwatch.sim.versions import satisfies
+
+    read: set[tuple[str, str]] = set()
+    ranges: dict[str, set[str]] = {}
+    wave = set(named)
+    while wave:
+        read |= wave
+        reached: dict[str, set[str]] = {}
+        for ref in wave:
+            record = _version(state, ref)
+            if record is None:
+                continue
+            for dependency, (requirement, _) in read_recipe(recipe_of(record)).requirements.items():
+                reached.setdefault(dependency, set()).add(requirement)
+        wave = set()
+        for dependency, wanted in reached.items():
+            ranges.setdefault(dependency, set()).update(wanted)
+            component = state.component(dependency)
+            for version in component.order if component is not None else ():
+                ref = (dependency, version)
+                if ref not in read and any(satisfies(version, r) for r in ranges[dependency]):
+                    wave.add(ref)
+    return read, set(ranges)
 
 
 def naive_scan(endpoint: str) -> None:
