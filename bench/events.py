@@ -138,6 +138,7 @@ def latencies(args: argparse.Namespace, env: dict[str, str], queue_url: str | No
     daemon_env = {
         **env,
         "AWS_ENDPOINT_URL_GREENGRASSV2": endpoint,
+        "AWS_ENDPOINT_URL_IOT": endpoint,
         "GGWATCH_REGIONS": "us-west-2",
         "GGWATCH_ACCOUNT_ID": SIM_ACCOUNT,
         "GGWATCH_LOG_FORMAT": "json",

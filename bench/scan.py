@@ -9,7 +9,9 @@ scanners run in this process, one after the other, against the same fleet:
 
 Figures: wall time, API calls and throttled calls of each (from the simulator's call log), the
 minimal number of calls the fleet needs (derived from the fleet itself), and the rate-limit
-floor = minimal calls / budget. The ratios to the floor are what to compare across machines.
+floor = the Greengrass V2 calls / budget, or AWS IoT's membership calls / IoT's budget (spent
+alongside), the longer. The ratios to the floor are what to compare across machines. The naive
+scanner reads no membership and no recipes.
 
     .venv/bin/python -m bench.scan [--budget 30] [--devices 1000] [--skip-naive]
 """
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from functools import cache
 from typing import Any
 
 import anyio
@@ -34,6 +37,8 @@ from ggwatch.settings import Settings
 SIM_ACCOUNT = "123456789012"
 ACCESS_KEY = "AKIASIM0000000000000"
 REGION = "us-west-2"
+IOT_RATE = 10.0  # AWS IoT's budget in the simulator and in ggwatch's settings (both defaults)
+IOT_PAGE = 250  # ListThingsInThingGroup's largest page
 
 
 def start_simulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
@@ -58,6 +63,8 @@ def start_simulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], st
         str(args.latency_ms),
         "--rate-limit",
         str(args.budget),
+        "--iot-rate",
+        str(IOT_RATE),
     ]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
@@ -105,16 +112,58 @@ def call_totals(endpoint: str) -> tuple[int, int]:
 
 def minimal_calls(args: argparse.Namespace) -> int:
     """The fewest calls a complete scan of this fleet needs, computed from the fleet itself."""
+    return sum(minimal_split(args))
+
+
+def floor_seconds(args: argparse.Namespace, budget: float | None = None) -> float:
+    """The rate-limit floor: Greengrass V2's calls at its budget and AWS IoT's at IoT's are
+    spent alongside, so the longer of the two."""
+    greengrass, iot = minimal_split(args)
+    return max(greengrass / (budget or args.budget), iot / IOT_RATE)
+
+
+def minimal_split(args: argparse.Namespace) -> tuple[int, int]:
+    """The fewest Greengrass V2 calls and the fewest AWS IoT calls a complete scan needs."""
+    return _split(args.seed, args.devices, args.deployments, args.components, args.versions)
+
+
+@cache
+def _split(
+    seed: int, devices: int, deployments: int, components: int, versions: int
+) -> tuple[int, int]:
     from ggwatch.sim.fleet import FleetSpec, generate
 
     spec = FleetSpec(
-        seed=args.seed,
-        devices=args.devices,
-        deployments=args.deployments,
-        private_components=args.components,
-        private_versions=args.versions,
+        seed=seed,
+        devices=devices,
+        deployments=deployments,
+        private_components=components,
+        private_versions=versions,
     )
     state = next(iter(generate(spec, now=time.time()).states()))
+    return greengrass_calls(state), membership_calls(state)
+
+
+def membership_calls(state: Any) -> int:
+    """Thing-group membership by the cheaper way, by the simulator's own groups: one
+    ListThingsInThingGroup page per 250 direct members of each group a deployment targets, or
+    one ListThingGroupsForThing per core device."""
+    groups = {
+        d.target_arn.split(":thinggroup/", 1)[1]
+        for d in state.deployments.by_id.values()
+        if ":thinggroup/" in d.target_arn
+    }
+    if not groups or not state.devices:
+        return 0
+    by_group = 0
+    for group in groups:
+        members = state.thing_groups.things_in(group) if state.thing_groups.exists(group) else []
+        by_group += max(1, math.ceil(len(members) / IOT_PAGE))
+    return min(by_group, len(state.devices))
+
+
+def greengrass_calls(state: Any) -> int:
+    """The Greengrass V2 calls: listings, details, installed components, guidance, recipes."""
 
     def pages(n: int) -> int:
         return max(1, math.ceil(n / 100))
@@ -130,7 +179,8 @@ def minimal_calls(args: argparse.Namespace) -> int:
     referenced |= {
         (i.name, i.version) for d in state.devices.values() for i in d.installed.values()
     }
-    calls += len(referenced)
+    described = set(referenced)  # DescribeComponent, once per version
+    walked: set[tuple[str, str]] = set()
     flagged = set()
     for name, version in referenced:
         component = state.component(name)
@@ -142,17 +192,43 @@ def minimal_calls(args: argparse.Namespace) -> int:
         assert component is not None
         calls += 1  # the first page of versions, newest first, holds the newest ACTIVE one
         for version in component.order:
-            if (name, version) not in referenced:
-                calls += 1
+            walked.add((name, version))
             if component.versions[version].vendor_guidance in (None, "ACTIVE"):
                 break
     named = {(n, s["componentVersion"]) for d in in_force for n, s in d.components.items()}
+    named |= upgrade_candidates(state, referenced, flagged)
     read, listed = reachable_recipes(state, named)
+    listed |= flagged  # their versions, listed to find the candidates
     calls += len(read)  # GetComponent, once per version
     calls += sum(pages(len(_versions(state, n))) for n in listed)  # ListComponentVersions
-    described = {ref for ref in read if _version(state, ref) is not None}
-    calls += len(described - referenced)  # their guidance: DescribeComponent
+    described |= {ref for ref in read if _version(state, ref) is not None} | walked
+    calls += len(described)
     return calls
+
+
+UPGRADE_CANDIDATES = 8  # per flagged component, newest first (the product's inventory/recipes.py)
+
+
+def upgrade_candidates(
+    state: Any, referenced: set[tuple[str, str]], flagged: set[str]
+) -> set[tuple[str, str]]:
+    """The versions a flagged component in use may move to under the default upgrade policy
+    (minor: the same major version; a pre-release only from a pre-release), the newest few,
+    by the simulator's own version order."""
+    from ggwatch.sim.versions import is_version, parse
+
+    def allowed(now: str, to: str) -> bool:
+        if to == now or not (is_version(now) and is_version(to)):
+            return False
+        a, b = parse(now), parse(to)
+        return a.major == b.major and (bool(a.prerelease) or not b.prerelease)
+
+    out: set[tuple[str, str]] = set()
+    for name in flagged:
+        current = [v for n, v in referenced if n == name]
+        admitted = [v for v in _versions(state, name) if any(allowed(c, v) for c in current)]
+        out |= {(name, v) for v in admitted[:UPGRADE_CANDIDATES]}
+    return out
 
 
 def _versions(state: Any, name: str) -> list[str]:
@@ -235,7 +311,11 @@ async def ggwatch_scan(budget: float) -> int:
     from ggwatch.scan import scan_once
 
     settings = Settings(
-        regions=(REGION,), quota_share=1.0, service_rate=budget, account_id=SIM_ACCOUNT
+        regions=(REGION,),
+        quota_share=1.0,
+        service_rate=budget,
+        iot_rate=IOT_RATE,
+        account_id=SIM_ACCOUNT,
     )
     result = await scan_once(settings)
     assert result.snapshot.complete, [t.errors for t in result.snapshot.targets]
@@ -257,13 +337,14 @@ def main() -> None:
     process, endpoint = start_simulator(args)
     os.environ.update(
         AWS_ENDPOINT_URL_GREENGRASSV2=endpoint,
+        AWS_ENDPOINT_URL_IOT=endpoint,
         AWS_ACCESS_KEY_ID=ACCESS_KEY,
         AWS_SECRET_ACCESS_KEY="simulated",
         AWS_DEFAULT_REGION=REGION,
     )
     try:
         minimal = minimal_calls(args)
-        floor = minimal / args.budget
+        floor = floor_seconds(args)
         rows = []
         runs: list[tuple[str, Any]] = [("ggwatch", lambda: anyio.run(ggwatch_scan, args.budget))]
         if not args.skip_naive:

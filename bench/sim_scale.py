@@ -32,6 +32,7 @@ async def _page_through(endpoint: str) -> tuple[float, int]:
         AWS_SECRET_ACCESS_KEY="simulated",
         AWS_DEFAULT_REGION="us-west-2",
         AWS_ENDPOINT_URL_GREENGRASSV2=endpoint,
+        AWS_ENDPOINT_URL_IOT=endpoint,
     )
     config = AioConfig(retries={"total_max_attempts": 1})
     async with get_session().create_client("greengrassv2", config=config) as client:

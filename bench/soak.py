@@ -78,6 +78,7 @@ def main() -> None:
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL_GREENGRASSV2": endpoint,
+        "AWS_ENDPOINT_URL_IOT": endpoint,
         "AWS_ACCESS_KEY_ID": access_key(0),
         "AWS_SECRET_ACCESS_KEY": "simulated",
         "GGWATCH_REGIONS": "us-west-2",

@@ -138,6 +138,7 @@ def target_configs(args: argparse.Namespace, accounts: list[Account]) -> list[Ta
             account_id=control(a.endpoint, "/_sim/fleet")["default_account"],
             regions=REGIONS[: args.regions],
             endpoint_url=a.endpoint,
+            iot_endpoint_url=a.endpoint,  # the same simulator serves its AWS IoT calls
         )
         for a in accounts
     ]
@@ -335,6 +336,7 @@ def main() -> int:
     # Each target names its own endpoint; a process-wide one would override none of them but
     # could hide a target that lost its own.
     os.environ.pop("AWS_ENDPOINT_URL_GREENGRASSV2", None)
+    os.environ.pop("AWS_ENDPOINT_URL_IOT", None)
     os.environ.pop("AWS_ENDPOINT_URL", None)
     try:
         configs = target_configs(args, accounts)

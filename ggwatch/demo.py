@@ -108,6 +108,7 @@ async def run(settings: Settings, port: int) -> None:
         # The demo process is the SDK's user here: point it at the simulator the standard way.
         os.environ.update(
             AWS_ENDPOINT_URL_GREENGRASSV2=running.endpoint,
+            AWS_ENDPOINT_URL_IOT=running.endpoint,  # thing groups, on the same port
             AWS_ACCESS_KEY_ID=access_key(0),
             AWS_SECRET_ACCESS_KEY="simulated",  # noqa: S106 (the simulator checks none)
             AWS_DEFAULT_REGION=regions[0],

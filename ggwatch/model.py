@@ -193,6 +193,10 @@ class TargetSnapshot:
     # dependencies can reach (GetComponent), and each reached component's versions.
     recipes: Mapping[VersionRef, Recipe] = field(default_factory=lambda: MappingProxyType({}))
     candidates: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    # The thing groups whose deployments reach each core device (AWS IoT membership), by thing
+    # name, each sorted. None: not read in this scan, which is not the same as no groups; a
+    # device absent from a read mapping belongs to no group that any deployment targets.
+    membership: Mapping[str, tuple[str, ...]] | None = None
 
     @property
     def region(self) -> str:

@@ -5,30 +5,35 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import structlog
 
 from ggwatch.aws.callguard import CallCounter, CallGuard, RetryPolicy
 from ggwatch.aws.clients import (
+    ClientOptions,
     Session,
     Target,
     caller_account,
     greengrass_clients,
+    iot_clients,
     new_session,
     target_sessions,
     targets_to_watch,
 )
 from ggwatch.aws.greengrass import AioGreengrass
+from ggwatch.aws.iot import AioIot
 from ggwatch.aws.quota import TokenBucket, service_rate
 from ggwatch.errors import AWSError
 from ggwatch.inventory.cache import RegionCache
 from ggwatch.inventory.collect import collect, failed_snapshot
-from ggwatch.model import Snapshot, TargetId, TargetSnapshot
+from ggwatch.inventory.membership import Resolving
+from ggwatch.model import Snapshot, TargetId, TargetSnapshot, VersionRef
 from ggwatch.report import ScanResult
-from ggwatch.rules import evaluate
-from ggwatch.settings import ClientSection, PollSection, Settings
+from ggwatch.rules import assess
+from ggwatch.settings import ClientSection, PollSection, ResolutionSection, Settings
 
 
 def utcnow() -> dt.datetime:
@@ -50,21 +55,29 @@ def guidance_max_age(poll: PollSection) -> float:
 
 @dataclass
 class ScanState:
-    """What outlives one scan in a process: each target's caches, request bucket and account.
+    """What outlives one scan in a process: each target's caches, request buckets, account and
+    AWS IoT client.
 
-    Buckets are per account and Region, as AWS's quotas are. An account id, once known, never
-    changes: findings are keyed by it. The sections of the settings it needs are read once.
+    Buckets are per account and Region, as AWS's quotas are: one for Greengrass V2, one for AWS
+    IoT, whose budget is its own. An account id, once known, never changes: findings are keyed
+    by it. The sections of the settings it needs are read once. `iot_clients` are the ones the
+    shell opened (`iot_clients`); a scan that resolves dependencies needs its target's.
     """
 
     client: ClientSection
     poll: PollSection
+    resolution: ResolutionSection
     caches: dict[TargetId, RegionCache]
     buckets: dict[TargetId, TokenBucket]
     accounts: dict[TargetId, str]
+    iot_buckets: dict[TargetId, TokenBucket] = field(default_factory=dict)
+    iot_clients: dict[TargetId, Any] = field(default_factory=dict)
 
     @classmethod
     def new(cls, settings: Settings) -> ScanState:
-        return cls(settings.client, settings.poll, caches={}, buckets={}, accounts={})
+        return cls(
+            settings.client, settings.poll, settings.resolution, caches={}, buckets={}, accounts={}
+        )
 
     async def account(self, target: Target, session: Session) -> str:
         """The target's account id: configured, or asked of STS once (AWSError if it fails)."""
@@ -84,6 +97,7 @@ class ScanState:
             self.caches[where] = RegionCache(
                 describe_refresh=guidance_max_age(self.poll),
                 device_refresh=self.poll.device_refresh_seconds,
+                membership_refresh=self.resolution.membership_refresh_seconds,
             )
         return self.caches[where]
 
@@ -93,22 +107,57 @@ class ScanState:
             self.buckets[where] = TokenBucket(budget * self.client.quota_share)
         return self.buckets[where]
 
-    def api(self, target: Target, client: object) -> AioGreengrass:
-        """A fresh adapter (call counter, breaker and deadline) for one pass over the target."""
-        bucket = self.bucket(target.id)
-        guard = CallGuard(
+    def iot_bucket(self, where: TargetId) -> TokenBucket:
+        """AWS IoT's bucket: its own budget (`iot_rate`), ggwatch's share of it."""
+        if where not in self.iot_buckets:
+            budget = self.resolution.iot_rate * self.client.quota_share
+            self.iot_buckets[where] = TokenBucket(budget)
+        return self.iot_buckets[where]
+
+    def guard(self, bucket: TokenBucket) -> CallGuard:
+        """A pass's breaker and deadline for the calls of one bucket."""
+        return CallGuard(
             started=anyio.current_time(),
             minimum=deadline_floor(self.client, self.poll),
             budget=bucket.ceiling,
             fixed=self.client.scan_deadline_seconds,
         )
+
+    def api(self, target: Target, client: object) -> AioGreengrass:
+        """A fresh adapter (call counter, breaker and deadline) for one pass over the target."""
+        bucket = self.bucket(target.id)
         return AioGreengrass(
             client,
             target.id.region,
             bucket,
             CallCounter(),
             RetryPolicy(max_attempts=self.client.max_attempts),
-            guard=guard,
+            guard=self.guard(bucket),
+        )
+
+    def resolving(
+        self, target: Target, counter: CallCounter, extra: tuple[VersionRef, ...] = ()
+    ) -> Resolving | None:
+        """What one pass over the target reads for dependency resolution: None when it is off
+        (no GetComponent, no AWS IoT call); else membership through a fresh AWS IoT adapter that
+        counts into the pass's counter, with a breaker and deadline of its own (another
+        endpoint, another budget)."""
+        if not self.resolution.resolve_dependencies:
+            return None
+        bucket = self.iot_bucket(target.id)
+        iot = AioIot(
+            self.iot_clients[target.id],
+            target.id.region,
+            bucket,
+            counter,
+            RetryPolicy(max_attempts=self.client.max_attempts),
+            guard=self.guard(bucket),
+        )
+        return Resolving(
+            iot,
+            self.resolution.nested_group_deployments,
+            extra,
+            self.resolution.upgrade_policy,
         )
 
 
@@ -119,6 +168,7 @@ async def collect_target(
     settings: Settings,
     clock: Callable[[], dt.datetime],
     session: Session,
+    extra: tuple[VersionRef, ...] = (),
 ) -> TargetSnapshot:
     """One target's snapshot; a failure outside any AWS call is an incomplete snapshot too.
 
@@ -130,12 +180,12 @@ async def collect_target(
         account = await state.account(target, session)
         snapshot = await collect(
             api,
-            api.counter,
             state.cache(target.id),
             target=target.id,
             account=account,
             max_in_flight=settings.max_in_flight,
             clock=clock,
+            resolving=state.resolving(target, api.counter, extra),
         )
     except AWSError as exc:
         snapshot = failed_snapshot(target.id, account, api.counter, exc, clock())
@@ -152,36 +202,53 @@ async def scan_once(
     *,
     session: Session | None = None,
     clock: Callable[[], dt.datetime] = utcnow,
+    extra: tuple[VersionRef, ...] = (),
 ) -> ScanResult:
+    """Scan every target once and assess the fleet. `extra`: versions each target reads as if
+    a deployment in force named them (their recipes and guidance), for `ggwatch preflight`."""
     state = state or ScanState.new(settings)
     session = session or new_session()
     targets = targets_to_watch(settings, session)
     started = time.monotonic()
     found: dict[TargetId, TargetSnapshot] = {}
     sessions = target_sessions(targets, session, settings)
-    async with greengrass_clients(
-        targets,
-        sessions,
-        connect_timeout=settings.connect_timeout_seconds,
-        read_timeout=settings.read_timeout_seconds,
-        pool_size=settings.max_in_flight * 2,
-    ) as clients:
+    options = client_options(settings)
+    async with (
+        greengrass_clients(targets, sessions, **options) as clients,
+        iot_clients(targets, sessions, **options) as iot,
+    ):
+        state.iot_clients.update(iot)
 
         async def one(target: Target) -> None:
             api = state.api(target, clients[target.id])
             found[target.id] = await collect_target(
-                target, api, state, settings, clock, sessions[target.id]
+                target, api, state, settings, clock, sessions[target.id], extra
             )
 
-        # Every target at once: each is paced by its own account and Region's bucket.
-        async with anyio.create_task_group() as group:
-            for target in targets:
-                group.start_soon(one, target)
+        try:
+            # Every target at once: each is paced by its own account and Region's buckets.
+            async with anyio.create_task_group() as group:
+                for target in targets:
+                    group.start_soon(one, target)
+        finally:
+            for where in iot:  # closed with the block: no later pass may use them
+                state.iot_clients.pop(where, None)
 
     snapshot = Snapshot(tuple(found[t.id] for t in targets))
     now = clock()
-    findings = evaluate(snapshot, settings.rules_config, now)
-    return ScanResult(snapshot, findings, now, time.monotonic() - started)
+    assessment = assess(snapshot, settings.rules_config, now)
+    return ScanResult(
+        snapshot, assessment.findings, now, time.monotonic() - started, assessment.plans
+    )
+
+
+def client_options(settings: Settings) -> ClientOptions:
+    """How the shell opens a target's clients (`greengrass_clients`, `iot_clients`)."""
+    return ClientOptions(
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
+        pool_size=settings.max_in_flight * 2,
+    )
 
 
 def deadline_floor(client: ClientSection, poll: PollSection) -> float:

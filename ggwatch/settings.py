@@ -83,6 +83,12 @@ class TargetConfig(BaseModel):
         description="Greengrass V2 endpoint for this target (a VPC interface endpoint); "
         "default: AWS_ENDPOINT_URL_GREENGRASSV2 or the public one.",
     )
+    iot_endpoint_url: str | None = Field(
+        default=None,
+        description="AWS IoT endpoint for this target's thing-group reads (a VPC interface "
+        "endpoint serves one service, so `endpoint_url` is not used for them); default: "
+        "AWS_ENDPOINT_URL_IOT or the public one.",
+    )
 
     account_id: str | None = Field(
         default=None,
@@ -133,7 +139,7 @@ class TargetConfig(BaseModel):
     def _check_regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return names.check_regions(value)
 
-    @field_validator("endpoint_url")
+    @field_validator("endpoint_url", "iot_endpoint_url")
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("https://", "http://")):
@@ -156,6 +162,18 @@ class ClientSection:
     connect_timeout_seconds: float
     read_timeout_seconds: float
     scan_deadline_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionSection:
+    """What dependency resolution reads: recipes and AWS IoT thing-group membership, how often,
+    at what pace, and how far a recommended version may move."""
+
+    resolve_dependencies: bool
+    upgrade_policy: Literal["patch", "minor", "major"]
+    membership_refresh_seconds: float
+    nested_group_deployments: Literal["direct", "inherited"]
+    iot_rate: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +278,16 @@ class Settings(BaseSettings):
         "Default: AWS's quota for the Region (30; 10 in China and GovCloud).",
         json_schema_extra={"section": "aws"},
     )
+    iot_rate: float = Field(
+        default=10.0,
+        gt=0.0,
+        le=1_000_000.0,
+        description="The account's AWS IoT request budget for the thing-group reads "
+        "(ListThingsInThingGroup, ListThingGroupsForThing), requests/second per Region, apart "
+        "from Greengrass V2's; ggwatch takes quota_share of it. AWS publishes no figure "
+        "ggwatch could confirm: 10 is a conservative guess; set your account's quota.",
+        json_schema_extra={"section": "aws"},
+    )
     max_in_flight: int = Field(
         default=4,
         ge=1,
@@ -279,7 +307,8 @@ class Settings(BaseSettings):
     targets: tuple[TargetConfig, ...] = Field(
         default=(),
         description="Accounts to watch, each {account: alias, role_arn, account_id, "
-        "external_id, session_name, duration_seconds, regions, endpoint_url} (see the targets "
+        "external_id, session_name, duration_seconds, regions, endpoint_url, "
+        "iot_endpoint_url} (see the targets "
         "table); a JSON list in GGWATCH_TARGETS. Empty: one target, alias 'default', with the "
         "SDK's own credentials and `regions`.",
         json_schema_extra={"section": "targets"},
@@ -332,6 +361,27 @@ class Settings(BaseSettings):
         description="Target ARN globs, component name globs and deployment tags whose findings "
         "are left out (see the exclusions table); JSON in the environment. Empty: nothing is "
         "left out.",
+        json_schema_extra={"section": "scan"},
+    )
+
+    resolve_dependencies: bool = Field(
+        default=True,
+        description="Read what dependency resolution needs: recipes (GetComponent) and AWS IoT "
+        "thing-group membership. false: neither is called, for accounts whose IAM does not "
+        "grant them yet; the rules that resolve dependencies then stay silent.",
+        json_schema_extra={"section": "scan"},
+    )
+    upgrade_policy: Literal["patch", "minor", "major"] = Field(
+        default="minor",
+        description="Recommended versions stay within this distance of the version in use: "
+        "patch = same minor, minor = same major, major = any.",
+        json_schema_extra={"section": "scan"},
+    )
+    nested_group_deployments: Literal["direct", "inherited"] = Field(
+        default="direct",
+        description="Whether a deployment to a thing group reaches the devices of its child "
+        "groups, which no AWS document settles. direct: only the group's own members; "
+        "inherited: members of nested groups too (read with ListThingsInThingGroup recursive).",
         json_schema_extra={"section": "scan"},
     )
 
@@ -439,6 +489,14 @@ class Settings(BaseSettings):
         "lastStatusUpdateTimestamp moves, and at the latest after this many seconds.",
         json_schema_extra={"section": "daemon"},
     )
+    membership_refresh_seconds: float = Field(
+        default=900.0,
+        ge=0.0,
+        le=30 * DAY,
+        description="Seconds after which the daemon re-reads AWS IoT thing-group membership "
+        "(an event about a device re-reads that device's groups at once). 0: every scan.",
+        json_schema_extra={"section": "daemon"},
+    )
     poll_jitter: float = Field(
         default=0.1,
         ge=0.0,
@@ -531,7 +589,20 @@ class Settings(BaseSettings):
     @property
     def rules_config(self) -> RulesConfig:
         return RulesConfig(
-            stale_after_days=self.stale_after_days, rules=self.rules, exclusions=self.exclusions
+            stale_after_days=self.stale_after_days,
+            rules=self.rules,
+            exclusions=self.exclusions,
+            upgrade_policy=self.upgrade_policy,
+        )
+
+    @property
+    def resolution(self) -> ResolutionSection:
+        return ResolutionSection(
+            resolve_dependencies=self.resolve_dependencies,
+            upgrade_policy=self.upgrade_policy,
+            membership_refresh_seconds=self.membership_refresh_seconds,
+            nested_group_deployments=self.nested_group_deployments,
+            iot_rate=self.iot_rate,
         )
 
     @property

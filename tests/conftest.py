@@ -44,6 +44,7 @@ def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any) ->
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "simulated-secret")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_ENDPOINT_URL_GREENGRASSV2", "http://127.0.0.1:9")  # closed port
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IOT", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
 
 
@@ -89,6 +90,7 @@ async def sim(
 ) -> AsyncIterator[Running]:
     async with serve(simulator) as running:
         monkeypatch.setenv("AWS_ENDPOINT_URL_GREENGRASSV2", running.endpoint)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_IOT", running.endpoint)  # the same port serves IoT
         yield running
 
 

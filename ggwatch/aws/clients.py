@@ -4,17 +4,17 @@ The SDK's own session honours the usual chain (environment, profiles, SSO, conta
 instance credentials) and the standard AWS_ENDPOINT_URL_<SERVICE> settings. A target with a
 `role_arn` gets its own session whose credentials come from STS AssumeRole, called with the
 SDK's credentials and refreshed by botocore before they expire. botocore's own retries are off
-for Greengrass V2: the adapter retries itself so that it can honour Retry-After and count every
-attempt.
+for Greengrass V2 and AWS IoT: the adapters retry themselves so that they can honour Retry-After
+and count every attempt.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 import botocore.session
 import structlog
@@ -30,7 +30,11 @@ from ggwatch.model import DEFAULT_ALIAS, TargetId
 from ggwatch.names import is_account_id
 from ggwatch.settings import Settings, TargetConfig
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 SERVICE = "greengrassv2"
+IOT_SERVICE = "iot"
 # aiobotocore ships no type hints; callers outside ggwatch.aws name the session by this alias.
 Session: TypeAlias = Any
 
@@ -66,6 +70,10 @@ class Target:
     @property
     def endpoint_url(self) -> str | None:
         return self.config.endpoint_url if self.config is not None else None
+
+    @property
+    def iot_endpoint_url(self) -> str | None:
+        return self.config.iot_endpoint_url if self.config is not None else None
 
 
 def targets_to_watch(settings: Settings, session: Session) -> tuple[Target, ...]:
@@ -256,28 +264,56 @@ def target_sessions(
     return out
 
 
-@asynccontextmanager
-async def greengrass_clients(
+class ClientOptions(TypedDict):
+    """How the shell opens a target's clients: HTTP timeouts (seconds) and connections."""
+
+    connect_timeout: float
+    read_timeout: float
+    pool_size: int
+
+
+def greengrass_clients(
     targets: Sequence[Target],
     sessions: Mapping[TargetId, Session],
-    *,
-    connect_timeout: float,
-    read_timeout: float,
-    pool_size: int,
+    **options: Unpack[ClientOptions],
+) -> AbstractAsyncContextManager[dict[TargetId, Any]]:
+    """One Greengrass V2 client per target, closed when the block exits: at the target's
+    `endpoint_url`, else where AWS_ENDPOINT_URL_GREENGRASSV2 (botocore) or AWS puts it."""
+    return _clients(SERVICE, {t.id: t.endpoint_url for t in targets}, sessions, options)
+
+
+def iot_clients(
+    targets: Sequence[Target],
+    sessions: Mapping[TargetId, Session],
+    **options: Unpack[ClientOptions],
+) -> AbstractAsyncContextManager[dict[TargetId, Any]]:
+    """One AWS IoT client per target (thing-group membership), closed when the block exits: at
+    the target's `iot_endpoint_url`, else where AWS_ENDPOINT_URL_IOT (botocore) or AWS puts it.
+    A target's `endpoint_url` is Greengrass V2's alone: a VPC interface endpoint serves one
+    service."""
+    return _clients(IOT_SERVICE, {t.id: t.iot_endpoint_url for t in targets}, sessions, options)
+
+
+@asynccontextmanager
+async def _clients(
+    service: str,
+    endpoints: Mapping[TargetId, str | None],
+    sessions: Mapping[TargetId, Session],
+    options: ClientOptions,
 ) -> AsyncIterator[dict[TargetId, Any]]:
-    """One client per target, closed when the block exits."""
+    """One client of `service` per target, closed when the block exits."""
     config = AioConfig(
         retries={"total_max_attempts": 1, "mode": "standard"},  # one attempt: ours retry
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        max_pool_connections=pool_size,
+        connect_timeout=options["connect_timeout"],
+        read_timeout=options["read_timeout"],
+        max_pool_connections=options["pool_size"],
     )
     async with AsyncExitStack() as stack:
         clients: dict[TargetId, Any] = {}
-        for target in targets:
-            options: dict[str, Any] = {"region_name": target.id.region, "config": config}
-            if target.config is not None and target.config.endpoint_url is not None:
-                options["endpoint_url"] = target.config.endpoint_url
-            client = sessions[target.id].create_client(SERVICE, **options)
-            clients[target.id] = await stack.enter_async_context(client)
+        for where, endpoint in endpoints.items():
+            extra: dict[str, Any] = {"region_name": where.region, "config": config}
+            if endpoint is not None:
+                extra["endpoint_url"] = endpoint
+            client = sessions[where].create_client(service, **extra)
+            clients[where] = await stack.enter_async_context(client)
         yield clients

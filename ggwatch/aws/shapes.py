@@ -1,5 +1,6 @@
-"""Greengrass V2 answers parsed into domain values (ggwatch.model): the one place that knows
-the API's shapes. A missing or mistyped member is a MalformedResponse, never a KeyError."""
+"""Greengrass V2 and AWS IoT answers parsed into domain values (ggwatch.model): the one place
+that knows the APIs' shapes. A missing or mistyped member is a MalformedResponse, never a
+KeyError."""
 
 from __future__ import annotations
 
@@ -160,6 +161,23 @@ def installed_component(item: Mapping[str, Any]) -> InstalledComponent:
         lifecycle_state=item.get("lifecycleState"),
         installation_source=item.get("lastInstallationSource"),
     )
+
+
+def thing_names(items: list[Any]) -> tuple[str, ...]:
+    """ListThingsInThingGroup's `things` (names), every page's: sorted, each once."""
+    return tuple(sorted({_text(item) for item in items}))
+
+
+def group_names(items: list[Any]) -> tuple[str, ...]:
+    """ListThingGroupsForThing's `thingGroups` ({groupName, groupArn}), every page's: the
+    names, sorted, each once."""
+    return tuple(sorted({_text(item["groupName"]) for item in items}))
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"expected a name, got {value!r}")
+    return value
 
 
 def _utc(value: dt.datetime | float) -> dt.datetime:

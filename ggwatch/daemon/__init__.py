@@ -33,6 +33,7 @@ from ggwatch import __version__
 from ggwatch.aws.clients import (
     Session,
     greengrass_clients,
+    iot_clients,
     new_session,
     target_sessions,
     targets_to_watch,
@@ -46,7 +47,7 @@ from ggwatch.daemon.signals import watch_signals
 from ggwatch.events.consumer import Consumer, QueueStats
 from ggwatch.events.mailbox import Mailbox
 from ggwatch.events.stage import open_queues, router
-from ggwatch.scan import ScanState, utcnow
+from ggwatch.scan import ScanState, client_options, utcnow
 from ggwatch.settings import HttpSection, Settings
 from ggwatch.sinks import FindingSink
 from ggwatch.sinks.finding_log import FindingLog
@@ -117,14 +118,10 @@ async def run(
     log = structlog.get_logger("ggwatch.daemon")
     sessions = target_sessions(targets, session, settings)
     async with AsyncExitStack() as stack:
-        clients = await stack.enter_async_context(
-            greengrass_clients(
-                targets,
-                sessions,
-                connect_timeout=settings.connect_timeout_seconds,
-                read_timeout=settings.read_timeout_seconds,
-                pool_size=settings.max_in_flight * 2,
-            )
+        options = client_options(settings)
+        clients = await stack.enter_async_context(greengrass_clients(targets, sessions, **options))
+        state.iot_clients.update(
+            await stack.enter_async_context(iot_clients(targets, sessions, **options))
         )
         queues = await open_queues(settings, session, targets, stack)
         stopping = anyio.Event()

@@ -167,12 +167,12 @@ async def _refresh(
     try:
         return await refresh_devices(
             api,
-            api.counter,
             state.cache(target.id),
             last,
             batch.things,
             max_in_flight=settings.max_in_flight,
             clock=clock,
+            resolving=state.resolving(target, api.counter),
         )
     except Exception as exc:  # a bug or a payload nobody expected: the full scan still runs
         log = structlog.get_logger("ggwatch.poller")

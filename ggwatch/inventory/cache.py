@@ -6,9 +6,9 @@ Every entry is named: what was read, and when (on the clock of the scan that rea
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from ggwatch.model import (
     CoreDevice,
@@ -51,6 +51,26 @@ class Recommendation(NamedTuple):
     found_at: dt.datetime
 
 
+NestedReach = Literal["direct", "inherited"]
+EXPIRED = dt.datetime.min.replace(tzinfo=dt.UTC)  # a read_at that is never fresh
+
+
+class MembershipRead(NamedTuple):
+    """AWS IoT thing-group membership as the last read found it (ggwatch.inventory.membership).
+
+    It covers the targeted `groups` and the core devices `things` it was read for; `by_thing`
+    holds each covered device's groups among them (absent: none), `members` the things each
+    group was seen to hold (what its listing's pages are estimated from).
+    """
+
+    nested: NestedReach
+    groups: frozenset[str]
+    things: frozenset[str]
+    by_thing: Mapping[str, frozenset[str]]
+    members: Mapping[str, int]
+    read_at: dt.datetime
+
+
 @dataclass
 class RegionCache:
     """What a daemon keeps between scans of one target, so that a steady fleet costs little.
@@ -62,7 +82,10 @@ class RegionCache:
     - recommended: the newest ACTIVE version per flagged component, refreshed with guidance;
     - recipes: GetComponent's recipe by version, forever (a recipe never changes; None: the
       version is gone, which it stays);
-    - listed: the versions of each component a dependency reaches, refreshed with guidance.
+    - listed: the versions of each component a dependency reaches, refreshed with guidance;
+    - membership: AWS IoT thing-group membership of the core devices, re-read after
+      `membership_refresh` (a device's own groups at once when an event names it); a group or
+      device newly listed is read on its own.
     Every entry is dropped once its deployment, device or version is no longer listed or
     used, so the caches are bounded by the fleet. A one-shot scan starts with an empty cache:
     that is a full scan.
@@ -70,12 +93,14 @@ class RegionCache:
 
     describe_refresh: float = 900.0
     device_refresh: float = 86_400.0
+    membership_refresh: float = 900.0
     details: dict[str, DeploymentDetail] = field(default_factory=dict)
     versions: dict[VersionRef, DescribedVersion] = field(default_factory=dict)
     installed: dict[str, InstalledRead] = field(default_factory=dict)
     recommended: dict[str, Recommendation] = field(default_factory=dict)
     recipes: dict[VersionRef, Recipe | None] = field(default_factory=dict)
     listed: dict[str, ListedVersions] = field(default_factory=dict)
+    membership: MembershipRead | None = None
     # The fewest calls the last scan found a full scan needs: the next scan's deadline makes
     # room for them from its start.
     minimal_calls: int = 0
@@ -89,12 +114,19 @@ class RegionCache:
         self.versions.clear()
         self.recommended.clear()
 
+    def expire_membership(self) -> None:
+        """Read all thing-group membership again at the next scan; the group sizes it saw still
+        guide the choice of how."""
+        if self.membership is not None:
+            self.membership = self.membership._replace(read_at=EXPIRED)
+
     def sizes(self) -> tuple[tuple[str, int], ...]:
         return (
             ("deployment_details", len(self.details)),
             ("installed_components", len(self.installed)),
             ("recipes", len(self.recipes)),
             ("recommended_versions", len(self.recommended)),
+            ("thing_group_members", len(self.membership.by_thing) if self.membership else 0),
             ("version_lists", len(self.listed)),
             ("vendor_guidance", len(self.versions)),
         )

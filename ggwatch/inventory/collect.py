@@ -8,6 +8,9 @@
    the cached read (see RegionCache).
 3. DescribeComponent for every version those name, unless described within the refresh.
 4. For each component with a DISCONTINUED or DELETED version in use, the newest ACTIVE version.
+5. What dependency resolution needs (unless `resolve` is off): the recipes (recipes.py), and,
+   alongside steps 2 to 5 from the listings on, AWS IoT thing-group membership (membership.py),
+   paced by IoT's own budget.
 
 Calls run at most `max_in_flight` at a time, all in task groups of this function; the token
 bucket in the adapter keeps them within the quota share. A failed call is recorded and the
@@ -25,15 +28,16 @@ from typing import NamedTuple
 
 import anyio
 
-from ggwatch.aws.api import PAGE_SIZE, GreengrassAPI
+from ggwatch.aws.api import PAGE_SIZE, GreengrassAPI, IotAPI
 from ggwatch.aws.callguard import CallCounter
 from ggwatch.aws.shapes import ComponentSummary
 from ggwatch.errors import AWSError
 from ggwatch.inventory.arns import ArnResolver
-from ggwatch.inventory.cache import InstalledRead, RegionCache
+from ggwatch.inventory.cache import InstalledRead, NestedReach, RegionCache
 from ggwatch.inventory.calls import Collector, bounded_each
 from ggwatch.inventory.guidance import GuidanceFound, Wanted, read_guidance
-from ggwatch.inventory.recipes import read_recipes
+from ggwatch.inventory.membership import RECIPES_ONLY, MembershipFound, Resolving, read_membership
+from ggwatch.inventory.recipes import RecipeReader, RecipesFound
 from ggwatch.model import (
     CallCount,
     CoreDevice,
@@ -46,6 +50,7 @@ from ggwatch.model import (
     versions_in_use,
 )
 from ggwatch.resolution import ranges
+from ggwatch.rules.recommend import upgrade_allowed
 
 
 def _pages(items: int) -> int:
@@ -75,14 +80,16 @@ class _Reads(NamedTuple):
 
 async def collect(
     api: GreengrassAPI,
-    counter: CallCounter,
     cache: RegionCache,
     *,
     target: TargetId,
     account: str,
     max_in_flight: int,
     clock: Callable[[], dt.datetime],
+    resolving: Resolving | None = RECIPES_ONLY,
 ) -> TargetSnapshot:
+    """One target's snapshot. `resolving` None: neither recipes nor membership are read (the
+    snapshot's are empty and None); without its `iot`, membership is not read (None)."""
     started = clock()
     c = Collector(max_in_flight)
     api.expect_calls(cache.minimal_calls)
@@ -96,29 +103,72 @@ async def collect(
     listed = listings.pages()
     api.expect_calls(listed + sum(1 for d in deployments if d.in_force) + len(devices))
 
-    # 2. Details of in-force deployments (once per process) and devices' installed components.
-    in_force = [d for d in deployments if d.in_force]
-    reads = await _read_details(api, c, cache, in_force, devices, started)
+    # 5, in part: membership needs only the deployments and the devices, and IoT's own budget.
+    members = MembershipFound(None, 0)
 
-    # 3. The recipes resolution needs, from what the deployments in force name.
-    arns = ArnResolver(target.region, account, listings.private, listings.public)
-    named = {ref for detail in reads.details.values() for ref in detail.components}
-    recipes = await read_recipes(api, c, cache, arns, named, ranges.satisfies, started)
-    reachable = frozenset(r for r, recipe in recipes.recipes.items() if recipe is not None)
+    iot = resolving.iot if resolving is not None else None
 
-    # 4 and 5. Vendor guidance of every version in force, installed or reachable, and where
-    # to move from a flagged one in use.
-    referenced = versions_in_use(reads.details.values(), reads.installed.values())
-    found = GuidanceFound({}, {})
-    wanted = Wanted(referenced, reachable)
-    flagged = await read_guidance(api, c, cache, arns, wanted, found, started)
+    async def membership(reader: IotAPI, nested: NestedReach) -> None:
+        nonlocal members
+        members = await read_membership(
+            reader, c, cache, deployments, devices, nested=nested, started=started
+        )
+
+    async with anyio.create_task_group() as group:
+        if (
+            resolving is not None
+            and iot is not None
+            and None
+            not in (
+                listings.deployments,
+                listings.devices,
+            )
+        ):
+            group.start_soon(membership, iot, resolving.nested)
+
+        # 2. Details of in-force deployments (once per process) and devices' components.
+        in_force = [d for d in deployments if d.in_force]
+        reads = await _read_details(api, c, cache, in_force, devices, started)
+
+        # 3. Vendor guidance of every version in force or installed, and the newest ACTIVE
+        # version of each component with a flagged one in use.
+        arns = ArnResolver(target.region, account, listings.private, listings.public)
+        extra = set(resolving.extra) if resolving is not None else set()
+        referenced = versions_in_use(reads.details.values(), reads.installed.values()) | extra
+        found = GuidanceFound({}, {})
+        wanted = Wanted(referenced, recommend=False)
+        flagged = await read_guidance(api, c, cache, arns, wanted, found, started)
+
+        # 4. The recipes resolution needs: of what the deployments in force name, of the
+        # versions a flagged one may move to, and of what their dependencies reach; then the
+        # guidance of what they reach.
+        recipes = RecipesFound()
+        if resolving is not None:
+            named = {ref for detail in reads.details.values() for ref in detail.components}
+            named |= extra
+            reader = RecipeReader(api, c, cache, arns, started)
+            policy = resolving.upgrade_policy
+            named |= await reader.candidates(
+                referenced, flagged, lambda now, to: upgrade_allowed(policy, now, to)
+            )
+            recipes = await reader.read(named, ranges.satisfies)
+        reachable = frozenset(r for r, recipe in recipes.recipes.items() if recipe is not None)
+        await read_guidance(api, c, cache, arns, Wanted(referenced, reachable), found, started)
 
     if not c.errors:
-        cache.prune(deployments, devices, referenced | reachable, flagged, set(recipes.recipes))
-    # What a full scan of this fleet needs at the least, and so its time at the budget.
+        kept = (
+            set(recipes.recipes) if resolving is not None else None
+        )  # off: the recipes cached stay
+        cache.prune(deployments, devices, referenced | reachable, flagged, kept)
+    # What a full scan of this fleet needs at the least, and so its time at the budgets: the
+    # Greengrass V2 calls at its budget and the IoT calls at IoT's, which are spent alongside.
     minimal = listed + len(in_force) + len(referenced | reachable) + recipes.calls
     minimal += sum(found.walk_cost.values())
     minimal += sum(_pages(len(d.installed or ())) for d in reads.installed.values())
+    floor = minimal / api.budget
+    if iot is not None:
+        floor = max(floor, members.calls / iot.budget)
+    minimal += members.calls
     if not c.errors:
         cache.minimal_calls = minimal
     device_list = tuple(reads.installed.get(d.thing_name, d) for d in devices)
@@ -140,13 +190,14 @@ async def collect(
         ),
         candidates=MappingProxyType(recipes.candidates),
         calls=tuple(
-            CallCount(op, outcome, n) for (op, outcome), n in sorted(counter.counts.items())
+            CallCount(op, outcome, n) for (op, outcome), n in sorted(api.counter.counts.items())
         ),
         started=started,
         finished=clock(),
         minimal_calls=minimal,
-        floor_seconds=minimal / api.budget,
+        floor_seconds=floor,
         cache_sizes=cache.sizes(),
+        membership=members.membership,
     )
 
 

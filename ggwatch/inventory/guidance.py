@@ -37,6 +37,7 @@ class Wanted(NamedTuple):
 
     in_use: set[VersionRef]
     reachable: frozenset[VersionRef] = frozenset()
+    recommend: bool = True  # False: the guidance only, no newest-ACTIVE walk yet
 
     def every(self) -> set[VersionRef]:
         return self.in_use | self.reachable
@@ -53,10 +54,14 @@ async def read_guidance(
 ) -> set[str]:
     """Fill `found.versions` for every wanted version not in it yet, then `found.recommended`
     (and `found.walk_cost`) for every component with a flagged version in use that has none
-    yet: from the cache when fresh. Returns the names of the components with a flagged
-    version in use."""
+    yet: from the cache when fresh (`wanted.recommend` False: the guidance only). Returns the
+    names of the components with a flagged version in use.
+
+    A walk's cost counts the versions it describes that nothing else wanted, so that what a
+    full scan needs is each version described once."""
     versions, recommended, walk_cost = found.versions, found.recommended, found.walk_cost
     referenced = wanted.in_use
+    described = wanted.every()
 
     async def describe(ref: VersionRef) -> None:
         seen = cache.versions.get(ref)
@@ -70,7 +75,7 @@ async def read_guidance(
 
     await bounded_each(sorted(wanted.every() - versions.keys()), describe, c.limit)
 
-    async def recommend(name: str) -> None:
+    async def newest_active(name: str) -> None:
         seen = cache.recommended.get(name)
         if seen is not None and cache.fresh(seen.found_at, started, cache.describe_refresh):
             recommended[name], walk_cost[name] = seen.version, seen.calls
@@ -84,7 +89,7 @@ async def read_guidance(
                 if status is None:
                     status = await api.describe_component(ref, arn)
                     versions[ref] = status
-                cost += ref not in referenced
+                cost += ref not in described
                 if status.exists and status.guidance is Guidance.ACTIVE:
                     return version, cost
             return None, cost
@@ -98,5 +103,6 @@ async def read_guidance(
         cache.recommended[name] = Recommendation(newest, cost, started)
 
     flagged = {s.ref.name for s in versions.values() if s.flagged and s.ref in referenced}
-    await bounded_each(sorted(flagged - recommended.keys()), recommend, c.limit)
+    if wanted.recommend:
+        await bounded_each(sorted(flagged - recommended.keys()), newest_active, c.limit)
     return flagged

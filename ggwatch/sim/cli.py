@@ -293,6 +293,7 @@ def banner(running: Running) -> str:
         "",
         "Point an AWS SDK, the AWS CLI or ggwatch at it from another shell:",
         f"  export AWS_ENDPOINT_URL_GREENGRASSV2={running.endpoint}",
+        f"  export AWS_ENDPOINT_URL_IOT={running.endpoint}  # thing groups, the same port",
         f"  export AWS_ACCESS_KEY_ID={default_key} AWS_SECRET_ACCESS_KEY=simulated",
         f"  export AWS_DEFAULT_REGION={world.default_region}",
     ]

@@ -98,7 +98,7 @@ class Knobs:
         unknown = sorted(self.access_denied - {"*"} - set(operations)) if operations else []
         if unknown:
             raise ValueError(
-                f"access_denied: {', '.join(unknown)}: no such Greengrass V2 operation "
+                f"access_denied: {', '.join(unknown)}: no such Greengrass V2 or AWS IoT operation "
                 "(names as in the API reference, such as ListDeployments, or *)"
             )
         if self.latency_ms < 0 or self.jitter_ms < 0:

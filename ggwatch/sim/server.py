@@ -119,7 +119,9 @@ class Simulator:
             state.readings = self.knobs.readings
         self.model = model or load_model()
         self.iot_model = load_iot_model()
-        self.knobs.check(self.model.operations)  # ValueError: a knob out of range
+        # Every operation a knob may name: access_denied reaches both services' calls.
+        self.operations = frozenset(self.model.operations) | frozenset(self.iot_model.operations)
+        self.knobs.check(self.operations)  # ValueError: a knob out of range
         self.clock = clock
         self.quotas = Quotas(self.knobs, time.monotonic)
         self.services = services(self.model, self.iot_model, self.quotas)

@@ -236,6 +236,7 @@ def fleet(serve_cli: ServeCli) -> Served:
 def daemon_env(fleet: Served) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL_GREENGRASSV2": fleet.endpoint,
+        "AWS_ENDPOINT_URL_IOT": fleet.endpoint,
         "AWS_ACCESS_KEY_ID": access_key(0),
         "AWS_SECRET_ACCESS_KEY": "simulated",
         "AWS_DEFAULT_REGION": "us-west-2",

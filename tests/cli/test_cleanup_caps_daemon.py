@@ -32,6 +32,7 @@ def crowded(serve_cli: ServeCli) -> Served:
 def env(crowded: Served, tmp_path: Path) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL_GREENGRASSV2": crowded.endpoint,
+        "AWS_ENDPOINT_URL_IOT": crowded.endpoint,
         "AWS_ACCESS_KEY_ID": access_key(0),
         "AWS_SECRET_ACCESS_KEY": "simulated",
         "GGWATCH_REGIONS": "us-west-2",

@@ -40,6 +40,7 @@ def deployments(fleet: Served) -> dict[str, dict[str, Any]]:
 def cleanup_env(fleet: Served, tmp_path: Path) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL_GREENGRASSV2": fleet.endpoint,
+        "AWS_ENDPOINT_URL_IOT": fleet.endpoint,
         "AWS_ACCESS_KEY_ID": access_key(0),
         "AWS_SECRET_ACCESS_KEY": "simulated",
         "GGWATCH_REGIONS": "us-west-2,eu-central-1",

@@ -118,6 +118,7 @@ def test_sim_serves_real_clients_and_stops_on_sigterm(serve_cli: ServeCli) -> No
         "sim", "--port", "0", "--devices", "30", "--deployments", "70", "--seed", "5"
     )
     assert any(line.startswith("  export AWS_ENDPOINT_URL_GREENGRASSV2=") for line in served.banner)
+    assert any(line.startswith("  export AWS_ENDPOINT_URL_IOT=") for line in served.banner)
     client = _client(served.endpoint)
     pages = client.get_paginator("list_deployments").paginate(historyFilter="ALL")
     assert sum(len(page["deployments"]) for page in pages) == 70

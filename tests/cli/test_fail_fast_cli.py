@@ -20,6 +20,7 @@ def test_scan_exits_3_within_30_s_of_the_endpoint_vanishing(serve_cli: ServeCli)
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL_GREENGRASSV2": fleet.endpoint,
+        "AWS_ENDPOINT_URL_IOT": fleet.endpoint,
         "AWS_ACCESS_KEY_ID": access_key(0),
         "AWS_SECRET_ACCESS_KEY": "simulated",
         "GGWATCH_REGIONS": "us-west-2",

@@ -50,6 +50,7 @@ def get(url: str, timeout: float = 10) -> tuple[int, bytes]:
 def sim_env(endpoint: str) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL_GREENGRASSV2": endpoint,
+        "AWS_ENDPOINT_URL_IOT": endpoint,
         "AWS_ACCESS_KEY_ID": access_key(0),
         "AWS_SECRET_ACCESS_KEY": "simulated",
         "AWS_DEFAULT_REGION": "us-west-2",

@@ -281,6 +281,7 @@ def test_every_metric_and_label_named_is_in_a_real_scrape(
     _, logs, port = start_daemon(
         {
             "AWS_ENDPOINT_URL_GREENGRASSV2": fleet.endpoint,
+            "AWS_ENDPOINT_URL_IOT": fleet.endpoint,
             "AWS_ACCESS_KEY_ID": access_key(0),
             "AWS_SECRET_ACCESS_KEY": "simulated",
             "AWS_DEFAULT_REGION": "us-west-2",

@@ -108,6 +108,7 @@ def test_alert_to_webhook_to_archived_delete(
     _, logs, daemon_port = start_daemon(
         {
             "AWS_ENDPOINT_URL_GREENGRASSV2": fleet.endpoint,
+            "AWS_ENDPOINT_URL_IOT": fleet.endpoint,
             "AWS_ACCESS_KEY_ID": access_key(0),
             "AWS_SECRET_ACCESS_KEY": "simulated",
             "GGWATCH_REGIONS": "us-west-2",

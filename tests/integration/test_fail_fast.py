@@ -47,6 +47,7 @@ async def test_a_vanished_endpoint_ends_the_scan_within_seconds(
     async with anyio.create_task_group() as group:
         async with serve(simulator) as running:
             monkeypatch.setenv("AWS_ENDPOINT_URL_GREENGRASSV2", running.endpoint)
+            monkeypatch.setenv("AWS_ENDPOINT_URL_IOT", running.endpoint)
 
             async def scan() -> None:
                 result.append(await scan_once(settings()))
@@ -71,6 +72,7 @@ async def test_endless_throttling_ends_at_the_scan_deadline(
     simulator.knobs.rate_limit = 5.0  # far below what ggwatch was told it may use
     async with serve(simulator) as running:
         monkeypatch.setenv("AWS_ENDPOINT_URL_GREENGRASSV2", running.endpoint)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_IOT", running.endpoint)
         started = time.monotonic()
         result = await scan_once(settings(scan_deadline_seconds=4.0))
         took = time.monotonic() - started

@@ -12,10 +12,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from ggwatch.aws.clients import Target, greengrass_clients, new_session
+from ggwatch.aws.clients import Target, greengrass_clients, iot_clients, new_session
 from ggwatch.daemon.poller import Message, ScanOutcome, TargetPoller
 from ggwatch.events.mailbox import Mailbox
 from ggwatch.model import DEFAULT_ALIAS, TargetId
@@ -55,6 +56,7 @@ async def polling(sim: Running) -> AsyncIterator[Poller]:
     settings = Settings(
         regions=(REGION,),
         service_rate=1000.0,
+        iot_rate=1000.0,
         quota_share=1.0,
         poll_interval_seconds=3600.0,
         events_coalesce_seconds=0.3,
@@ -63,15 +65,15 @@ async def polling(sim: Running) -> AsyncIterator[Poller]:
     mailbox = Mailbox()
     session = new_session()
     send, receive = anyio.create_memory_object_stream[Message](1)
+    options = {"connect_timeout": 5, "read_timeout": 30, "pool_size": 8}
+    state = ScanState.new(settings)
     async with (
-        greengrass_clients(
-            [target], {HERE: session}, connect_timeout=5, read_timeout=30, pool_size=8
-        ) as clients,
+        greengrass_clients([target], {HERE: session}, **options) as clients,
+        iot_clients([target], {HERE: session}, **options) as iot,
         anyio.create_task_group() as group,
     ):
-        poller = TargetPoller(
-            target, clients[HERE], session, settings, ScanState.new(settings), utcnow
-        )
+        state.iot_clients.update(iot)
+        poller = TargetPoller(target, clients[HERE], session, settings, state, utcnow)
         group.start_soon(poller.run, mailbox, send)
         first = await Poller(mailbox, receive, sim).next()
         assert first.snapshot.complete
@@ -106,6 +108,9 @@ async def a_thousand_requests(poller: Poller, sim: Running) -> None:
     assert all([await ack.wait() for ack in acks])
     reads = poller.calls("ListInstalledComponents")
     assert [r["coreDeviceThingName"] for r in reads] == [thing]
+    # Its thing groups too (the event may be a move), one call; nothing else of IoT's.
+    assert [r["thingName"] for r in poller.calls("ListThingGroupsForThing")] == [thing]
+    assert poller.calls("ListThingsInThingGroup") == []
     assert poller.calls("ListDeployments") == []  # no listing: not a scan
 
 
@@ -175,3 +180,28 @@ async def test_a_deployment_the_last_scan_did_not_list_needs_a_full_scan(sim: Ru
 
         assert not outcome.refresh
         assert poller.calls("ListDeployments")
+
+
+async def test_a_refresh_sees_the_device_move_to_another_group(
+    sim: Running, control: aiohttp.ClientSession
+) -> None:
+    async with polling(sim) as poller:
+        await device_moves(poller, sim, control)
+
+
+async def device_moves(poller: Poller, sim: Running, control: aiohttp.ClientSession) -> None:
+    thing = "gg-berlin-00001"
+    body = {"region": REGION, "add": ["osaka-line-01"], "remove": ["berlin-line-01"]}
+    async with control.post(f"/_sim/devices/{thing}/groups", json=body) as response:
+        assert response.status == 200, await response.text()
+
+    poller.mailbox.post([thing])  # what the device's deployment event asks for
+    outcome = await poller.next()
+
+    assert outcome.refresh
+    assert outcome.snapshot.complete
+    membership = outcome.snapshot.membership
+    assert membership is not None
+    assert membership[thing] == ("osaka-line-01",)
+    assert membership["gg-berlin-00002"] == ("berlin-line-01",)  # the rest is kept
+    assert [r["thingName"] for r in poller.calls("ListThingGroupsForThing")] == [thing]

@@ -47,19 +47,31 @@ def settings_for(sim: Running, prod_sim: Running, **prod: Any) -> Settings:
     role = f"arn:aws:iam::{prod_account(prod_sim)}:role/ggwatch-readonly"
     return Settings(
         service_rate=1000.0,
+        iot_rate=1000.0,
         quota_share=1.0,
         max_attempts=2,
         targets=(
-            TargetConfig(account="home", regions=("us-west-2",), endpoint_url=sim.endpoint),
+            TargetConfig(
+                account="home",
+                regions=("us-west-2",),
+                endpoint_url=sim.endpoint,
+                iot_endpoint_url=sim.endpoint,
+            ),
             TargetConfig(
                 account="prod",
                 role_arn=role,
                 external_id="prod-external-id",
                 regions=(PROD_REGION,),
                 endpoint_url=prod_sim.endpoint,
+                iot_endpoint_url=prod_sim.endpoint,
                 **prod,
             ),
-            TargetConfig(account="broken", regions=("ap-southeast-2",), endpoint_url=BROKEN),
+            TargetConfig(
+                account="broken",
+                regions=("ap-southeast-2",),
+                endpoint_url=BROKEN,
+                iot_endpoint_url=BROKEN,
+            ),
         ),
     )
 

@@ -635,5 +635,6 @@ async def served(
     """Serve a simulator the test built itself; the Greengrass client env points at it."""
     async with serve(simulator) as running:
         monkeypatch.setenv("AWS_ENDPOINT_URL_GREENGRASSV2", running.endpoint)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_IOT", running.endpoint)
         async with aiohttp.ClientSession(base_url=running.endpoint) as control:
             yield control

@@ -26,7 +26,7 @@ async def get_knobs(sim: Simulator, _request: web.Request) -> Any:
 
 async def patch_knobs(sim: Simulator, request: web.Request) -> Any:
     try:
-        sim.knobs.update(await json_body(request), operations=sim.model.operations)
+        sim.knobs.update(await json_body(request), operations=sim.operations)
     except (TypeError, ValueError) as exc:
         raise BadRequest(str(exc)) from None
     return sim.knobs.public()
