@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ggwatch.findings import Finding, Severity
+from ggwatch.findings import Finding, Plan, Severity
 from ggwatch.model import Snapshot, TargetError, TargetSnapshot
 from ggwatch.state import DaemonView
 from ggwatch.terminal import printable
@@ -22,6 +22,7 @@ class ScanResult:
     findings: tuple[Finding, ...]
     generated_at: dt.datetime
     duration_seconds: float
+    plans: tuple[Plan, ...] = ()  # the remediation plans the findings lead to
 
 
 def errors_json(errors: Sequence[TargetError]) -> list[dict[str, str]]:
@@ -84,11 +85,10 @@ def view_json(view: DaemonView) -> dict[str, Any]:
     is incomplete with no errors; stats add up each target's last scan, and duration_seconds is
     the longest of them, as `scan` times its targets scanned side by side.
     """
-    attempts = [t.last_attempt for t in view.targets if t.last_attempt is not None]
     durations = [
         t.last_duration_seconds for t in view.targets if t.last_duration_seconds is not None
     ]
-    generated_at = max(attempts, default=view.started_at)
+    generated_at = view.as_of
     last_scans = Snapshot(tuple(t.snapshot for t in view.targets if t.snapshot is not None))
     scanned = ScanResult(last_scans, view.findings, generated_at, max(durations, default=0.0))
     targets = [
@@ -114,7 +114,7 @@ def _component(finding: Finding) -> str:
     d = finding.details
     if d.component_name is None:
         return ""
-    text = f"{d.component_name} {d.component_version}"
+    text = f"{d.component_name} {d.component_version or ''}".rstrip()
     return f"{text} -> {d.recommended_version}" if d.recommended_version else text
 
 
@@ -180,3 +180,46 @@ def summary(report: ScanResult) -> str:
         f"{len(report.findings)} findings ({found}) in {len(targets)} target(s){state}; "
         f"{calls} API calls in {report.duration_seconds:.1f} s"
     )
+
+
+def _changes(plan: Plan) -> str:
+    return ", ".join(
+        f"{c.component_name} {c.from_version} -> {c.to_version or '?'}" for c in plan.changes
+    )
+
+
+def plans_json(plans: Sequence[Plan], generated_at: dt.datetime) -> str:
+    document = {
+        "generated_at": timestamp(generated_at),
+        "plans": [p.to_json() for p in plans],
+    }
+    return json.dumps(document, indent=2)
+
+
+def plans_table(plans: Sequence[Plan]) -> str:
+    """The plans for a terminal: one row each, the reason of a blocked one under it."""
+    if not plans:
+        return "no plans: no in-force deployment names a flagged version"
+    rows: list[tuple[str, ...]] = [("verdict", "where", "deployment", "target", "changes")]
+    rows += [
+        tuple(
+            printable(cell)
+            for cell in (
+                p.verdict.value,
+                p.target.label(p.account),
+                p.deployment_id,
+                p.target_arn.rpartition(":")[2],
+                _changes(p),
+            )
+        )
+        for p in plans
+    ]
+    header, *body = _columns(rows)
+    lines = [header]
+    for plan, line in zip(plans, body, strict=True):
+        lines.append(line)
+        if plan.reason:
+            lines.append("    " + printable(plan.reason))
+    ok = sum(p.verdict.value == "ok" for p in plans)
+    lines.append(f"{len(plans)} plan(s): {ok} ok, {len(plans) - ok} blocked")
+    return "\n".join(lines)

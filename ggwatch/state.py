@@ -4,7 +4,8 @@
 the current view, applied with no await in between, so writes cannot interleave and no reader
 sees half of one. Each part of the view has one writer:
 
-- the evaluator: targets, findings, API calls, evaluations, and `last_progress_monotonic`;
+- the evaluator: targets, findings, remediation plans, API calls, evaluations, and
+  `last_progress_monotonic`;
 - the cleaner's publisher (ggwatch.daemon): `cleanup_actions`;
 - the events queues' publisher (ggwatch.daemon): `event_messages`.
 
@@ -19,7 +20,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ggwatch.findings import Finding, Rule, Severity
+from ggwatch.findings import Finding, Plan, Rule, Severity
 from ggwatch.model import TargetError, TargetId, TargetSnapshot
 
 
@@ -73,6 +74,9 @@ class DaemonView:
     started_at: dt.datetime
     targets: tuple[TargetStatus, ...]
     findings: tuple[Finding, ...] = ()  # open now, in report order
+    # Proposed now: each target's plans from its last pass, by target then deployment id.
+    # Proposed only: the daemon never applies them (`ggwatch apply` is a reviewed step).
+    plans: tuple[Plan, ...] = ()
     api_calls: tuple[ApiCalls, ...] = ()
     severities: tuple[tuple[Rule, Severity], ...] = ()  # each enabled rule's configured severity
     evaluations: int = 0
@@ -88,6 +92,12 @@ class DaemonView:
     def ready(self) -> bool:
         """Every target has had a complete scan since start."""
         return all(t.last_success is not None for t in self.targets)
+
+    @property
+    def as_of(self) -> dt.datetime:
+        """When the newest pass of any target finished; the daemon's start before any."""
+        attempts = [t.last_attempt for t in self.targets if t.last_attempt is not None]
+        return max(attempts, default=self.started_at)
 
     def target(self, where: TargetId) -> TargetStatus:
         return next(t for t in self.targets if t.target == where)

@@ -1,5 +1,5 @@
-"""The evaluator: folds scan outcomes into the open findings, the daemon view and finding
-events, and hands complete scans to the cleaner."""
+"""The evaluator: folds scan outcomes into the open findings, the remediation plans, the daemon
+view and finding events, and hands complete scans to the cleaner. It plans; it never applies."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from ggwatch.aws.clients import (
 )
 from ggwatch.cleanup.executor import CleanupJob
 from ggwatch.daemon.poller import PROGRESS_SECONDS, Message, Progress, ScanOutcome
-from ggwatch.findings import Finding, Rule, Severity
+from ggwatch.findings import Finding, Plan, Rule, Severity
 from ggwatch.model import Snapshot, TargetId, TargetSnapshot
-from ggwatch.rules import evaluate
+from ggwatch.rules import assess
 from ggwatch.settings import Settings
 from ggwatch.state import ApiCalls, DaemonView, StateHolder, TargetStatus
 from ggwatch.tracker import EventKind, FindingEvent, Key, OpenFinding, diff
@@ -63,6 +63,9 @@ class Evaluator:
         # Each target's findings as of its own last pass: rules look at one target at a time,
         # so a pass re-evaluates only its target (not every target, once per target's pass).
         self.found: dict[TargetId, tuple[Finding, ...]] = {}
+        # Each target's remediation plans from its last pass, whatever that pass saw: one that
+        # was incomplete proposes only blocked plans (ggwatch.rules.plans), never stale ones.
+        self.planned: dict[TargetId, tuple[Plan, ...]] = {}
         self.open: dict[Key, OpenFinding] = {}
         self.calls: Counter[CallKey] = Counter()
         # Calls of passes under way, by target (their last Progress), until their outcome.
@@ -104,7 +107,10 @@ class Evaluator:
         self.inflight.pop(where, None)  # now in snapshot.calls
         self.latest[where] = snapshot
         now = self.clock()
-        self.found[where] = evaluate(Snapshot((snapshot,)), self.config, now)
+        # Pure and over immutable values, so a worker thread may run it: on a big fleet it
+        # takes seconds, which the loop (health, metrics, the other targets' calls) cannot give.
+        assessment = await anyio.to_thread.run_sync(assess, Snapshot((snapshot,)), self.config, now)
+        self.found[where], self.planned[where] = assessment.findings, assessment.plans
         found = [f for target in sorted(self.found) for f in self.found[target]]
         rechecked = {t for t, s in self.latest.items() if s.complete}
         result = diff(self.open, found, rechecked, now)
@@ -165,8 +171,13 @@ class Evaluator:
     def _view(self, status: TargetStatus, before: DaemonView) -> DaemonView:
         view = before.with_target(status)
         findings = tuple(sorted((o.finding for o in self.open.values()), key=lambda f: f.sort_key))
+        plans = tuple(plan for target in sorted(self.planned) for plan in self.planned[target])
         return replace(
-            view, findings=findings, api_calls=self._calls(view), evaluations=view.evaluations + 1
+            view,
+            findings=findings,
+            plans=plans,
+            api_calls=self._calls(view),
+            evaluations=view.evaluations + 1,
         )
 
     def _calls(self, view: DaemonView) -> tuple[ApiCalls, ...]:

@@ -195,6 +195,8 @@ class Resolution:
     discontinued: tuple[str, ...] = ()  # picks whose version is DISCONTINUED
     deleted: tuple[str, ...] = ()  # local versions kept that the cloud deleted or no longer lists
     failure: Failure | None = None
+    # Every requirement on each pick and who set it, as the walk left them, sorted by name.
+    requirements: tuple[tuple[str, Requirements], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -205,3 +207,6 @@ class Resolution:
 
     def version(self, name: str) -> str | None:
         return self.as_dict().get(name)
+
+    def requirements_on(self, name: str) -> Requirements:
+        return dict(self.requirements).get(name, ())

@@ -117,6 +117,9 @@ class _Walk:
             discontinued=tuple(n for n, c in picks if c.guidance == Guidance.DISCONTINUED),
             deleted=tuple(n for n, c in picks if c.guidance == Guidance.DELETED),
             failure=failure,
+            requirements=tuple(
+                (name, tuple(self.requirements.get(name, {}).items())) for name, _ in picks
+            ),
         )
 
     def _enqueue(self, name: str) -> None:

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import datetime as dt
+from dataclasses import dataclass, field, replace
 
 from ggwatch.findings import Details, Finding, ResourceType, Rule
 from ggwatch.model import Deployment, TargetSnapshot
+from ggwatch.names import partition
 from ggwatch.rules.config import RulesConfig
+from ggwatch.rules.fleet import Fleet
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a rule family is given for one target: the snapshot, the configuration, the time,
+    and the target's resolution view, shared by every family of one evaluation."""
+
+    target: TargetSnapshot
+    config: RulesConfig
+    now: dt.datetime
+    fleet: Fleet = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fleet", Fleet(self.target))
 
 
 def finding(
@@ -38,6 +55,12 @@ def with_deployment(details: Details, deployment: Deployment) -> Details:
         target_arn=deployment.target_arn,
         deployment_status=deployment.status,
     )
+
+
+def device_arn(target: TargetSnapshot, thing_name: str) -> str:
+    """A core device's thing ARN, by which exclusions match it (`*` for an unknown account)."""
+    where = f"{partition(target.region)}:iot:{target.region}:{target.account or '*'}"
+    return f"arn:{where}:thing/{thing_name}"
 
 
 def label(deployment: Deployment) -> str:

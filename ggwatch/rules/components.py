@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 
 from ggwatch.findings import Details, Finding, ResourceType, Rule
-from ggwatch.model import Guidance, TargetSnapshot, VersionRef, VersionStatus
-from ggwatch.names import partition
-from ggwatch.rules.base import finding, label, with_deployment
+from ggwatch.model import (
+    CoreDevice,
+    Deployment,
+    Guidance,
+    TargetSnapshot,
+    VersionRef,
+    VersionStatus,
+)
+from ggwatch.rules import recommend
+from ggwatch.rules.base import Scope, device_arn, finding, label, with_deployment
 from ggwatch.rules.config import RulesConfig
+from ggwatch.rules.recommend import Advice
+
+Advise = Callable[[VersionRef], Advice]
 
 DEPLOYMENT_RULES = {
     Guidance.DELETED: Rule.DEPLOYMENT_DELETED,
@@ -31,17 +40,23 @@ def describe_status(status: VersionStatus) -> str:
     return f"{text}: {status.message.rstrip(' .')}" if status.message else text
 
 
-def _advice(recommended: str | None) -> str:
-    return f" Move to {recommended}." if recommended else " No ACTIVE version is available."
+def advice_text(advice: Advice) -> str:
+    if advice.version is not None:
+        return f" Move to {advice.version}."
+    if advice.note is not None:
+        return f" {advice.note}"
+    return " No ACTIVE version is available."
 
 
-def _component_details(target: TargetSnapshot, ref: VersionRef, status: VersionStatus) -> Details:
+def _component_details(ref: VersionRef, status: VersionStatus, advice: Advice) -> Details:
     return Details(
         component_name=ref.name,
         component_version=ref.version,
         vendor_guidance=status.guidance.value,
         vendor_guidance_message=status.message,
-        recommended_version=target.recommended.get(ref.name),
+        recommended_version=advice.version,
+        latest_version=advice.latest,
+        recommendation_note=advice.note if advice.version is None else None,
     )
 
 
@@ -57,35 +72,35 @@ def _flagged(
 
 
 def _component_findings(
-    target: TargetSnapshot,
-    config: RulesConfig,
+    scope: Scope,
     refs: tuple[VersionRef, ...],
     rules: Mapping[Guidance, Rule],
     resource: tuple[ResourceType, str],
     subject: str,
+    advise: Advise,
     extend: Callable[[Details], Details] = lambda details: details,
 ) -> Iterator[Finding]:
     """One finding per flagged version a resource names; `subject` starts the message."""
+    target, config = scope.target, scope.config
     for ref, status in _flagged(target, refs, config):
         rule = rules[status.guidance]
         if not config.enabled(rule):
             continue
-        details = _component_details(target, ref, status)
+        advice = advise(ref)
         message = f"{subject} {ref.name} {ref.version}, {describe_status(status)}."
         yield finding(
             config,
             rule,
             target,
             resource,
-            message + _advice(details.recommended_version),
-            extend(details),
+            message + advice_text(advice),
+            extend(_component_details(ref, status, advice)),
         )
 
 
-def deployment_findings(
-    target: TargetSnapshot, config: RulesConfig, _now: dt.datetime
-) -> Iterator[Finding]:
+def deployment_findings(scope: Scope) -> Iterator[Finding]:
     """Deployments in force that name a DISCONTINUED or DELETED version."""
+    target, config, policy = scope.target, scope.config, scope.config.upgrade_policy
     exclusions = config.exclusions
     for deployment in target.deployments:
         if not deployment.in_force or exclusions.target(deployment.target_arn):
@@ -93,34 +108,39 @@ def deployment_findings(
         detail = target.details.get(deployment.deployment_id)
         if detail is None or exclusions.tagged(detail.tags):
             continue
+
+        def advise(ref: VersionRef, deployment: Deployment = deployment) -> Advice:
+            return recommend.for_deployment(scope.fleet, deployment, ref.name, ref.version, policy)
+
         yield from _component_findings(
-            target,
-            config,
+            scope,
             detail.components,
             DEPLOYMENT_RULES,
             (ResourceType.DEPLOYMENT, deployment.deployment_id),
             f"Deployment '{label(deployment)}' for {deployment.target_arn} names",
+            advise,
             partial(with_deployment, deployment=deployment),
         )
 
 
-def device_findings(
-    target: TargetSnapshot, config: RulesConfig, _now: dt.datetime
-) -> Iterator[Finding]:
+def device_findings(scope: Scope) -> Iterator[Finding]:
     """Core devices that run a DISCONTINUED or DELETED version."""
+    target, config, policy = scope.target, scope.config, scope.config.upgrade_policy
     exclusions = config.exclusions
     for device in target.devices:
         if device.installed is None:
             continue
-        where = f"{partition(target.region)}:iot:{target.region}:{target.account or '*'}"
-        thing_arn = f"arn:{where}:thing/{device.thing_name}"
-        if exclusions.target(thing_arn):
+        if exclusions.target(device_arn(target, device.thing_name)):
             continue
+
+        def advise_device(ref: VersionRef, device: CoreDevice = device) -> Advice:
+            return recommend.for_device(scope.fleet, device, ref.name, ref.version, policy)
+
         yield from _component_findings(
-            target,
-            config,
+            scope,
             tuple(component.ref for component in device.installed),
             DEVICE_RULES,
             (ResourceType.CORE_DEVICE, device.thing_name),
             f"Core device {device.thing_name} runs",
+            advise_device,
         )

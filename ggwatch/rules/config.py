@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,6 +68,12 @@ class RulesConfig(BaseModel):
     stale_after_days: float = Field(default=30.0, ge=0.0)
     rules: Mapping[Rule, RuleOverride] = Field(default_factory=dict)
     exclusions: Exclusions = Exclusions()
+    upgrade_policy: Literal["patch", "minor", "major"] = Field(
+        default="minor",
+        description="How far a recommended version may move from the version in use: patch "
+        "(the same minor version), minor (the same major version) or major (any version). "
+        "Newer versions are tried first; an older one only when no newer one resolves.",
+    )
 
     def enabled(self, rule: Rule) -> bool:
         override = self.rules.get(rule)

@@ -6,15 +6,12 @@ import datetime as dt
 from collections.abc import Iterator
 
 from ggwatch.findings import Details, Finding, ResourceType, Rule
-from ggwatch.model import TargetSnapshot
-from ggwatch.rules.base import finding, label, with_deployment
-from ggwatch.rules.config import RulesConfig
+from ggwatch.rules.base import Scope, finding, label, with_deployment
 
 
-def stale_findings(
-    target: TargetSnapshot, config: RulesConfig, now: dt.datetime
-) -> Iterator[Finding]:
+def stale_findings(scope: Scope) -> Iterator[Finding]:
     """Superseded or cancelled deployments older than `stale_after_days`."""
+    target, config, now = scope.target, scope.config, scope.now
     rule = Rule.STALE_DEPLOYMENT
     if not config.enabled(rule):
         return

@@ -26,7 +26,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from ggwatch.aws.api import READ_OPERATIONS
 from ggwatch.errors import DENIED_CODES, THROTTLE_CODES
-from ggwatch.findings import Finding
+from ggwatch.findings import Finding, Verdict
 from ggwatch.model import Guidance, TargetSnapshot, VersionRef
 from ggwatch.state import DaemonView, StateHolder, TargetStatus
 
@@ -91,6 +91,7 @@ class ViewCollector:
     def collect(self) -> Iterator[Metric]:
         view = self.holder.view  # read once: one scrape sees one view, never half an update
         yield from _findings(view, self.max_finding_series)
+        yield from _plans(view)
         yield from _inventory(view.targets)
         yield from _scans(view)
         yield from _api_calls(view)
@@ -160,6 +161,23 @@ def _findings(view: DaemonView, cap: int) -> Iterator[Metric]:
         f"Open findings left out of ggwatch_finding_info by max_finding_series, {_LAST_SCAN}.",
         [],
         {(): len(view.findings) - len(kept)},
+    )
+
+
+def _plans(view: DaemonView) -> Iterator[Metric]:
+    """Both verdicts for every target from the first scrape, so an alert can rely on them."""
+    counts: Counter[Key] = Counter()
+    for target, verdict in product(view.targets, Verdict):
+        counts[(verdict.value, *target_labels(target.account, target.region, target.alias))] = 0
+    for p in view.plans:
+        counts[(p.verdict.value, *target_labels(p.account, p.region, p.target.alias))] += 1
+    yield _family(
+        "ggwatch_remediation_plans",
+        "Remediation plans (proposed revisions of in-force deployments that name a DELETED or "
+        "DISCONTINUED version) by verdict: ok (resolves on every device class it reaches, "
+        f"ACTIVE versions only) or blocked, {_LAST_SCAN}; proposed, never applied by ggwatch.",
+        ["verdict", *TARGET],
+        counts,
     )
 
 

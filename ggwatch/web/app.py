@@ -1,8 +1,9 @@
-"""The daemon's HTTP face: a status page, the open findings, metrics, liveness and readiness.
+"""The daemon's HTTP face: a status page, the open findings and remediation plans, metrics,
+liveness and readiness.
 
     /          status page (HTML)             /metrics   the app's CollectorRegistry
     /findings  open findings, scan JSON       /healthz   200 while scan attempts keep finishing
-                                              /readyz    200 once every target scanned complete
+    /plans     remediation plans, plan JSON   /readyz    200 once every target scanned complete
 
 Every handler reads `holder.view` (or the registry, whose collectors read the same view) in
 memory: none calls AWS, so a probe stays fast and honest while AWS is slow or down, and none
@@ -11,8 +12,10 @@ webhook token is configured (ggwatch.web.webhook); aiohttp answers 405 and 404 i
 (Below the app, aiohttp's parser answers a malformed request with a text/plain 400 that quotes
 the bad line; no browser sends such a request, and text/plain is not run as a page.)
 
-What a client may hold (connections, time, memory) is bounded by ggwatch.web.guard; the big
-documents are rendered once per view and streamed from the shared bytes.
+The plans are proposals only: no handler creates a deployment (`ggwatch apply` is a reviewed,
+human step). What a client may hold (connections, time, memory) is bounded by
+ggwatch.web.guard; the big documents are rendered once per view and streamed from the shared
+bytes.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from anyio.abc import TaskStatus
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from ggwatch.errors import ServeError
-from ggwatch.report import view_json
+from ggwatch.report import plans_json, view_json
 from ggwatch.state import DaemonView, StateHolder
 from ggwatch.web import statuspage
 from ggwatch.web.guard import REPORT_SECONDS, ConnectionGuard
@@ -59,6 +62,11 @@ GUARD = web.AppKey("ggwatch.web.app.guard", ConnectionGuard)
 
 def _findings_bytes(view: DaemonView) -> bytes:
     return json.dumps(view_json(view), indent=2).encode("utf-8")
+
+
+def _plans_bytes(view: DaemonView) -> bytes:
+    """The view's plans in the schema of `ggwatch plan --format json`."""
+    return plans_json(view.plans, view.as_of).encode("utf-8")
 
 
 def _page_bytes(view: DaemonView) -> bytes:
@@ -129,6 +137,7 @@ class _Endpoints:
     guard: ConnectionGuard
     page_body: _PerView
     findings_body: _PerView
+    plans_body: _PerView
     metrics_body: _Coalesced
 
     # Each reads the view once, so one response shows one view.
@@ -141,7 +150,13 @@ class _Endpoints:
         return await self.guard.send(request, response, body)
 
     async def findings(self, request: web.Request) -> web.StreamResponse:
-        body = await self.findings_body.body(self.holder.view)
+        return await self._json(request, self.findings_body)
+
+    async def plans(self, request: web.Request) -> web.StreamResponse:
+        return await self._json(request, self.plans_body)
+
+    async def _json(self, request: web.Request, rendered: _PerView) -> web.StreamResponse:
+        body = await rendered.body(self.holder.view)
         response = web.StreamResponse()
         response.content_type = "application/json"
         response.charset = "utf-8"
@@ -208,6 +223,7 @@ def build_app(
         guard=guard,
         page_body=_PerView(_page_bytes),
         findings_body=_PerView(_findings_bytes),
+        plans_body=_PerView(_plans_bytes),
         metrics_body=_Coalesced(functools.partial(generate_latest, registry)),
     )
     app = web.Application(middlewares=[guard.middleware])
@@ -216,6 +232,7 @@ def build_app(
     # add_get also answers HEAD; any other method on these paths is a 405.
     app.router.add_get("/", endpoints.page)
     app.router.add_get("/findings", endpoints.findings)
+    app.router.add_get("/plans", endpoints.plans)
     app.router.add_get("/metrics", endpoints.metrics)
     app.router.add_get("/healthz", endpoints.healthz)
     app.router.add_get("/readyz", endpoints.readyz)

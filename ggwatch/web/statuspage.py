@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
-from ggwatch.findings import Finding, Severity
+from ggwatch.findings import Change, Finding, Plan, Severity, Verdict
 from ggwatch.model import TargetId
 from ggwatch.state import DaemonView, TargetStatus
 
-# Past this many rows the page points at /findings instead: a page the size of a huge fleet's
-# findings helps no reader and costs the daemon memory on every request.
+# Past this many rows a table points at its JSON endpoint instead: a page the size of a huge
+# fleet's findings helps no reader and costs the daemon memory on every request.
 MAX_ROWS = 1000
+
+T = TypeVar("T")
 
 _FINDING_COLUMNS = (
     "Severity",
@@ -30,6 +34,8 @@ _FINDING_COLUMNS = (
     "Message",
 )
 
+_PLAN_COLUMNS = ("Target", "Deployment", "Changes", "Verdict", "Reason")
+
 _STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #1b1b1b; }
 table { border-collapse: collapse; margin: .5em 0 1.5em; }
@@ -38,6 +44,8 @@ th { background: #f2f2f2; }
 tr.critical td.severity { background: #f8d0d0; }
 tr.warning td.severity { background: #fbe8c0; }
 tr.info td.severity { background: #dde8f8; }
+tr.blocked td.verdict { background: #f8d0d0; }
+tr.ok td.verdict { background: #d4eed4; }
 td.bad { color: #a00000; }
 nav a { margin-right: 1em; }
 ul { margin: 0; padding-left: 1.2em; }
@@ -79,6 +87,29 @@ def _target_row(t: TargetStatus) -> str:
     )
 
 
+def _row(cells: Iterable[str], mark: str, marked: int, kind: str) -> str:
+    """One table row of HTML cells: `mark` classes the row and, as `kind`, its `marked` cell."""
+    return (
+        f'<tr class="{_e(mark)}">'
+        + "".join(
+            f'<td class="{kind}">{c}</td>' if i == marked else f"<td>{c}</td>"
+            for i, c in enumerate(cells)
+        )
+        + "</tr>"
+    )
+
+
+def _table(name: str, columns: Sequence[str], items: Sequence[T], row: Callable[[T], str]) -> str:
+    """At most MAX_ROWS rows, then a link to the endpoint `name` (also the table's id)."""
+    head = "".join(f"<th>{h}</th>" for h in columns)
+    rows = "\n".join(row(item) for item in items[:MAX_ROWS])
+    more = ""
+    if len(items) > MAX_ROWS:
+        more = f'<p>{len(items) - MAX_ROWS} more in <a href="{name}">{name}</a>.</p>'
+    table = f'<table id="{name}"><thead><tr>{head}</tr></thead><tbody>\n{rows}\n</tbody></table>'
+    return table + more
+
+
 def _finding_row(f: Finding) -> str:
     d = f.details
     guidance = d.vendor_guidance
@@ -95,12 +126,7 @@ def _finding_row(f: Finding) -> str:
         d.recommended_version,
         f.message,
     )
-    first, *rest = (_e(c) for c in cells)
-    return (
-        f'<tr class="{_e(f.severity.value)}"><td class="severity">{first}</td>'
-        + "".join(f"<td>{c}</td>" for c in rest)
-        + "</tr>"
-    )
+    return _row((_e(c) for c in cells), f.severity.value, 0, "severity")
 
 
 def _findings(view: DaemonView) -> str:
@@ -108,18 +134,35 @@ def _findings(view: DaemonView) -> str:
         return "<p>No open findings.</p>"
     # Worst first; within a severity, the view's own (report) order.
     ordered = sorted(view.findings, key=lambda f: -f.severity.rank)
-    head = "".join(f"<th>{h}</th>" for h in _FINDING_COLUMNS)
-    rows = "\n".join(_finding_row(f) for f in ordered[:MAX_ROWS])
-    more = ""
-    if len(ordered) > MAX_ROWS:
-        more = f'<p>{len(ordered) - MAX_ROWS} more in <a href="findings">findings</a>.</p>'
-    table = f'<table id="findings"><thead><tr>{head}</tr></thead><tbody>\n{rows}\n</tbody></table>'
-    return table + more
+    return _table("findings", _FINDING_COLUMNS, ordered, _finding_row)
+
+
+def _change(c: Change) -> str:
+    return f"<li>{_e(c.component_name)} {_e(c.from_version)} -&gt; {_e(c.to_version)}</li>"
+
+
+def _plan_row(p: Plan) -> str:
+    named = f" ({p.deployment_name})" if p.deployment_name else ""
+    cells = (
+        _where(p.target, p.account),
+        _e(p.deployment_id + named),
+        f"<ul>{''.join(_change(c) for c in p.changes)}</ul>",
+        _e(p.verdict.value),
+        _e(p.reason),
+    )
+    return _row(cells, p.verdict.value, 3, "verdict")
+
+
+def _plans(view: DaemonView) -> str:
+    if not view.plans:
+        return "<p>No plans: no in-force deployment names a flagged version.</p>"
+    return _table("plans", _PLAN_COLUMNS, view.plans, _plan_row)
 
 
 def render(view: DaemonView) -> str:
     """The whole page for this view."""
     counts = ", ".join(f"{sum(f.severity is s for f in view.findings)} {s.value}" for s in Severity)
+    verdicts = ", ".join(f"{sum(p.verdict is v for p in view.plans)} {v.value}" for v in Verdict)
     ready = "ready" if view.ready else "waiting for a complete scan of every target"
     targets = "\n".join(_target_row(t) for t in view.targets)
     # Relative links, so the page still works behind a proxy that serves it under a prefix.
@@ -127,6 +170,7 @@ def render(view: DaemonView) -> str:
         f'<a href="{path}">{text}</a>'
         for path, text in (
             ("findings", "findings (JSON)"),
+            ("plans", "plans (JSON)"),
             ("metrics", "metrics"),
             ("healthz", "healthz"),
             ("readyz", "readyz"),
@@ -142,7 +186,8 @@ def render(view: DaemonView) -> str:
 </head>
 <body>
 <h1>ggwatch</h1>
-<p id="summary">{_e(len(view.findings))} open findings ({_e(counts)}); {_e(ready)}.
+<p id="summary">{_e(len(view.findings))} open findings ({_e(counts)}); {_e(ready)};
+{_e(len(view.plans))} remediation plans ({_e(verdicts)}).
 Running since {_time(view.started_at)}; {_e(view.evaluations)} evaluations.</p>
 <nav>{nav}</nav>
 <h2>Targets</h2>
@@ -153,6 +198,11 @@ Running since {_time(view.started_at)}; {_e(view.evaluations)} evaluations.</p>
 </tbody></table>
 <h2>Open findings</h2>
 {_findings(view)}
+<h2>Remediation plans</h2>
+<p>Proposed revisions of the in-force deployments that name a flagged version, each moving only
+those versions. The daemon does not apply them: <code>ggwatch plan --output-dir</code> writes
+them and <code>ggwatch apply --confirm</code> creates the ok ones, after review.</p>
+{_plans(view)}
 </body>
 </html>
 """

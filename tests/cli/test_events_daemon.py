@@ -50,6 +50,7 @@ def fleet(serve_cli: ServeCli, sqs_queue: str) -> Served:
 def env(fleet: Served, sqs_queue: str) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL_GREENGRASSV2": fleet.endpoint,
+        "AWS_ENDPOINT_URL_IOT": fleet.endpoint,
         "AWS_ACCESS_KEY_ID": access_key(0),
         "AWS_SECRET_ACCESS_KEY": "simulated",
         "AWS_DEFAULT_REGION": "us-west-2",
@@ -108,7 +109,10 @@ def test_a_device_running_a_deleted_version_opens_a_finding_within_seconds(
 
     assert finding["rule"] == "device-runs-deleted-component"
     assert (finding["account_alias"], finding["aws_account_id"]) == ("default", "123456789012")
-    assert finding["recommended_version"] == "1.0.0"
+    # 1.0.0 is the newest ACTIVE version, but another major: the default policy stays in 0.x.
+    assert finding["latest_version"] == "1.0.0"
+    assert "recommended_version" not in finding
+    assert "within the same major version" in finding["recommendation_note"]
     assert time.monotonic() - started < 20  # the poll interval is an hour
     refreshed = logs.wait_for(lambda e: e.get("event") == "refresh.completed", 10)
     assert refreshed["complete"] is True

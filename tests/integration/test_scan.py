@@ -10,6 +10,7 @@ import aiohttp
 import anyio
 import pytest
 
+from ggwatch.aws.api import IOT_OPERATIONS
 from ggwatch.findings import Rule
 from ggwatch.report import ScanResult, to_json
 from ggwatch.scan import ScanState, scan_once
@@ -34,6 +35,19 @@ EXPECTED = {
     (Rule.DEVICE_DISCONTINUED, "us-west-2", "gg-austin-00004", "aws.greengrass.SecureTunneling"),
     (Rule.DEPLOYMENT_DISCONTINUED, "eu-central-1", "lyon current", "aws.greengrass.Nucleus"),
     (Rule.DEVICE_DISCONTINUED, "eu-central-1", "gg-lyon-00001", "aws.greengrass.Nucleus"),
+    # What dependency resolution finds, once AWS IoT says which groups reach each device: new
+    # members of berlin-line-01 cannot resolve the DELETED nucleus 2.14.0; gg-austin-00003's
+    # own Auth 2.3.0 wants a nucleus below 2.10; gg-osaka-00006's two groups conflict on the
+    # nucleus; and the Austin line's Telemetry 1.1.0 reaches the DISCONTINUED SecureTunneling.
+    (Rule.DEPLOYMENT_UNRESOLVABLE, "us-west-2", "berlin nucleus upgrade", "aws.greengrass.Nucleus"),
+    (Rule.DEVICE_UNRESOLVABLE, "us-west-2", "gg-austin-00003", "aws.greengrass.Nucleus"),
+    (Rule.DEVICE_UNRESOLVABLE, "us-west-2", "gg-osaka-00006", "aws.greengrass.Nucleus"),
+    (
+        Rule.DEPLOYMENT_DEPENDENCY_DISCONTINUED,
+        "us-west-2",
+        "austin telemetry retry",
+        "aws.greengrass.SecureTunneling",
+    ),
     (Rule.STALE_DEPLOYMENT, "us-west-2", "berlin baseline", None),
     (Rule.STALE_DEPLOYMENT, "us-west-2", "austin telemetry", None),
     (Rule.STALE_DEPLOYMENT, "us-west-2", "osaka first try", None),
@@ -62,12 +76,15 @@ async def test_scan_finds_what_the_fleet_holds(sim: Running, settings: Settings)
     nucleus = next(f for f in result.findings if f.rule is Rule.DEPLOYMENT_DELETED)
     assert nucleus.details.recommended_version == "2.15.0"
     tunnel = next(
-        f for f in result.findings if f.details.component_name == "aws.greengrass.SecureTunneling"
+        f
+        for f in result.findings
+        if f.details.component_name == "aws.greengrass.SecureTunneling"
+        and f.rule is Rule.DEVICE_DISCONTINUED
     )
-    assert (tunnel.details.component_version, tunnel.details.recommended_version) == (
-        "1.1.2",
-        "1.1.3",
-    )
+    # 1.1.3 is the newest ACTIVE version, but Telemetry 1.1.0's range (<1.1.3) admits none:
+    # resolution, knowing what reaches the device, recommends no version.
+    assert (tunnel.details.component_version, tunnel.details.latest_version) == ("1.1.2", "1.1.3")
+    assert tunnel.details.recommended_version is None
     assert nucleus.account == "123456789012"
     assert {t.account for t in result.snapshot.targets} == {"123456789012"}
 
@@ -126,6 +143,7 @@ async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
 
 FAST = {
     "GGWATCH_SERVICE_RATE": "1000",
+    "GGWATCH_IOT_RATE": "1000",
     "GGWATCH_QUOTA_SHARE": "1",
     "GGWATCH_REGIONS": "us-west-2,eu-central-1",
 }
@@ -203,12 +221,16 @@ async def test_a_full_scan_makes_exactly_the_minimal_calls(
     # The service grants what the settings say it does: the sample fleet's us-west-2 scan
     # needs more calls (33) than the default quota's one-second burst (30), and each throttled
     # answer, retried as it must be, would be a call above the minimum.
-    await knobs(sim, rate_limit=settings.service_rate)
+    await knobs(sim, rate_limit=settings.service_rate, iot_rate=settings.iot_rate)
     result = await scan_once(settings)
     for target in result.snapshot.targets:
         assert target.throttled_calls == 0
         assert target.api_calls == target.minimal_calls
-        assert target.floor_seconds == pytest.approx(target.minimal_calls / 1000.0)
+        # The floor: Greengrass V2's calls at its budget, or IoT's at its own, the longer.
+        iot = sum(calls_of(target, op) for op in IOT_OPERATIONS)
+        assert iot > 0
+        floors = ((target.minimal_calls - iot) / 1000.0, iot / settings.iot_rate)
+        assert target.floor_seconds == pytest.approx(max(floors))
     stats = json.loads(to_json(result))["stats"]
     assert stats["minimal_calls"] == stats["api_calls"]
 

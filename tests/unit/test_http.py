@@ -135,7 +135,10 @@ async def test_page_lists_every_open_finding_worst_first(client_for: MakeClient)
 async def test_page_row_has_rule_resource_component_guidance_and_recommendation(
     client_for: MakeClient,
 ) -> None:
-    rows = read_tables(await get_page(await client_for(holder())))["findings"]
+    # Any upgrade allowed, so that 1.0.0 -> 3.0.0 is recommended (the default stays in 1.x).
+    findings = evaluate(snapshot(fleet_target()), RulesConfig(upgrade_policy="major"), NOW)
+    view = with_findings(fleet_view(), findings)
+    rows = read_tables(await get_page(await client_for(holder(view))))["findings"]
 
     app_on_device = next(r for r in rows if r[1] == "device-runs-deleted-component")
     assert app_on_device == [
@@ -153,6 +156,17 @@ async def test_page_row_has_rule_resource_component_guidance_and_recommendation(
     stale = next(r for r in rows if r[1] == "stale-deployment")
     assert stale[3] == "deployment d-0"
     assert stale[4:8] == ["\u2014"] * 4  # no component: not applicable, shown as a dash
+
+
+async def test_page_row_without_a_recommendation_says_why(client_for: MakeClient) -> None:
+    view = fleet_view(policy="minor")  # 1.0.0 -> 3.0.0 crosses a major version
+    rows = read_tables(await get_page(await client_for(holder(view))))["findings"]
+
+    app_on_device = next(r for r in rows if r[1] == "device-runs-deleted-component")
+    assert app_on_device[7] == "\u2014"
+    assert app_on_device[8].endswith(
+        "Broken. No ACTIVE version of com.example.App within the same major version is known."
+    )
 
 
 async def test_page_escapes_publisher_text_and_names(client_for: MakeClient) -> None:

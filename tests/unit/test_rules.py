@@ -30,6 +30,9 @@ from tests.unit.builders import (
 APP = "com.example.App"
 NUCLEUS = "aws.greengrass.Nucleus"
 SHADOW = "aws.greengrass.ShadowManager"
+AMD64_ONLY = "com.example.Amd64Only"
+USES = "com.example.Uses"
+OLD = "com.example.Old"
 
 FINDING_KEYS = {
     "rule",
@@ -48,8 +51,13 @@ COMPONENT_KEYS = {
     "vendor_guidance",
     "vendor_guidance_message",
     "recommended_version",
+    "latest_version",
 }
 DEPLOYMENT_KEYS = {"deployment_id", "target_arn", "deployment_status"}
+RESOLUTION_KEYS = {"requirements", "platform", "deployment_ids"}
+# The tests here are about rules, not the upgrade policy (test_recommend.py): let any newer
+# version be recommended, so that 1.0.0 -> 3.0.0 shows.
+ANY_VERSION = RulesConfig(upgrade_policy="major")
 
 
 def run(
@@ -57,7 +65,7 @@ def run(
     config: RulesConfig | None = None,
     now: dt.datetime = NOW,
 ) -> tuple[Finding, ...]:
-    return evaluate(snapshot(*targets), config or RulesConfig(), now)
+    return evaluate(snapshot(*targets), config or ANY_VERSION, now)
 
 
 def rules(findings: tuple[Finding, ...]) -> list[Rule]:
@@ -69,7 +77,7 @@ def of(findings: tuple[Finding, ...], rule: Rule) -> list[Finding]:
 
 
 def config(**kwargs: object) -> RulesConfig:
-    return RulesConfig.model_validate(kwargs)
+    return RulesConfig.model_validate({"upgrade_policy": "major", **kwargs})
 
 
 @pytest.fixture
@@ -107,6 +115,29 @@ def test_in_force_deployment_naming_a_deleted_version_is_critical(target: Target
     assert "'line rollout'" in finding.message
     assert f"{APP} 1.0.0" in finding.message
     assert "Move to 3.0.0." in finding.message
+
+
+def test_by_default_a_recommendation_stays_within_the_major_version(
+    target: TargetBuilder,
+) -> None:
+    # The upgrade policy (test_recommend.py) defaults to minor: 1.0.0 -> 3.0.0 is too far.
+    target.deploy("d-1", v(APP, "1.0.0"))
+    target.device("core-1", v(APP, "1.0.0"))
+
+    findings = run(target, config=RulesConfig())
+
+    assert RulesConfig().upgrade_policy == "minor"
+    note = f"No ACTIVE version of {APP} within the same major version is known."
+    for finding in findings:
+        d = finding.details
+        assert (d.recommended_version, d.latest_version, d.recommendation_note) == (
+            None,
+            "3.0.0",
+            note,
+        )
+        assert finding.message.endswith(f"Upgrade now. {note}")
+        assert finding.to_json()["details"]["recommendation_note"] == note
+    assert len(findings) == 2
 
 
 def test_in_force_deployment_naming_a_discontinued_version_is_a_warning(
@@ -274,7 +305,10 @@ def test_public_and_private_components_are_named_with_their_target() -> None:
         ("device-runs-discontinued-component", NUCLEUS, "2.15.0"),
     ]
     sensor = next(f for f in findings if f.details.component_name == "com.acme.Sensor")
-    assert sensor.message.endswith("No ACTIVE version is available.")
+    assert sensor.details.recommendation_note == (
+        "No ACTIVE version of com.acme.Sensor within any version is known."
+    )
+    assert sensor.message.endswith(f" {sensor.details.recommendation_note}")
     nucleus = next(f for f in findings if f.details.component_name == NUCLEUS)
     assert nucleus.message.endswith("Move to 2.15.0.")
 
@@ -444,10 +478,25 @@ def test_tag_exclusion_does_not_silence_devices(target: TargetBuilder) -> None:
 def every_rule(target: TargetBuilder) -> TargetBuilder:
     """One finding of each rule."""
     target.deploy("d-del", v(APP, "1.0.0"))
-    target.deploy("d-disc", v(APP, "2.0.0"))
+    target.deploy("d-disc", v(APP, "2.0.0"), target=target.group("disc"))
     target.deploy("d-stale", latest=False, created=days_ago(60))
     target.device("core-del", v(APP, "1.0.0"))
     target.device("core-disc", v(APP, "2.0.0"))
+    # What resolution reads: every version's recipe, membership, the devices' platforms.
+    for version in ("1.0.0", "2.0.0", "3.0.0"):
+        target.recipe(APP, version)
+    # No version for armv7: the deployment alone fails there, and so does its one member.
+    target.recipe(AMD64_ONLY, "1.0.0", platforms=["linux/amd64"])
+    target.deploy("d-arm", v(AMD64_ONLY, "1.0.0"), target=target.group("arm"))
+    target.device("core-arm", architecture="armv7")
+    target.member("core-arm", "arm")
+    # A DISCONTINUED version that a deployment pulls in without naming it.
+    target.recipe(USES, "1.0.0", (OLD, "^1.0.0"))
+    target.recipe(OLD, "1.0.0")
+    target.version(OLD, "1.0.0", Guidance.DISCONTINUED)
+    target.deploy("d-uses", v(USES, "1.0.0"), target=target.group("uses"))
+    target.device("core-uses")
+    target.member("core-uses", "uses")
     return target
 
 
@@ -473,8 +522,11 @@ def test_severity_override_changes_severity_and_order(every_rule: TargetBuilder)
     findings = run(every_rule, config=cfg)
 
     assert [(f.rule, f.severity) for f in findings] == [
+        (Rule.DEPLOYMENT_UNRESOLVABLE, Severity.CRITICAL),
         (Rule.DEPLOYMENT_DELETED, Severity.CRITICAL),
+        (Rule.DEVICE_UNRESOLVABLE, Severity.CRITICAL),
         (Rule.STALE_DEPLOYMENT, Severity.CRITICAL),
+        (Rule.DEPLOYMENT_DEPENDENCY_DISCONTINUED, Severity.WARNING),
         (Rule.DEPLOYMENT_DISCONTINUED, Severity.WARNING),
         (Rule.DEVICE_DISCONTINUED, Severity.WARNING),
         (Rule.DEVICE_DELETED, Severity.INFO),
@@ -588,6 +640,10 @@ def _fleet(seed: int) -> Snapshot:
             v(NUCLEUS, "2.9.0"),
             v("com.example.Removed", "0.1.0"),
         ]
+        # Resolution's inputs, so that its rules' findings are part of the order too.
+        for ref in refs:
+            t.recipe(ref.name, ref.version, platforms=["linux/amd64", "linux/aarch64"])
+        t.recipe(APP, "3.0.0", (NUCLEUS, ">=2.9.0"))
         for i in range(6):
             chosen = rng.sample(refs, 2)
             t.deploy(f"d-{i}", *chosen, target=t.group(f"g{i}"))
@@ -598,7 +654,17 @@ def _fleet(seed: int) -> Snapshot:
                 latest=False,
                 created=days_ago(40 + i),
             )
-            t.device(f"core-{i}", *rng.sample(refs, 3))
+            # A device runs one version of a component (the same one may be listed twice).
+            installed = {ref.name: ref for ref in rng.sample(refs, 3)}
+            t.device(
+                f"core-{i}",
+                *installed.values(),
+                *rng.sample(list(installed.values()), 1),
+                architecture=("amd64", "aarch64", "armv7")[i % 3],
+            )
+            t.member(f"core-{i}", f"g{i}", f"g{(i + 1) % 6}")
+        # Pulls in the DISCONTINUED nucleus without naming it.
+        t.deploy("d-thing", v(APP, "3.0.0"), target=t.thing("core-0"))
         built.append(t.build())
     return Snapshot(tuple(built))
 
@@ -624,6 +690,8 @@ def _shuffled(snap: Snapshot, seed: int) -> Snapshot:
                 devices=_shuffle(rng, devices),
                 details=MappingProxyType(dict(_shuffle(rng, t.details.items()))),
                 versions=MappingProxyType(dict(_shuffle(rng, t.versions.items()))),
+                recipes=MappingProxyType(dict(_shuffle(rng, t.recipes.items()))),
+                membership=MappingProxyType(dict(_shuffle(rng, (t.membership or {}).items()))),
             )
         )
     return Snapshot(_shuffle(rng, targets))
@@ -633,6 +701,7 @@ def test_findings_are_ordered_by_severity_then_key() -> None:
     findings = evaluate(_fleet(1), RulesConfig(), NOW)
 
     assert len(findings) > 20
+    assert set(rules(findings)) == set(Rule)
     assert list(findings) == sorted(findings, key=lambda f: (-f.severity.rank, f.key))
     severities = [f.severity for f in findings]
     assert severities == sorted(severities, key=lambda s: -s.rank)
@@ -763,6 +832,23 @@ def test_finding_json_keys_per_rule_type(every_rule: TargetBuilder) -> None:
         assert set(by_rule[rule]["details"]) == COMPONENT_KEYS
     assert by_rule[Rule.STALE_DEPLOYMENT]["resource_type"] == "deployment"
     assert set(by_rule[Rule.STALE_DEPLOYMENT]["details"]) == DEPLOYMENT_KEYS
+    # The resolution rules carry the component keys too, null where they do not apply.
+    deployment_unresolvable = by_rule[Rule.DEPLOYMENT_UNRESOLVABLE]
+    assert deployment_unresolvable["resource_type"] == "deployment"
+    assert set(deployment_unresolvable["details"]) == (
+        COMPONENT_KEYS | DEPLOYMENT_KEYS | RESOLUTION_KEYS | {"devices_affected"}
+    )
+    device_unresolvable = by_rule[Rule.DEVICE_UNRESOLVABLE]
+    assert device_unresolvable["resource_type"] == "core-device"
+    assert set(device_unresolvable["details"]) == COMPONENT_KEYS | RESOLUTION_KEYS
+    dependency = by_rule[Rule.DEPLOYMENT_DEPENDENCY_DISCONTINUED]
+    assert dependency["resource_type"] == "deployment"
+    assert set(dependency["details"]) == (
+        COMPONENT_KEYS
+        | DEPLOYMENT_KEYS
+        | RESOLUTION_KEYS
+        | {"devices_affected", "recommendation_note"}
+    )
 
 
 def test_finding_json_values(target: TargetBuilder) -> None:
@@ -787,6 +873,10 @@ def test_finding_json_values(target: TargetBuilder) -> None:
             "vendor_guidance": "DELETED",
             "vendor_guidance_message": None,  # null where unknown, never left out
             "recommended_version": None,
+            "latest_version": None,
+            # Said only when no version is recommended.
+            "recommendation_note": "No ACTIVE version of com.example.Removed within any "
+            "version is known.",
             "deployment_id": "d-1",
             "target_arn": thing_arn("core-9"),
             "deployment_status": "ACTIVE",
@@ -804,9 +894,10 @@ def test_finding_key_is_stable_and_names_the_problem(target: TargetBuilder) -> N
 
     keys = [f.key for f in run(target)]
 
+    # The last element, the platform, is only deployment-unresolvable's (test_rules_resolution).
     assert keys == [
-        ("deployment-uses-deleted-component", *WHERE, "deployment", "d-1", APP, "1.0.0"),
-        ("device-runs-deleted-component", *WHERE, "core-device", "core-1", APP, "1.0.0"),
+        ("deployment-uses-deleted-component", *WHERE, "deployment", "d-1", APP, "1.0.0", ""),
+        ("device-runs-deleted-component", *WHERE, "core-device", "core-1", APP, "1.0.0", ""),
         (
             "device-runs-discontinued-component",
             "default",
@@ -816,8 +907,9 @@ def test_finding_key_is_stable_and_names_the_problem(target: TargetBuilder) -> N
             "core-1",
             APP,
             "2.0.0",
+            "",
         ),
-        ("stale-deployment", *WHERE, "deployment", "d-0", "", ""),
+        ("stale-deployment", *WHERE, "deployment", "d-0", "", "", ""),
     ]
     # A later scan, a day on, with the message's age changed: the same keys.
     assert [f.key for f in run(target, now=NOW + dt.timedelta(days=1))] == keys

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 
 from ggwatch.findings import Details, Finding, ResourceType, Rule, Severity
 from ggwatch.model import DEFAULT_ALIAS, TargetId
@@ -15,7 +16,7 @@ T1 = T0 + dt.timedelta(minutes=5)
 US = TargetId(DEFAULT_ALIAS, "us-west-2")
 
 
-def finding(resource: str, region: str = "us-west-2", **details: str) -> Finding:
+def finding(resource: str, region: str = "us-west-2", **details: Any) -> Finding:
     return Finding(
         rule=Rule.DEVICE_DISCONTINUED,
         severity=Severity.WARNING,

@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 from ggwatch.findings import Finding
 from ggwatch.model import Guidance, TargetSnapshot
 from ggwatch.rules import RulesConfig, evaluate
+from ggwatch.rules.recommend import Policy
 from ggwatch.state import DaemonView, StateHolder, TargetStatus
 from tests.unit.builders import NOW, TargetBuilder, days_ago, snapshot, target_id, v
 
@@ -61,14 +62,15 @@ def scanned(snap: TargetSnapshot, *, complete: bool = True) -> TargetStatus:
     )
 
 
-def fleet_view(*, ready: bool = False) -> DaemonView:
-    """us-west-2 complete with 6 findings; eu-west-1 incomplete (ready=True: both complete)."""
+def fleet_view(*, ready: bool = False, policy: Policy = "major") -> DaemonView:
+    """us-west-2 complete with 6 findings; eu-west-1 incomplete (ready=True: both complete).
+    `policy`: the upgrade policy; major, so the page shows recommendations across majors."""
     west = fleet_target().build()
     east_builder = TargetBuilder(region="eu-west-1")
     if not ready:
         east_builder.error("ListCoreDevices", "AccessDeniedException", "not <authorized>")
     east = east_builder.build()
-    findings = evaluate(snapshot(west), RulesConfig(), NOW)
+    findings = evaluate(snapshot(west), RulesConfig(upgrade_policy=policy), NOW)
     return DaemonView(
         started_at=STARTED,
         targets=(scanned(west), scanned(east, complete=ready)),
