@@ -1,15 +1,17 @@
 """The `ggwatch` command. The only place that turns errors into exit codes and messages.
 
-Exit codes: 0 success, 1 findings at or above --fail-on (scan), 2 usage or configuration
-error, 3 AWS or runtime failure (also output that cannot be written), 141 standard output
-closed early (`| head`), as Unix tools do on SIGPIPE. Expected failures print one line to
-stderr, never a traceback.
+Exit codes: 0 success, 1 findings at or above --fail-on (scan), plans written (plan), a plan
+refused (apply), findings the deployment would cause (preflight), 2 usage or configuration
+error (also a bad plan directory or deployment file), 3 AWS or runtime failure (also an
+incomplete scan, output that cannot be written), 141 standard output closed early (`| head`),
+as Unix tools do on SIGPIPE. Expected failures print one line to stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -32,6 +34,7 @@ from ggwatch.errors import (
     OutputError,
 )
 from ggwatch.findings import Severity
+from ggwatch.remediate import applying, files, planning, preflight
 from ggwatch.scan import scan_once
 from ggwatch.settings import Settings, load_settings, unknown_variables
 from ggwatch.sim import cli as sim_cli
@@ -78,6 +81,36 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("critical", "warning", "info", "never"),
         default="warning",
         help="exit 1 when a finding of this severity or worse exists (default: warning)",
+    )
+
+    plan = sub.add_parser(
+        "plan", help="propose revisions that move flagged versions, re-resolved per device class"
+    )
+    plan.add_argument(
+        "--format",
+        choices=("table", "json"),
+        help="default: table on a terminal, json otherwise",
+    )
+    plan.add_argument(
+        "--output-dir",
+        type=Path,
+        help="write plans.json, <deploymentId>.json (create-deployment input) and its base",
+    )
+
+    apply = sub.add_parser("apply", help="create the ok revisions of a plan directory")
+    apply.add_argument("directory", type=Path, help="a directory `ggwatch plan` wrote")
+    apply.add_argument(
+        "--confirm", action="store_true", help="create them; without it, print what it would do"
+    )
+
+    preflight = sub.add_parser(
+        "preflight", help="predict the findings a create-deployment input file would cause"
+    )
+    preflight.add_argument("file", type=Path, help="create-deployment input, JSON or YAML")
+    preflight.add_argument(
+        "--format",
+        choices=("table", "json"),
+        help="default: table on a terminal, json otherwise",
     )
 
     # The simulator's own command line (ggwatch.sim.cli): none of ggwatch's settings.
@@ -178,22 +211,75 @@ def _check_config(_args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _format(args: argparse.Namespace) -> str:
+    return str(args.format or ("table" if sys.stdout.isatty() else "json"))
+
+
+def _incomplete(result: report.ScanResult) -> bool:
+    """Report the first error of an incomplete scan on stderr; whether there was one."""
+    failed = [(t, e) for t in result.snapshot.targets for e in t.errors]
+    if not failed:
+        return False
+    target, error = failed[0]
+    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+    where = target.target.label(target.account)
+    _error(f"scan incomplete: {where}: {error.operation}: {error.code}: {error.message}{more}")
+    return True
+
+
 def _scan(args: argparse.Namespace, settings: Settings) -> int:
     result = anyio.run(scan_once, settings)
-    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+    fmt = _format(args)
     _out(report.to_table(result) if fmt == "table" else report.to_json(result))
-    failed = [(t, e) for t in result.snapshot.targets for e in t.errors]
-    if failed:
-        target, error = failed[0]
-        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        where = target.target.label(target.account)
-        _error(f"scan incomplete: {where}: {error.operation}: {error.code}: {error.message}{more}")
+    if _incomplete(result):
         return EXIT_RUNTIME
     if args.fail_on != "never":
         threshold = Severity(args.fail_on).rank
         if any(f.severity.rank >= threshold for f in result.findings):
             return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _plan(args: argparse.Namespace, settings: Settings) -> int:
+    run = anyio.run(planning.plan_fleet, settings)
+    if _incomplete(run.result):
+        return EXIT_RUNTIME  # nothing is planned from a partial view
+    plans = [w.plan for w in run.plans]
+    generated = run.result.generated_at
+    table = _format(args) == "table"
+    _out(report.plans_table(plans) if table else report.plans_json(plans, generated))
+    if args.output_dir is not None and run.plans:
+        manifest = files.write_plans(args.output_dir, run.plans, generated)
+        _error_free(f"ggwatch: wrote {len(run.plans)} plan(s) to {manifest.parent}")
+    return EXIT_FINDINGS if plans else EXIT_OK
+
+
+def _apply(args: argparse.Namespace, settings: Settings) -> int:
+    entries = files.read_plans(args.directory)
+    outcomes = anyio.run(
+        functools.partial(applying.apply_plans, settings, entries, confirm=args.confirm)
+    )
+    for o in outcomes:
+        created = f" -> {o.new_deployment_id}" if o.new_deployment_id else ""
+        _out(printable(f"{o.action.value:<12} {o.deployment_id}{created}: {o.detail}"))
+    refused = sum(o.action is applying.Action.REFUSED for o in outcomes)
+    return EXIT_FINDINGS if refused else EXIT_OK
+
+
+def _preflight(args: argparse.Namespace, settings: Settings) -> int:
+    proposal = preflight.read_proposal(args.file)
+    result = anyio.run(preflight.predict, settings, proposal)
+    fmt = _format(args)
+    _out(report.to_table(result) if fmt == "table" else report.to_json(result))
+    if _incomplete(result):
+        return EXIT_RUNTIME
+    return EXIT_FINDINGS if result.findings else EXIT_OK
+
+
+def _error_free(message: str) -> None:
+    """A note on stderr that is not an error (stdout carries the result)."""
+    with contextlib.suppress(OSError):
+        print(printable(message), file=sys.stderr, flush=True)
 
 
 def _sim(args: argparse.Namespace) -> int:
@@ -216,6 +302,9 @@ def _run(_args: argparse.Namespace, settings: Settings) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "check-config": _check_config,
     "scan": _scan,
+    "plan": _plan,
+    "apply": _apply,
+    "preflight": _preflight,
     "demo": _demo,
     "run": _run,
 }

@@ -2,7 +2,8 @@
 
     GGWatchError
     ├── ConfigError            bad settings, config file or arguments          exit 2
-    │   └── ServeError         a listener could not start (port in use, bad address)
+    │   ├── ServeError         a listener could not start (port in use, bad address)
+    │   └── PlanError          a plan directory or deployment input file that cannot be used
     └── RuntimeFailure         the world did not cooperate                      exit 3
         ├── AWSError           an AWS call failed for good (after retries)
         │   ├── AccessDenied        AccessDeniedException, or credentials the service rejects
@@ -65,6 +66,11 @@ class ConfigError(GGWatchError):
 
 class ServeError(ConfigError):
     """A port in use or an address that is not ours: the user picks another one."""
+
+
+class PlanError(ConfigError):
+    """A plan directory or a create-deployment input file that cannot be read or used: the
+    file and what is wrong with it."""
 
 
 class RuntimeFailure(GGWatchError):

@@ -21,6 +21,15 @@ What the policies grant, and why (sources as read when they were written):
   CancelDeployment, which ggwatch never calls (recheck skips ACTIVE deployments). So: iot:DeleteJob
   for cleanup, the four reads for both, each statement with aws:ViaAWSService=true, so that only
   Greengrass acting for ggwatch can use them, never ggwatch directly.
+- iot, ggwatch's own: exactly IOT_OPERATIONS (thing-group membership for dependency
+  resolution), the registry `AioIot.call` enforces, each on the resource type the Service
+  Authorization Reference requires: ListThingsInThingGroup on thinggroup, ListThingGroupsForThing
+  on thing. No aws:ViaAWSService condition: ggwatch calls them itself.
+- apply (`ggwatch apply`, a reviewed human step): readonly plus greengrass:CreateDeployment
+  (Resource "*": a deployment to be created has no ARN yet) and what CloudFormation's
+  AWS::GreengrassV2::Deployment create handler needs besides (cfn-lint's schema, checked
+  below): greengrass:TagResource for the tags a revision keeps, and the IoT job and shadow
+  actions Greengrass performs for the caller, with aws:ViaAWSService=true.
 - s3 (cleanup only): s3:PutObject and, for HeadObject in `exists` and GetObject of a record
   another writer holds, s3:GetObject, on the archive
   prefix only (ARCHIVE_BUCKET/ARCHIVE_PREFIX placeholders). SSE-S3 needs no KMS permission. No
@@ -47,10 +56,17 @@ import pytest
 
 from ggwatch.archive.files import FileArchive
 from ggwatch.aws import s3_archive as archive
-from ggwatch.aws.api import CLEANUP_OPERATIONS, OPERATIONS, READ_OPERATIONS
+from ggwatch.aws.api import (
+    APPLY_OPERATIONS,
+    CLEANUP_OPERATIONS,
+    IOT_OPERATIONS,
+    OPERATIONS,
+    READ_OPERATIONS,
+)
 from ggwatch.aws.callguard import CallCounter, RetryPolicy
 from ggwatch.aws.clients import Target, greengrass_clients, new_session
 from ggwatch.aws.greengrass import AioGreengrass
+from ggwatch.aws.iot import AioIot
 from ggwatch.aws.quota import TokenBucket
 from ggwatch.cleanup.executor import Cleaner
 from ggwatch.cleanup.policy import Policy
@@ -66,7 +82,15 @@ ROOT = Path(__file__).parents[2]
 READONLY = ROOT / "deploy" / "iam" / "ggwatch-readonly.json"
 CLEANUP = ROOT / "deploy" / "iam" / "ggwatch-cleanup.json"
 SAMPLE = ROOT / "config" / "sample-fleet.yaml"
-GRANTS = {READONLY: READ_OPERATIONS, CLEANUP: READ_OPERATIONS | CLEANUP_OPERATIONS}
+APPLY = ROOT / "deploy" / "iam" / "ggwatch-apply.json"
+GRANTS = {
+    READONLY: READ_OPERATIONS,
+    CLEANUP: READ_OPERATIONS | CLEANUP_OPERATIONS,
+    APPLY: READ_OPERATIONS | APPLY_OPERATIONS,
+}
+IDS = ["readonly", "cleanup", "apply"]
+# Greengrass actions an operation needs besides its own (CloudFormation's create handler).
+DEPENDENT = {"CreateDeployment": frozenset({"TagResource"})}
 
 ARCHIVE_OBJECTS = "arn:aws:s3:::ARCHIVE_BUCKET/ARCHIVE_PREFIX/*"
 ALL = "*"
@@ -81,7 +105,14 @@ RESOURCES = {
     "GetComponent": COMPONENTS,
     "GetDeployment": "arn:aws:greengrass:*:*:deployments:*",
     "DeleteDeployment": "arn:aws:greengrass:*:*:deployments:*",
+    "CreateDeployment": ALL,
+    "TagResource": "arn:aws:greengrass:*:*:deployments:*",
     "ListInstalledComponents": "arn:aws:greengrass:*:*:coreDevices:*",
+}
+# The resource type each AWS IoT action ggwatch calls itself requires, as ARN.
+IOT_OWN_RESOURCES = {
+    "ListThingsInThingGroup": "arn:aws:iot:*:*:thinggroup/*",
+    "ListThingGroupsForThing": "arn:aws:iot:*:*:thing/*",
 }
 # AWS IoT actions Greengrass V2 performs with the caller's identity (see the module docstring).
 IOT_READS = frozenset(
@@ -91,14 +122,27 @@ FORWARDED = {
     "GetDeployment": IOT_READS,
     "ListDeployments": IOT_READS,
     "DeleteDeployment": frozenset({"iot:DeleteJob"}),
+    "CreateDeployment": IOT_READS
+    | {
+        "iot:CancelJob",
+        "iot:CreateJob",
+        "iot:UpdateJob",
+        "iot:DeleteThingShadow",
+        "iot:UpdateThingShadow",
+    },
 }
+# A job's actions also name the things and groups it targets.
+JOB_TARGETS = {"arn:aws:iot:*:*:job/*", "arn:aws:iot:*:*:thing/*", "arn:aws:iot:*:*:thinggroup/*"}
 IOT_RESOURCES = {
     "iot:DescribeJob": "arn:aws:iot:*:*:job/*",
     "iot:DeleteJob": "arn:aws:iot:*:*:job/*",
     "iot:DescribeThing": "arn:aws:iot:*:*:thing/*",
     "iot:GetThingShadow": "arn:aws:iot:*:*:thing/*",
     "iot:DescribeThingGroup": "arn:aws:iot:*:*:thinggroup/*",
+    "iot:DeleteThingShadow": "arn:aws:iot:*:*:thing/*",
+    "iot:UpdateThingShadow": "arn:aws:iot:*:*:thing/*",
 }
+JOB_ACTIONS = frozenset({"iot:CancelJob", "iot:CreateJob", "iot:UpdateJob"})
 VIA_GREENGRASS_ONLY = {"Bool": {"aws:ViaAWSService": "true"}}
 # The IAM action that authorizes each S3 operation the archive may call.
 S3_ACTIONS = {
@@ -136,12 +180,18 @@ def greengrass_model() -> Any:
     return botocore.session.get_session().get_service_model("greengrassv2")
 
 
+@pytest.fixture(scope="module")
+def iot_model() -> Any:
+    return botocore.session.get_session().get_service_model("iot")
+
+
 # -- the policies, read as documents ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("path", "registry"), GRANTS.items(), ids=["readonly", "cleanup"])
+@pytest.mark.parametrize(("path", "registry"), GRANTS.items(), ids=IDS)
 def test_greengrass_actions_are_the_registry(path: Path, registry: frozenset[str]) -> None:
-    assert actions(path, "greengrass") == registry
+    dependent = set().union(*(DEPENDENT.get(op, frozenset()) for op in registry))
+    assert actions(path, "greengrass") == registry | dependent
 
 
 def test_registry_and_policies_name_real_greengrass_operations(greengrass_model: Any) -> None:
@@ -154,27 +204,42 @@ def test_registry_and_policies_name_real_greengrass_operations(greengrass_model:
 
 def test_every_registered_operation_has_a_resource_decision() -> None:
     # A new operation in the registry must be placed here (scoped, or "*" with a reason).
-    assert set(RESOURCES) == OPERATIONS
+    assert set(RESOURCES) == OPERATIONS | DEPENDENT["CreateDeployment"]
     assert set(FORWARDED) <= OPERATIONS
+    assert set(IOT_OWN_RESOURCES) == IOT_OPERATIONS
 
 
-@pytest.mark.parametrize("path", GRANTS, ids=["readonly", "cleanup"])
+def test_iot_registry_names_real_iot_operations(iot_model: Any) -> None:
+    assert set(iot_model.operation_names) >= IOT_OPERATIONS
+
+
+@pytest.mark.parametrize("path", GRANTS, ids=IDS)
 def test_greengrass_resources_are_scoped_where_aws_allows(path: Path) -> None:
     for action, resource, _ in grants(path):
         if action.startswith("greengrass:"):
             assert resource == RESOURCES[action.split(":", 1)[1]], action
 
 
-@pytest.mark.parametrize(("path", "registry"), GRANTS.items(), ids=["readonly", "cleanup"])
-def test_iot_is_only_what_greengrass_does_on_our_behalf(
+@pytest.mark.parametrize(("path", "registry"), GRANTS.items(), ids=IDS)
+def test_iot_is_the_iot_registry_and_what_greengrass_does_on_our_behalf(
     path: Path, registry: frozenset[str]
 ) -> None:
     needed = set().union(*(FORWARDED.get(op, frozenset()) for op in registry))
-    assert {f"iot:{a}" for a in actions(path, "iot")} == needed
+    own = {f"iot:{op}" for op in IOT_OPERATIONS}
+    assert {f"iot:{a}" for a in actions(path, "iot")} == needed | own
     for statement in statements(path):
         named = as_list(statement["Action"])
-        if any(a.startswith("iot:") for a in named):
-            assert all(a.startswith("iot:") for a in named), statement["Sid"]
+        if not any(a.startswith("iot:") for a in named):
+            continue
+        assert all(a.startswith("iot:") for a in named), statement["Sid"]
+        if set(named) <= own:  # ggwatch's own calls: each on its resource type, unconditioned
+            expected = {IOT_OWN_RESOURCES[a.split(":", 1)[1]] for a in named}
+            assert set(as_list(statement["Resource"])) == expected, statement["Sid"]
+            assert "Condition" not in statement, statement["Sid"]
+        elif set(named) <= JOB_ACTIONS:  # through Greengrass V2: the job and its targets
+            assert set(as_list(statement["Resource"])) == JOB_TARGETS, statement["Sid"]
+            assert statement.get("Condition") == VIA_GREENGRASS_ONLY, statement["Sid"]
+        else:  # only through Greengrass V2, never ggwatch directly
             assert set(as_list(statement["Resource"])) == {IOT_RESOURCES[a] for a in named}
             assert statement.get("Condition") == VIA_GREENGRASS_ONLY, statement["Sid"]
 
@@ -194,6 +259,13 @@ def test_forwarded_iot_actions_agree_with_cloudformation_handlers() -> None:
     # Delete also calls GetDeployment, and CancelDeployment (iot:CancelJob): ggwatch never cancels.
     assert FORWARDED["DeleteDeployment"] <= iot("delete")
     assert iot("delete") - {"iot:CancelJob"} <= FORWARDED["DeleteDeployment"] | IOT_READS
+    create = set(handlers["create"]["permissions"])
+    assert {p for p in create if p.startswith("iot:")} == FORWARDED["CreateDeployment"]
+    assert {p for p in create if p.startswith("greengrass:")} == {
+        "greengrass:CreateDeployment",
+        "greengrass:GetDeployment",
+        *(f"greengrass:{a}" for a in DEPENDENT["CreateDeployment"]),
+    }
 
 
 def s3_operations_the_archive_calls() -> set[str]:
@@ -222,7 +294,7 @@ def test_s3_is_exactly_what_the_archive_calls_on_the_prefix_only() -> None:
     assert actions(READONLY, "s3") == set()
 
 
-@pytest.mark.parametrize("path", GRANTS, ids=["readonly", "cleanup"])
+@pytest.mark.parametrize("path", GRANTS, ids=IDS)
 def test_nothing_else(path: Path) -> None:
     found = statements(path)
     sids = [s["Sid"] for s in found]
@@ -238,6 +310,14 @@ def test_nothing_else(path: Path) -> None:
         assert resource == ALL or resource.startswith(f"arn:aws:{service}:"), resource
 
 
+def test_apply_is_readonly_plus_the_apply_statements() -> None:
+    readonly, apply = statements(READONLY), statements(APPLY)
+    assert apply[: len(readonly)] == readonly
+    assert actions(APPLY, "greengrass") - actions(READONLY, "greengrass") == set(
+        APPLY_OPERATIONS | DEPENDENT["CreateDeployment"]
+    )
+
+
 def test_cleanup_is_readonly_plus_the_cleanup_statements() -> None:
     readonly, cleanup = statements(READONLY), statements(CLEANUP)
     assert cleanup[: len(readonly)] == readonly
@@ -246,7 +326,7 @@ def test_cleanup_is_readonly_plus_the_cleanup_statements() -> None:
     )
 
 
-@pytest.mark.parametrize("path", GRANTS, ids=["readonly", "cleanup"])
+@pytest.mark.parametrize("path", GRANTS, ids=IDS)
 def test_policies_pass_cfn_lint(path: Path) -> None:
     """cfn-lint knows every IAM action name (W3037) and IAM's grammar for identity policies."""
     api = pytest.importorskip("cfnlint.api")
@@ -273,11 +353,22 @@ class Untouchable:
         raise AssertionError(f"touched {name}")
 
 
+async def test_iot_call_refuses_every_unregistered_operation(iot_model: Any) -> None:
+    counter = CallCounter()
+    api = AioIot(Untouchable(), "us-west-2", Untouchable(), counter)  # type: ignore[arg-type]
+    others = sorted(set(iot_model.operation_names) - IOT_OPERATIONS)
+    assert {"ListThingGroups", "AddThingToThingGroup", "DescribeThing"} <= set(others)
+    for operation in [*others, *sorted(READ_OPERATIONS), "list_things_in_thing_group"]:
+        with pytest.raises(ValueError, match="not a registered AWS IoT operation"):
+            await api.call(operation, thingName="x")
+    assert not counter.counts
+
+
 async def test_call_refuses_every_unregistered_operation(greengrass_model: Any) -> None:
     counter = CallCounter()
     api = AioGreengrass(Untouchable(), "us-west-2", Untouchable(), counter)  # type: ignore[arg-type]
     others = sorted(set(greengrass_model.operation_names) - OPERATIONS)
-    assert {"CreateDeployment", "CancelDeployment"} <= set(others)
+    assert {"CancelDeployment", "CreateComponentVersion"} <= set(others)
     for operation in [*others, "NoSuchOperation", "list_components"]:
         with pytest.raises(ValueError, match="not a registered"):
             await api.call(operation, deploymentId="x")
@@ -304,11 +395,17 @@ async def received(sim: Running, since: int = 0) -> tuple[set[str], int]:
 async def test_registry_matches_what_a_scan_and_a_cleanup_call(
     sim: Running, tmp_path: Path
 ) -> None:
-    settings = Settings(regions=("us-west-2", "eu-central-1"), service_rate=1000.0, quota_share=1.0)
+    settings = Settings(
+        regions=("us-west-2", "eu-central-1"), service_rate=1000.0, iot_rate=1000.0, quota_share=1.0
+    )
     result = await scan_once(settings)
     assert result.snapshot.complete
     scanned, last = await received(sim)
-    assert scanned == READ_OPERATIONS  # every read is needed, and nothing else is called
+    # Every read is needed, and nothing else is called. The sample fleet has fewer targeted
+    # thing groups than core devices: membership is read group by group (a refresh reads a
+    # device's groups: tests/integration/test_refresh.py).
+    assert scanned == READ_OPERATIONS | {"ListThingsInThingGroup"}
+    assert scanned <= READ_OPERATIONS | IOT_OPERATIONS
 
     region = "us-west-2"
     (target,) = [t for t in result.snapshot.targets if t.region == region]

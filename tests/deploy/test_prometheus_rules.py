@@ -21,6 +21,7 @@ RULE_TESTS = RULES_DIR / "alerts_test.yml"
 EXPECTED_ALERTS = {
     "GGWatchDeletedComponentInUse": "critical",
     "GGWatchDiscontinuedComponentInUse": "warning",
+    "GGWatchDeploymentWillFail": "critical",
     "GGWatchStaleDeployments": "info",
     "GGWatchScanFailing": "warning",
     "GGWatchScanStale": "warning",

@@ -81,6 +81,7 @@ def aws(sim: Running, tmp_path: Path) -> Aws:
         "AWS_SECRET_ACCESS_KEY": SIM_SECRET,
         "AWS_DEFAULT_REGION": SIM_REGION,
         "AWS_ENDPOINT_URL_GREENGRASSV2": sim.endpoint,
+        "AWS_ENDPOINT_URL_IOT": sim.endpoint,
         "AWS_RETRY_MODE": "standard",
         "AWS_MAX_ATTEMPTS": "1",  # every error the simulator sends reaches the test
     }
@@ -397,3 +398,48 @@ async def test_member_names_are_not_wire_names(raw_call: RawSender) -> None:
         body={"ConnectivityInfo": [{"HostAddress": "127.0.0.1", "PortNumber": 8883}]},
     )
     assert ok.json()["reason"] == "UNKNOWN_OPERATION"
+
+
+# -- ggwatch plan's request files ------------------------------------------------------------
+
+
+def _sample_world() -> World:
+    """The sample fleet, whose in-force deployments name flagged versions (a generated fleet
+    this small may have none to plan)."""
+    import time
+
+    from ggwatch.sim.fleet import load
+
+    return load(Path(__file__).parents[2] / "config" / "sample-fleet.yaml", now=time.time() - 60)
+
+
+@slow
+@pytest.mark.parametrize("world", [pytest.param(_sample_world(), id="sample-fleet")])
+async def test_create_deployment_takes_a_plan_request_file(
+    aws: Aws, knobs: Callable[..., Awaitable[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """`aws greengrassv2 create-deployment --cli-input-json file://DIR/<id>.json`, with the
+    file `ggwatch plan` wrote, is accepted by the AWS CLI's own botocore and creates the
+    revision the plan describes."""
+    from ggwatch.remediate import files
+    from ggwatch.remediate.planning import plan_fleet
+    from ggwatch.settings import Settings
+
+    await knobs(rate_limit=0, iot_rate=0)  # the plan's scan is not what this test measures
+    settings = Settings(regions=(SIM_REGION,), service_rate=1000.0, iot_rate=1000.0)
+    run = await plan_fleet(settings)
+    directory = tmp_path / "plans"
+    files.write_plans(directory, run.plans, run.result.generated_at)
+    ok = [w for w in run.plans if w.request is not None]
+    assert ok, [w.plan.reason for w in run.plans]
+    for written in ok:
+        path = directory / f"{written.plan.deployment_id}.json"
+        created = (await aws("create-deployment", "--cli-input-json", f"file://{path}")).json()
+        got = (await aws("get-deployment", "--deployment-id", created["deploymentId"])).json()
+        request = json.loads(path.read_text())
+        assert got["targetArn"] == written.plan.target_arn
+        assert got["isLatestForTarget"] is True
+        for member in ("deploymentName", "components", "deploymentPolicies"):
+            assert got[member] == request[member], member
+        versions = {n: s["componentVersion"] for n, s in got["components"].items()}
+        assert versions.items() >= dict(written.plan.moves).items()
