@@ -174,6 +174,7 @@ class ResolutionSection:
     membership_refresh_seconds: float
     nested_group_deployments: Literal["direct", "inherited"]
     iot_rate: float
+    conflict_reading: Literal["deferred", "eager"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +376,13 @@ class Settings(BaseSettings):
         default="minor",
         description="Recommended versions stay within this distance of the version in use: "
         "patch = same minor, minor = same major, major = any.",
+        json_schema_extra={"section": "scan"},
+    )
+    conflict_reading: Literal["deferred", "eager"] = Field(
+        default="deferred",
+        description="When a component that no version satisfies fails a device's resolution, "
+        "which no source settles: deferred, once nothing that requires it is still to be "
+        "re-picked (its requirement may yet go away); eager, at the first visit that finds none.",
         json_schema_extra={"section": "scan"},
     )
     nested_group_deployments: Literal["direct", "inherited"] = Field(
@@ -593,6 +601,7 @@ class Settings(BaseSettings):
             rules=self.rules,
             exclusions=self.exclusions,
             upgrade_policy=self.upgrade_policy,
+            conflict_reading=self.conflict_reading,
         )
 
     @property
@@ -603,6 +612,7 @@ class Settings(BaseSettings):
             membership_refresh_seconds=self.membership_refresh_seconds,
             nested_group_deployments=self.nested_group_deployments,
             iot_rate=self.iot_rate,
+            conflict_reading=self.conflict_reading,
         )
 
     @property

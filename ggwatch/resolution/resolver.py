@@ -26,7 +26,8 @@ the back of the queue, behind that dependent, whose new pick may drop or change 
 requirement. It fails when it comes round again and none of the components requiring it is
 queued. So a failure names requirements of the settled walk, never one that the same pass
 drops; a nucleus that fails eagerly would fail on a few recipe sets that ggwatch resolves.
-The choice is `_may_defer`.
+The choice is `_may_defer`; `defer=False` (setting `conflict_reading: eager`) is the other
+reading, failing at the first visit that finds no version.
 
 Memoising: the answer depends only on (roots, catalogue, platform, local), all hashable
 (`Catalogue` by identity), so a caller resolving device classes may wrap `resolve` in its own
@@ -63,9 +64,16 @@ def resolution_key(roots: Roots, platform: Platform, local: Installed = EMPTY) -
 
 
 def resolve(
-    roots: Roots, catalogue: Catalogue, platform: Platform, local: Installed = EMPTY
+    roots: Roots,
+    catalogue: Catalogue,
+    platform: Platform,
+    local: Installed = EMPTY,
+    *,
+    defer: bool = True,
 ) -> Resolution:
-    walk = _Walk(catalogue, platform, dict(local.versions))
+    """`defer`: the open reading below (True) or failing at the first visit that finds no
+    version (False)."""
+    walk = _Walk(catalogue, platform, dict(local.versions), defer)
     for source, components in roots.sources:
         for name, version in components:
             walk.require(name, source, f"={version}")
@@ -79,7 +87,10 @@ def resolve(
 class _Walk:
     """One resolution's working state; lives for one call of `resolve`."""
 
-    def __init__(self, catalogue: Catalogue, platform: Platform, local: dict[str, str]) -> None:
+    def __init__(
+        self, catalogue: Catalogue, platform: Platform, local: dict[str, str], defer: bool
+    ) -> None:
+        self.defer = defer
         self.catalogue = catalogue
         self.platform = platform
         self.local = local
@@ -144,7 +155,7 @@ class _Walk:
         return self._change(name, choice)
 
     def _may_defer(self, requirements: dict[str, str]) -> bool:
-        return any(source in self.queued for source in requirements)
+        return self.defer and any(source in self.queued for source in requirements)
 
     def _change(self, name: str, new: Candidate | None) -> Failure | None:
         old = self.picks.get(name)

@@ -23,7 +23,8 @@ class Scope:
     fleet: Fleet = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "fleet", Fleet(self.target))
+        defer = self.config.conflict_reading == "deferred"
+        object.__setattr__(self, "fleet", Fleet(self.target, defer=defer))
 
 
 def finding(

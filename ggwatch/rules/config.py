@@ -75,6 +75,13 @@ class RulesConfig(BaseModel):
         "Newer versions are tried first; an older one only when no newer one resolves.",
     )
 
+    conflict_reading: Literal["deferred", "eager"] = Field(
+        default="deferred",
+        description="When a component no version satisfies fails a resolution (no source "
+        "says): deferred, once nothing that requires it is still to be re-picked, or eager, "
+        "at the first visit that finds none.",
+    )
+
     def enabled(self, rule: Rule) -> bool:
         override = self.rules.get(rule)
         return override is None or override.enabled

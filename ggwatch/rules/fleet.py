@@ -66,8 +66,9 @@ class Reach:
 class Fleet:
     """One target's resolution inputs and a memo of answers (one evaluation's; one writer)."""
 
-    def __init__(self, target: TargetSnapshot) -> None:
+    def __init__(self, target: TargetSnapshot, *, defer: bool = True) -> None:
         self.target = target
+        self.defer = defer  # the conflict reading (ggwatch.resolution.resolver)
         self._memo: dict[tuple[Hashable, int], Resolution] = {}
         self._catalogues: dict[tuple[tuple[str, str], ...], Catalogue] = {}
         # recommend's answers by (deployment id, component, version, policy): many findings
@@ -166,7 +167,7 @@ class Fleet:
         key = (resolution_key(roots, platform, local), id(catalogue))
         found = self._memo.get(key)
         if found is None:
-            found = self._memo[key] = resolve(roots, catalogue, platform, local)
+            found = self._memo[key] = resolve(roots, catalogue, platform, local, defer=self.defer)
         return found
 
     def alone(self, deployment: Deployment, platform: Platform) -> Resolution:

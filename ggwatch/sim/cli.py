@@ -24,7 +24,7 @@ from ggwatch.sim.eventbridge import check_queue_url
 from ggwatch.sim.faults import IOT_RATE, Knobs
 from ggwatch.sim.fleet import FleetError, FleetSpec, access_key, generate, load
 from ggwatch.sim.server import DataPlaneListenError, Running, Simulator, serve
-from ggwatch.sim.store import CANDIDATES_READINGS, World
+from ggwatch.sim.store import CANDIDATES_READINGS, CONFLICT_READINGS, World
 
 HELP = "run the Greengrass V2 simulator on loopback until Ctrl-C or SIGTERM"
 DEFAULT_PORT = 8765
@@ -147,6 +147,15 @@ def add_arguments(parser: argparse.ArgumentParser, default_port: int = DEFAULT_P
         "it (default: denied, or the fleet file's candidates_for_iam)",
     )
 
+    knobs.add_argument(
+        "--conflicts",
+        choices=CONFLICT_READINGS,
+        default=None,
+        help="when a component no version satisfies fails a device's resolution (no source "
+        "says): deferred, once nothing that requires it is still to be re-picked, or eager, at "
+        "once (default: deferred, or the fleet file's conflicts)",
+    )
+
     net = parser.add_argument_group("listener")
     net.add_argument("--host", default="127.0.0.1", help="address (default: loopback only)")
     net.add_argument("--port", type=_port, default=default_port, help="port (0 = any free one)")
@@ -205,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _world(args: argparse.Namespace) -> World:
     if args.fleet is not None:
-        return _load_fleet(args.fleet)
+        return _load_fleet(args.fleet, args.conflicts)
     return _generated(
         FleetSpec(
             seed=args.seed,
@@ -220,6 +229,7 @@ def _world(args: argparse.Namespace) -> World:
             deleted_share=args.deleted_share,
             max_age_days=args.max_age_days,
             private_guidance=args.private_guidance is True,
+            conflicts=args.conflicts or "deferred",
         )
     )
 
@@ -231,9 +241,9 @@ def _generated(spec: FleetSpec) -> World:
         raise UsageError(str(exc)) from None
 
 
-def _load_fleet(path: Path) -> World:
+def _load_fleet(path: Path, conflicts: str | None) -> World:
     try:
-        return load(path, now=time.time(), clock=time.time)
+        return load(path, now=time.time(), clock=time.time, conflicts=conflicts)
     except FleetError as exc:
         raise UsageError(str(exc)) from None
 

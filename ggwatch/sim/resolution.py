@@ -147,14 +147,17 @@ def resolve(
     local: Mapping[str, str],
     *,
     cache: PickCache | None = None,
+    defer: bool = True,
 ) -> Resolution:
     """Resolve the root components of every deployment reaching a device.
 
     `deployments` maps each source (`thinggroup/X`, `thing/Y`) to its root components and
     versions; `local` is what the device runs now (name -> version). `cache`, the caller's,
     remembers picks across calls with the same catalogue (a pick does not depend on who asks).
+    `defer` (Readings.conflicts, not confirmed): a component no version satisfies fails only
+    once nothing that requires it is still to be re-picked; False: at once.
     """
-    return _Resolver(catalogue, platform, local, cache).run(deployments)
+    return _Resolver(catalogue, platform, local, cache, defer).run(deployments)
 
 
 class _Resolver:
@@ -164,7 +167,9 @@ class _Resolver:
         platform: Platform,
         local: Mapping[str, str],
         cache: PickCache | None = None,
+        defer: bool = True,
     ) -> None:
+        self.defer = defer
         self.catalogue = catalogue
         self.platform = platform
         self.local = local
@@ -189,7 +194,7 @@ class _Resolver:
                 return self._failed(name, "The version constraints do not settle.")
             pick = self._pick(name)
             if isinstance(pick, Failure):
-                if any(source in queued for source in self.requirements[name]):
+                if self.defer and any(source in queued for source in self.requirements[name]):
                     # A component that asks something of this one is still to be re-picked:
                     # its requirement may go away. Fail only once none can change.
                     queue.append(name)

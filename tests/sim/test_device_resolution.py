@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from botocore.exceptions import ClientError
 
+from ggwatch.sim.store import World
 from tests.sim.conftest import SIM_ACCOUNT, SIM_REGION
 from tests.sim.helpers_faults import control_post
 from tests.sim.test_components import code_of, recipe
@@ -137,6 +138,42 @@ async def test_a_range_only_a_deleted_version_satisfies(
     assert "com.test.App" not in await running(gg, "new-member")
     assert (await outcome(gg, "old-member", deployed))["coreDeviceExecutionStatus"] == "SUCCEEDED"
     assert (await running(gg, "old-member"))["com.test.Lib"] == ("1.0.0", False)
+
+
+@pytest.mark.parametrize("reading", ["deferred", "eager"])
+async def test_when_a_conflict_fails_follows_the_reading(
+    gg: Any, control: aiohttp.ClientSession, world: World, reading: str
+) -> None:
+    """Lib meets {App 2.0.0: ^2.0.0, Mid: ^1.0.0} while App, which Mid bounds below 2.0.0, waits
+    to be re-picked; App 1.0.0 drops the ^2.0.0. No source says whether the nucleus fails there
+    (eager) or only once App has moved (deferred), so the simulator plays either."""
+    world.readings.conflicts = reading
+    for version in ("1.0.0", "2.0.0"):
+        await publish(gg, "com.test.Lib", version)
+    await publish(gg, "com.test.App", "1.0.0")
+    await publish(gg, "com.test.App", "2.0.0", {"com.test.Lib": "^2.0.0"})
+    await publish(gg, "com.test.Mid", "1.0.0", {"com.test.App": "<2.0.0", "com.test.Lib": "^1.0.0"})
+    await publish(gg, "com.test.Gateway", "1.0.0", {"com.test.App": ">=1.0.0"})
+    await publish(gg, "com.test.Line", "1.0.0", {"com.test.Mid": "*"})
+    await device(control, "both", ["gateways", "lines"])
+    first = await deploy(gg, "gateways", {"com.test.Gateway": "1.0.0"})
+    assert (await outcome(gg, "both", first))["coreDeviceExecutionStatus"] == "SUCCEEDED"
+    assert (await running(gg, "both"))["com.test.Lib"] == ("2.0.0", False)
+
+    second = await deploy(gg, "lines", {"com.test.Line": "1.0.0"})
+    item = await outcome(gg, "both", second)
+    if reading == "deferred":
+        assert item["coreDeviceExecutionStatus"] == "SUCCEEDED"
+        now = await running(gg, "both")
+        assert (now["com.test.App"], now["com.test.Lib"]) == (("1.0.0", False), ("1.0.0", False))
+    else:
+        assert item["coreDeviceExecutionStatus"] == "FAILED"
+        assert item["reason"].startswith(
+            f"{NO_VERSION} Component com.test.Lib version constraints: "
+        )
+        assert "com.test.App requires ^2.0.0" in item["reason"]
+        assert "com.test.Mid requires ^1.0.0" in item["reason"]
+        assert (await running(gg, "both"))["com.test.Lib"] == ("2.0.0", False)
 
 
 async def test_no_version_for_the_devices_platform(gg: Any, control: aiohttp.ClientSession) -> None:

@@ -672,3 +672,59 @@ def test_a_generated_world_keeps_the_reading_it_was_made_under() -> None:
     assert generate(spec, now=NOW).readings.private_guidance is False
     on = generate(dataclasses.replace(spec, private_guidance=True), now=NOW)
     assert on.readings.private_guidance is True
+
+
+CONFLICT_DOC = region_doc("""
+components:
+  com.example.Lib:
+    - {version: 1.0.0}
+    - {version: 2.0.0}
+  com.example.App:
+    - {version: 1.0.0}
+    - {version: 2.0.0, depends_on: {com.example.Lib: ^2.0.0}}
+  com.example.Mid:
+    - {version: 1.0.0, depends_on: {com.example.App: <2.0.0, com.example.Lib: ^1.0.0}}
+  com.example.Gateway:
+    - {version: 1.0.0, depends_on: {com.example.App: '>=1.0.0'}}
+  com.example.Line:
+    - {version: 1.0.0, depends_on: {com.example.Mid: '*'}}
+devices:
+  - {name: dev-1, groups: [gateways, lines]}
+deployments:
+  - {name: gateways, target: thinggroup/gateways, age_days: 20,
+     components: {com.example.Gateway: 1.0.0}}
+  - {name: lines, target: thinggroup/lines, age_days: 10,
+     components: {com.example.Line: 1.0.0}}
+""")
+
+
+@pytest.mark.parametrize(
+    ("key", "override", "status"),
+    [
+        (None, None, "SUCCEEDED"),
+        ("eager", None, "FAILED"),
+        (None, "eager", "FAILED"),
+        ("eager", "deferred", "SUCCEEDED"),  # the command line wins over the file
+    ],
+)
+def test_the_devices_of_a_fleet_file_resolve_under_the_conflict_reading(
+    tmp_path: Path, key: str | None, override: str | None, status: str
+) -> None:
+    # Lib meets App 2.0.0's ^2.0.0 and Mid's ^1.0.0 while App waits to be re-picked below 2.
+    text = CONFLICT_DOC if key is None else f"conflicts: {key}\n{CONFLICT_DOC}"
+    world = load(write(tmp_path, text), now=NOW, conflicts=override)
+    assert world.readings.conflicts == (override or key or "deferred")
+    state = world.region("123456789012", "us-west-2")
+    lines = by_name(state)["lines"].deployment_id
+    received = state.devices["dev-1"].effective[lines]
+    assert received.status == status
+    if status == "FAILED":
+        assert "Component com.example.Lib version constraints" in str(received.reason)
+
+
+def test_a_conflict_reading_that_is_neither_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(FleetError, match=re.escape("fleet.conflicts: must be deferred or eager")):
+        load(write(tmp_path, f"conflicts: later\n{CONFLICT_DOC}"), now=NOW)
+    with pytest.raises(FleetError, match="conflicts must be deferred or eager"):
+        generate(FleetSpec(devices=1, conflicts="later"), now=NOW)
+    assert generate(FleetSpec(devices=1, conflicts="eager"), now=NOW).readings.conflicts == "eager"

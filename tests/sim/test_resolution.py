@@ -123,13 +123,20 @@ def test_a_pick_that_changes_drops_the_requirements_of_its_old_version() -> None
         APP: [Candidate("1.0.0"), Candidate("2.0.0", {LIB: "^2.0.0"})],
         LIB: [Candidate("1.0.0"), Candidate("2.0.0")],
     }
-    result = run(
-        {"thinggroup/a": {"com.example.A": "1.0.0"}, "thinggroup/z": {"com.example.Z": "1.0.0"}},
-        catalogue,
-    )
+    deployments = {
+        "thinggroup/a": {"com.example.A": "1.0.0"},
+        "thinggroup/z": {"com.example.Z": "1.0.0"},
+    }
+    result = run(deployments, catalogue)
     assert result.failure is None
     assert result.picks[APP] == "1.0.0"
     assert result.picks[LIB] == "1.0.0"
+    # The other reading of when a conflict fails (fleet key `conflicts: eager`): Lib sees
+    # {App: ^2.0.0, Mid: ^1.0.0} while App waits to be re-picked, and the device fails there.
+    eager = resolve(deployments, catalogue, LINUX, {}, defer=False)
+    assert eager.failure is not None
+    assert eager.failure.component == LIB
+    assert set(eager.failure.requirements) == {(APP, "^2.0.0"), ("com.example.Mid", "^1.0.0")}
 
 
 def test_the_nucleus_does_not_change_minor_version_unless_a_deployment_names_it() -> None:

@@ -77,9 +77,11 @@ class World:
         roots: dict[str, dict[str, str]],
         local: dict[str, str] | None = None,
         platform: Platform = LINUX,
+        *,
+        defer: bool = True,
     ) -> Resolution:
         installed = Installed.of(local) if local is not None else EMPTY
-        return resolve(Roots.of(roots), self.catalogue(), platform, installed)
+        return resolve(Roots.of(roots), self.catalogue(), platform, installed, defer=defer)
 
 
 def failure_of(resolution: Resolution) -> tuple[FailureKind, str]:
@@ -330,6 +332,26 @@ def test_open_reading_the_conflict_fails_once_no_dependent_is_queued() -> None:
         FailureKind.NO_VERSION,
         f"{NO_VERSION} Component X version constraints: T requires =2.0.0, S requires <2.0.0.",
     )
+
+
+def test_eager_reading_fails_at_the_first_visit_that_finds_no_version() -> None:
+    """`conflict_reading: eager`: the world the open reading resolves fails, naming the
+    requirements X saw while S was still queued."""
+    result = deferral_world(s_one_needs=">=2.0.0").resolve(ROOTS_AB, defer=False)
+    kind, message = failure_of(result)
+    assert kind is FailureKind.NO_VERSION
+    assert message.startswith(f"{NO_VERSION} Component X version constraints: ")
+    assert "S requires <2.0.0" in message
+    assert "T requires =2.0.0" in message
+
+
+def test_both_readings_agree_where_no_dependent_is_queued() -> None:
+    world = deferral_world(s_one_needs="<2.0.0")
+    assert world.resolve(ROOTS_AB, defer=False).failure is not None
+    assert world.resolve(ROOTS_AB).failure is not None
+    plain = World().add("A", "1.0.0", deps={"C": "^1.0.0"}).add("C", "1.3.0")
+    roots = {"thinggroup/a": {"A": "1.0.0"}}
+    assert plain.resolve(roots, defer=False) == plain.resolve(roots)
 
 
 def nucleus_world() -> World:

@@ -370,6 +370,40 @@ def test_a_changed_pick_drops_the_requirements_of_the_old_one(repick: TargetBuil
     assert result.as_dict() == {LIB: "1.0.0", MID: "1.0.0", OTHER: "1.0.0", TOOL: "1.0.0"}
 
 
+@pytest.fixture
+def deferral() -> TargetBuilder:
+    """core-ab is in both groups: X meets S 1.1.0's <2.0.0 and T's =2.0.0 while S waits to be
+    re-picked at T's =1.0.0, whose X >=2.0.0 lifts the conflict. Each group alone resolves."""
+    t = TargetBuilder()
+    t.recipe(APP, "1.0.0", (MID, "^1.0.0"))
+    t.recipe(TOOL, "1.0.0", (OTHER, "=1.0.0"))
+    t.recipe(MID, "1.1.0", (LIB, "<2.0.0"))
+    t.recipe(MID, "1.0.0", (LIB, ">=2.0.0"))
+    t.recipe(OTHER, "1.0.0", (MID, "=1.0.0"), (LIB, "=2.0.0"))
+    t.recipe(LIB, "1.0.0")
+    t.recipe(LIB, "2.0.0")
+    t.deploy("d-a", v(APP, "1.0.0"), target=t.group("a"))
+    t.deploy("d-b", v(TOOL, "1.0.0"), target=t.group("b"))
+    t.device("core-ab")
+    t.member("core-ab", "a", "b")
+    return t
+
+
+def test_a_conflict_a_queued_re_pick_lifts_resolves_under_the_default_reading(
+    deferral: TargetBuilder,
+) -> None:
+    assert found(deferral) == []
+
+
+def test_the_eager_conflict_reading_fails_before_the_pick_moves(deferral: TargetBuilder) -> None:
+    """`conflict_reading: eager`: a nucleus that fails at the first visit finding no version."""
+    findings, _ = evaluated(deferral, config(conflict_reading="eager"))
+    (finding,) = (f for f in findings if f.rule in RESOLUTION_RULES)
+    assert (finding.rule, finding.resource_id) == (Rule.DEVICE_UNRESOLVABLE, "core-ab")
+    assert finding.details.component_name == LIB
+    assert dict(finding.details.requirements or ()) == {MID: "<2.0.0", OTHER: "=2.0.0"}
+
+
 # --- versions kept on the device ---------------------------------------------------------------
 
 

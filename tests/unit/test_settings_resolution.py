@@ -17,7 +17,9 @@ def test_defaults() -> None:
         membership_refresh_seconds=900.0,
         nested_group_deployments="direct",
         iot_rate=10.0,
+        conflict_reading="deferred",
     )
+    assert load_settings(None, {}).rules_config.conflict_reading == "deferred"
 
 
 def test_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,6 +29,7 @@ def test_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "GGWATCH_MEMBERSHIP_REFRESH_SECONDS": "60",
         "GGWATCH_NESTED_GROUP_DEPLOYMENTS": "inherited",
         "GGWATCH_IOT_RATE": "4",
+        "GGWATCH_CONFLICT_READING": "eager",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -37,8 +40,10 @@ def test_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         membership_refresh_seconds=60.0,
         nested_group_deployments="inherited",
         iot_rate=4.0,
+        conflict_reading="eager",
     )
     assert settings.rules_config.upgrade_policy == "patch"
+    assert settings.rules_config.conflict_reading == "eager"
 
 
 @pytest.mark.parametrize(
@@ -47,6 +52,7 @@ def test_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("GGWATCH_NESTED_GROUP_DEPLOYMENTS", "recursive"),
         ("GGWATCH_UPGRADE_POLICY", "any"),
         ("GGWATCH_IOT_RATE", "0"),
+        ("GGWATCH_CONFLICT_READING", "lazy"),
         ("GGWATCH_MEMBERSHIP_REFRESH_SECONDS", "-1"),
     ],
 )

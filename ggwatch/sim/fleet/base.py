@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ggwatch.sim import catalog, versions
 from ggwatch.sim.store import (
+    CONFLICT_READINGS,
     PUBLIC_OWNER,
     Component,
     ComponentVersion,
@@ -52,6 +53,9 @@ class FleetSpec:
     # Whether private versions may carry DISCONTINUED or DELETED guidance, which no AWS API
     # sets (an undocumented reading; see Readings.private_guidance).
     private_guidance: bool = False
+    # When a conflict fails a device's resolution (Readings.conflicts); the devices of the
+    # fleet being made resolve under it too.
+    conflicts: str = "deferred"
 
     def check(self) -> None:
         problems = []
@@ -71,6 +75,8 @@ class FleetSpec:
             problems.append("discontinued and deleted shares must add up to at most 1")
         if self.max_age_days <= 1:
             problems.append("max age must be more than one day")
+        if self.conflicts not in CONFLICT_READINGS:
+            problems.append("conflicts must be deferred or eager")
         if problems:
             raise FleetError("; ".join(problems))
 

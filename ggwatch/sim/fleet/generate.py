@@ -104,6 +104,7 @@ def generate(spec: FleetSpec, now: float, clock: Callable[[], float] | None = No
     world = World(lambda: now)  # frozen while generating, so the same `now` gives the same world
     # The reading the fleet was made under holds for the control API too, as a fleet file's does.
     world.readings.private_guidance = spec.private_guidance
+    world.readings.conflicts = spec.conflicts
     world.default_region = spec.regions[0]
     for region in spec.regions:
         public_catalog(world.public_catalog(region), region, spec, now, rng)

@@ -29,6 +29,7 @@ from ggwatch.sim.fleet.base import (
 )
 from ggwatch.sim.store import (
     CANDIDATES_READINGS,
+    CONFLICT_READINGS,
     ComponentVersion,
     CoreDevice,
     Deployment,
@@ -37,8 +38,15 @@ from ggwatch.sim.store import (
 )
 
 
-def load(path: Path, now: float, clock: Callable[[], float] | None = None) -> World:
-    """Read a fleet file (see config/sample-fleet.yaml for the format)."""
+def load(
+    path: Path,
+    now: float,
+    clock: Callable[[], float] | None = None,
+    *,
+    conflicts: str | None = None,
+) -> World:
+    """Read a fleet file (see config/sample-fleet.yaml for the format). `conflicts` overrides
+    the file's key: the devices of the fleet resolve under it as it is made."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -49,14 +57,27 @@ def load(path: Path, now: float, clock: Callable[[], float] | None = None) -> Wo
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise FleetError(f"fleet file {path} is not valid YAML{where}") from None
-    return build(_mapping(data, "fleet"), now, clock)
+    return build(_mapping(data, "fleet"), now, clock, conflicts=conflicts)
 
 
-def build(data: Mapping[str, Any], now: float, clock: Callable[[], float] | None = None) -> World:
+def build(
+    data: Mapping[str, Any],
+    now: float,
+    clock: Callable[[], float] | None = None,
+    *,
+    conflicts: str | None = None,
+) -> World:
     _only(
         data,
         "fleet",
-        {"accounts", "regions", "public_guidance", "private_guidance", "candidates_for_iam"},
+        {
+            "accounts",
+            "regions",
+            "public_guidance",
+            "private_guidance",
+            "candidates_for_iam",
+            "conflicts",
+        },
     )
     regions = _strings(data.get("regions", ["us-west-2"]), "fleet.regions")
     world = World(lambda: now)
@@ -68,6 +89,10 @@ def build(data: Mapping[str, Any], now: float, clock: Callable[[], float] | None
     if candidates_for_iam not in CANDIDATES_READINGS:
         raise FleetError("fleet.candidates_for_iam: must be denied or served")
     world.readings.candidates_for_iam = candidates_for_iam
+    conflicts = conflicts or data.get("conflicts", world.readings.conflicts)
+    if conflicts not in CONFLICT_READINGS:
+        raise FleetError("fleet.conflicts: must be deferred or eager")
+    world.readings.conflicts = conflicts
     world.default_region = regions[0]
     spec = FleetSpec(regions=tuple(regions))
     rng = random.Random(0)

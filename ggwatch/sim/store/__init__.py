@@ -33,6 +33,7 @@ from ggwatch.sim.store.recipes import (
 )
 from ggwatch.sim.store.records import (
     CANDIDATES_READINGS,
+    CONFLICT_READINGS,
     NUCLEUS,
     PUBLIC_OWNER,
     SUPERSEDED_READINGS,
@@ -58,6 +59,7 @@ from ggwatch.sim.store.world import World
 
 __all__ = [
     "CANDIDATES_READINGS",
+    "CONFLICT_READINGS",
     "NUCLEUS",
     "PUBLIC_OWNER",
     "RECIPE_FORMAT",

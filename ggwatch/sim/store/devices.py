@@ -119,6 +119,11 @@ class Installer:
         self._picks = PickCache()
         self._kinds = {}
 
+    @property
+    def defer(self) -> bool:
+        """The reading of when a conflict fails (Readings.conflicts)."""
+        return self.state.readings.conflicts == "deferred"
+
     def catalogue(self) -> Catalogue:
         if self._catalogue is None:
             state = self.state
@@ -157,7 +162,12 @@ class Installer:
             return found[1]
         deployments = {source_of(t): dict(components) for t, components in roots}
         outcome = resolution.resolve(
-            deployments, self.catalogue(), platform, dict(local), cache=self._picks
+            deployments,
+            self.catalogue(),
+            platform,
+            dict(local),
+            cache=self._picks,
+            defer=self.defer,
         )
         if len(self._memo) >= MEMO_LIMIT:
             self._memo, self._picks = {}, PickCache()
@@ -171,7 +181,9 @@ class Installer:
         local: Mapping[str, str],
     ) -> Resolution:
         """Resolve for a device that is not there (a fleet being made checks a deployment)."""
-        return resolution.resolve(deployments, self.catalogue(), platform, local, cache=self._picks)
+        return resolution.resolve(
+            deployments, self.catalogue(), platform, local, cache=self._picks, defer=self.defer
+        )
 
     def deliver(
         self, device: CoreDevice, deployment: Deployment, now: float

@@ -17,6 +17,7 @@ PUBLIC_OWNER = "aws"
 NUCLEUS = "aws.greengrass.Nucleus"
 SUPERSEDED_READINGS = ("INACTIVE", "CANCELED")
 CANDIDATES_READINGS = ("denied", "served")  # Readings.candidates_for_iam
+CONFLICT_READINGS = ("deferred", "eager")  # Readings.conflicts
 
 
 class SimError(Exception):
@@ -244,3 +245,7 @@ class Readings:
     # an IAM caller is not confirmed. "denied": AccessDeniedException (403); "served": answered
     # as the data plane answers a core device (the caller's account and Region).
     candidates_for_iam: str = "denied"
+    # When a component no version satisfies fails the resolution: no source says. "deferred":
+    # only once no component that asks something of it is still to be re-picked (its
+    # requirement may go away); "eager": at once, at the first visit that finds none.
+    conflicts: str = "deferred"
