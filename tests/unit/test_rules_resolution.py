@@ -20,6 +20,7 @@ TOOL = "com.example.Tool"
 OTHER = "com.example.Other"
 MID = "com.example.Mid"
 HELPER = "com.example.Helper"
+BRIDGE = "com.example.Bridge"
 NUCLEUS = "aws.greengrass.Nucleus"
 NUCLEUS_TYPE = "aws.greengrass.nucleus"
 NO_VERSION = "No local or cloud component version satisfies the requirements."
@@ -332,12 +333,13 @@ def test_a_device_that_keeps_a_discontinued_dependency_is_resolvable(
 @pytest.fixture
 def repick() -> TargetBuilder:
     """TOOL lets LIB be anything >=1.0.0; LIB 2.0.0 needs HELPER ^2.0.0, which only a DELETED
-    version meets. OTHER needs LIB <2.0.0, one level deeper (through MID), so LIB is first
-    picked at 2.0.0 and then moves to 1.0.0, dropping its need for HELPER."""
+    version meets. OTHER needs LIB <2.0.0 two levels deeper (through MID and BRIDGE), so the
+    walk picks LIB at 2.0.0 first and then moves it to 1.0.0, dropping its need for HELPER."""
     t = TargetBuilder()
     t.recipe(TOOL, "1.0.0", (LIB, ">=1.0.0"))
     t.recipe(OTHER, "1.0.0", (MID, "^1.0.0"))
-    t.recipe(MID, "1.0.0", (LIB, "<2.0.0"))
+    t.recipe(MID, "1.0.0", (BRIDGE, "^1.0.0"))
+    t.recipe(BRIDGE, "1.0.0", (LIB, "<2.0.0"))
     t.recipe(LIB, "1.0.0")
     t.recipe(LIB, "2.0.0", (HELPER, "^2.0.0"))
     t.recipe(HELPER, "2.0.0")
@@ -367,7 +369,17 @@ def test_a_changed_pick_drops_the_requirements_of_the_old_one(repick: TargetBuil
     (both,) = (d for d in scope.target.devices if d.thing_name == "core-both")
     result = scope.fleet.device(both)
     assert result is not None
-    assert result.as_dict() == {LIB: "1.0.0", MID: "1.0.0", OTHER: "1.0.0", TOOL: "1.0.0"}
+    assert result.as_dict() == {
+        BRIDGE: "1.0.0",
+        LIB: "1.0.0",
+        MID: "1.0.0",
+        OTHER: "1.0.0",
+        TOOL: "1.0.0",
+    }
+    # LIB really was at 2.0.0 first: a walk that fails at once meets HELPER on core-both too.
+    assert (Rule.DEVICE_UNRESOLVABLE, "core-both") in found(
+        repick, config=config(conflict_reading="eager")
+    )
 
 
 @pytest.fixture
