@@ -24,8 +24,13 @@ STALE = 68
 
 @pytest.fixture
 def crowded(serve_cli: ServeCli) -> Served:
-    """20 devices, 80 deployments: STALE of them stale (the review's reproduction)."""
-    return serve_cli("sim", "--devices", "20", "--deployments", "80", "--seed", "3", "--port", "0")
+    """20 devices, 80 deployments: STALE of them stale (the review's reproduction). Unmetered,
+    as in tests/cli/conftest.py: the daemons here do not pace themselves."""
+    return serve_cli(
+        "sim",
+        *("--devices", "20", "--deployments", "80", "--seed", "3"),
+        *("--rate-limit", "0", "--iot-rate", "0", "--port", "0"),
+    )
 
 
 @pytest.fixture

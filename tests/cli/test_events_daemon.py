@@ -35,10 +35,15 @@ def sqs(sqs_queue: str) -> Iterator[Any]:
 
 @pytest.fixture
 def fleet(serve_cli: ServeCli, sqs_queue: str) -> Served:
+    # Unmetered, as in tests/cli/conftest.py: the daemon here does not pace itself.
     return serve_cli(
         "sim",
         "--fleet",
         "config/sample-fleet.yaml",
+        "--rate-limit",
+        "0",
+        "--iot-rate",
+        "0",
         "--port",
         "0",
         "--events-queue-url",
