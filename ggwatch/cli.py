@@ -116,7 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
     # The simulator's own command line (ggwatch.sim.cli): none of ggwatch's settings.
     sim_cli.add_arguments(sub.add_parser("sim", help=sim_cli.HELP))
 
-    sub.add_parser("run", help="the daemon: scan every interval, serve /metrics and health")
+    run = sub.add_parser("run", help="the daemon: scan every interval, serve /metrics and health")
+    # Flags for what differs per replica; each stands for its setting (docs/settings.md).
+    run.add_argument("--shard", type=int, metavar="N", help="this replica's shard (GGWATCH_SHARD)")
+    run.add_argument(
+        "--total-shards",
+        type=int,
+        metavar="M",
+        help="replicas sharing the targets (GGWATCH_TOTAL_SHARDS)",
+    )
+    run.add_argument(
+        "--pod",
+        metavar="NAME",
+        help="StatefulSet pod name; its ordinal is the shard (GGWATCH_POD_NAME)",
+    )
 
     demo_parser = sub.add_parser(
         "demo", help="the daemon against the simulator with a changing sample fleet"
@@ -155,7 +168,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         # The simulator is not ggwatch: its own arguments, none of ggwatch's settings.
         logs.configure()
         return _sim(args)
-    settings = load_settings(args.config, os.environ)
+    settings = load_settings(args.config, os.environ, _flag_settings(args))
     logs.configure(settings.log_level, settings.log_format)
     unknown = unknown_variables(os.environ)
     if unknown and args.command == "check-config":
@@ -167,6 +180,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             reason="no such setting; these variables are ignored",
         )
     return COMMANDS[args.command](args, settings)
+
+
+def _flag_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The settings the command line gives, by field name: stronger than the environment."""
+    flags = {"shard": "shard", "total_shards": "total_shards", "pod": "pod_name"}
+    given = {field: getattr(args, flag, None) for flag, field in flags.items()}
+    return {field: value for field, value in given.items() if value is not None}
 
 
 def _out(text: str) -> None:

@@ -37,6 +37,7 @@ from ggwatch import names
 from ggwatch.errors import ConfigError
 from ggwatch.findings import Rule
 from ggwatch.rules.config import Exclusions, RuleOverride, RulesConfig
+from ggwatch.shards import Shard, pod_ordinal
 
 ENV_PREFIX = "GGWATCH_"
 CONFIG_ENV = "GGWATCH_CONFIG"
@@ -304,6 +305,32 @@ class Settings(BaseSettings):
         description="Attempts per call when throttled, on 5xx or on connection errors "
         "(honouring Retry-After), before the target is reported incomplete.",
         json_schema_extra={"section": "aws"},
+    )
+    # -- sharding across replicas --------------------------------------------------------------
+    shard: int | None = Field(
+        default=None,
+        ge=0,
+        le=9_999,
+        description="This replica's shard, 0..total_shards-1: it scans, cleans and answers "
+        "webhooks only for the targets a jump hash of `<account alias>/<region>` gives it. "
+        "Default: the ordinal of pod_name, else 0.",
+        json_schema_extra={"section": "sharding"},
+    )
+    total_shards: int = Field(
+        default=1,
+        ge=1,
+        le=10_000,
+        description="How many replicas share the targets; every replica must be given the "
+        "same number (a StatefulSet's replicas). 1: this one owns every target.",
+        json_schema_extra={"section": "sharding"},
+    )
+    pod_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        description="The pod's name in a StatefulSet (`metadata.name` through the downward "
+        "API): its ordinal (`ggwatch-2` -> 2) is the shard when `shard` is unset.",
+        json_schema_extra={"section": "sharding"},
     )
     targets: tuple[TargetConfig, ...] = Field(
         default=(),
@@ -715,6 +742,30 @@ class Settings(BaseSettings):
             raise ValueError("must be file:///absolute/dir or s3://bucket/prefix")
         return value
 
+    @property
+    def sharding(self) -> Shard:
+        """This replica's shard (checked when the settings were built)."""
+        if self.shard is not None:
+            return Shard(self.shard, self.total_shards)
+        if self.pod_name is not None:
+            return Shard(pod_ordinal(self.pod_name), self.total_shards)
+        return Shard(0, self.total_shards)
+
+    @model_validator(mode="after")
+    def _check_shard(self) -> Settings:
+        if self.shard is not None and self.pod_name is not None:
+            ordinal = pod_ordinal(self.pod_name)
+            if ordinal != self.shard:
+                raise ValueError(
+                    f"shard {self.shard} and pod_name {self.pod_name!r} (ordinal {ordinal}) "
+                    "disagree; set one of them"
+                )
+        try:
+            self.sharding  # noqa: B018 - a shard outside its total, a pod name without ordinal
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
     @model_validator(mode="after")
     def _enforce_needs_archive(self) -> Settings:
         if self.cleanup_mode == "enforce" and not self.archive_uri:
@@ -805,17 +856,20 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_settings(config: Path | None, environ: Mapping[str, str]) -> Settings:
-    """Build the one Settings object from the environment and the optional config file."""
+def load_settings(
+    config: Path | None, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build the one Settings object from the environment and the optional config file;
+    `overrides` (command-line flags, by field name) are stronger than both."""
     path = config
     if path is None and environ.get(CONFIG_ENV):
         path = Path(environ[CONFIG_ENV])
     file_values = read_config_file(path) if path is not None else {}
     bound = type("Settings", (Settings,), {"_file_values": file_values})
     try:
-        return bound()  # type: ignore[no-any-return]
+        return bound(**(overrides or {}))  # type: ignore[no-any-return]
     except ValidationError as exc:
-        raise ConfigError(describe(exc, environ)) from None
+        raise ConfigError(describe(exc, environ, overrides or {})) from None
     except SettingsError:
         # pydantic-settings could not decode a structured variable (JSON in the environment).
         raise ConfigError(_undecodable(environ)) from None
@@ -865,8 +919,11 @@ def unknown_variables(environ: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(problems)
 
 
-def describe(exc: ValidationError, environ: Mapping[str, str]) -> str:
-    """One line naming the first bad setting as the user wrote it (env name or file key)."""
+def describe(
+    exc: ValidationError, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
+) -> str:
+    """One line naming the first bad setting as the user wrote it (env name, file key or the
+    command line)."""
     error = exc.errors()[0]
     loc = [str(part) for part in error["loc"]]
     message = str(error["msg"]).removeprefix("Value error, ")
@@ -874,7 +931,10 @@ def describe(exc: ValidationError, environ: Mapping[str, str]) -> str:
         return f"invalid settings: {message}"
     field = loc[0]
     env_name = ENV_PREFIX + field.upper()
-    origin = env_name if env_name in environ else "config file"
+    if field in (overrides or {}):
+        origin = "command line"
+    else:
+        origin = env_name if env_name in environ else "config file"
     value = error.get("input")
     # Never echo a credential, wherever it sits (a target's external id is one).
     secret = any(word in part for part in loc for word in ("token", "secret", "external_id"))

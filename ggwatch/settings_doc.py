@@ -32,6 +32,7 @@ from ggwatch.settings import CONFIG_ENV, DAY, ENV_PREFIX, Settings, TargetConfig
 SECTIONS: Mapping[str, str] = {
     "logging": "Logging",
     "targets": "Targets: accounts and Regions",
+    "sharding": "Sharding: replicas that share the targets",
     "aws": "AWS client and pacing",
     "scan": "Scan and rules",
     "cleanup": "Cleanup of stale deployments",

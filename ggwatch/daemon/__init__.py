@@ -12,8 +12,10 @@ Stages talk over bounded memory object streams. A poller scans its target every 
 sooner when events ask: a targeted refresh of the devices they name, or of the guidance in use.
 A poller that meets an AWS failure reports an incomplete snapshot and backs off; nothing it
 meets stops the daemon or the other targets, and an incomplete scan resolves no finding it
-could not re-check. SIGTERM or SIGINT cancels the group; the HTTP server is cleaned up under a
-shielded timeout, and the process exits 0.
+could not re-check. With total_shards > 1 the daemon is one replica of several: it polls,
+cleans and answers webhooks only for the targets its shard owns (ggwatch.shards), and leaves
+the others' events on the queue for them. SIGTERM or SIGINT cancels the group; the HTTP server
+is cleaned up under a shielded timeout, and the process exits 0.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from ggwatch.events.mailbox import Mailbox
 from ggwatch.events.stage import open_queues, router
 from ggwatch.scan import ScanState, client_options, utcnow
 from ggwatch.settings import HttpSection, Settings
+from ggwatch.shards import Shard
 from ggwatch.sinks import FindingSink
 from ggwatch.sinks.finding_log import FindingLog
 from ggwatch.sinks.metrics import register_collector
@@ -91,7 +94,7 @@ def http_limits(http: HttpSection) -> HttpLimits:
     )
 
 
-def webhook(http: HttpSection, cleaner: Cleaner | None) -> AlertmanagerWebhook | None:
+def webhook(http: HttpSection, cleaner: Cleaner | None, shard: Shard) -> AlertmanagerWebhook | None:
     """POST /alertmanager exists only when a token is configured."""
     if http.webhook_token is None:
         return None
@@ -100,6 +103,7 @@ def webhook(http: HttpSection, cleaner: Cleaner | None) -> AlertmanagerWebhook |
         cleaner,
         deadline_seconds=http.webhook_deadline_seconds,
         body_timeout_seconds=http.body_timeout_seconds,
+        shard=shard,
     )
 
 
@@ -112,7 +116,10 @@ async def run(
 ) -> None:
     """Run until SIGTERM/SIGINT or until the caller cancels."""
     session = session or new_session()
-    targets = targets_to_watch(settings, session)
+    watched = targets_to_watch(settings, session)
+    shard = settings.sharding
+    targets = tuple(t for t in watched if shard.owns(t.id))
+    others = tuple(t for t in watched if not shard.owns(t.id))
     started = clock()
     state = ScanState.new(settings)
     log = structlog.get_logger("ggwatch.daemon")
@@ -123,7 +130,7 @@ async def run(
         state.iot_clients.update(
             await stack.enter_async_context(iot_clients(targets, sessions, **options))
         )
-        queues = await open_queues(settings, session, targets, stack)
+        queues = await open_queues(settings, session, watched, stack)
         stopping = anyio.Event()
         cleaner, cleanup_calls = await cleaner_for(
             settings, clients, state, session, stack, clock, stopping
@@ -131,7 +138,9 @@ async def run(
         holder = StateHolder(initial_view(settings, targets, started, len(queues)))
         registry = CollectorRegistry(auto_describe=True)
         python = ".".join(map(str, sys.version_info[:3]))
-        register_collector(registry, holder, settings.max_finding_series, __version__, python)
+        register_collector(
+            registry, holder, settings.max_finding_series, __version__, python, shard=shard
+        )
         group = await stack.enter_async_context(anyio.create_task_group())
         http = settings.http
         app = build_app(
@@ -139,7 +148,7 @@ async def run(
             registry,
             poll_interval_seconds=settings.poll_interval_seconds,
             clock=anyio.current_time,  # the clock last_progress_monotonic is read on
-            webhook=webhook(http, cleaner),
+            webhook=webhook(http, cleaner, shard),
             limits=http_limits(http),
         )
         port = await group.start(serve_http, app, http.host, http.port)
@@ -147,6 +156,9 @@ async def run(
             "daemon.started",
             version=__version__,
             targets=[str(t.id) for t in targets],
+            shard=shard.index,
+            total_shards=shard.total,
+            targets_elsewhere=len(others),
             events_queues=len(queues),
             http=f"{http.host}:{port}",
             poll_interval_seconds=settings.poll_interval_seconds,
@@ -174,7 +186,7 @@ async def run(
         group.start_soon(evaluator.run, snapshots_receive)
         mailboxes = {t.id: Mailbox() for t in targets}
         stats = QueueStats.new()
-        route = router(targets, mailboxes, holder)
+        route = router(targets, mailboxes, holder, others)
         for url, client in queues.items():
             consumer = Consumer(
                 SqsQueue(client, url),

@@ -3,7 +3,9 @@
 Each message is parsed (ggwatch.events.triggers) and routed to the mailbox of every target it names;
 the consumer keeps receiving while refreshes run, so a burst coalesces into one refresh per
 target. A message is deleted only once the refresh that answered it was evaluated complete;
-one that is not ours is deleted at once; a malformed one is logged once and left alone, for
+one for a target another replica owns (ggwatch.shards) is made visible again at once, for the
+owner to receive; one that is no replica's is deleted at once; a malformed one is logged once
+and left alone, for
 the queue's redrive policy to move to the dead-letter queue. Receiving fails? The consumer
 says so once, backs off and tries again; polling carries on regardless. The SQS calls
 themselves, and their errors, are ggwatch.aws.sqs's.
@@ -33,7 +35,13 @@ MALFORMED_MEMORY = 10_000  # message ids whose malformation was logged
 HEARTBEAT = 30.0
 EXTEND_TO = 90
 
-Router = Callable[[Trigger], Sequence[Ack]]
+
+class Elsewhere:
+    """A router's answer for a trigger that names only targets other replicas own."""
+
+
+ELSEWHERE = Elsewhere()
+Router = Callable[[Trigger], Sequence[Ack] | Elsewhere]
 
 
 @dataclass
@@ -104,16 +112,20 @@ class Consumer:
     async def _handle(self, messages: list[Message]) -> None:
         try:
             done: list[Message] = []
+            released: list[Message] = []
             waiting: list[tuple[Message, Sequence[Ack]]] = []
             for message in messages:
                 acks = self._triggered(message)
                 if acks is None:
                     continue  # malformed: left for the redrive policy
-                if acks:
+                if isinstance(acks, Elsewhere):
+                    released.append(message)
+                elif acks:
                     waiting.append((message, acks))
                 else:
                     done.append(message)
             self._count("ignored", len(done))
+            await self._release(released)
             with anyio.move_on_after(ACK_TIMEOUT):
                 async with anyio.create_task_group() as group:
                     if waiting:
@@ -129,8 +141,9 @@ class Consumer:
         finally:
             self._slots.release()
 
-    def _triggered(self, message: Message) -> Sequence[Ack] | None:
-        """The acks of the refreshes a message posted; () if not ours; None if malformed."""
+    def _triggered(self, message: Message) -> Sequence[Ack] | Elsewhere | None:
+        """The acks of the refreshes a message posted; () if no replica's; ELSEWHERE if
+        another replica's; None if malformed."""
         message_id = message.message_id
         try:
             trigger = parse(message.body)
@@ -145,6 +158,8 @@ class Consumer:
         if trigger is None:
             return ()
         acks = self.route(trigger)
+        if isinstance(acks, Elsewhere):
+            return acks
         self.log.debug(
             "events.trigger",
             kind=trigger.kind.value,
@@ -155,6 +170,19 @@ class Consumer:
             targets=len(acks),
         )
         return acks
+
+    async def _release(self, messages: list[Message]) -> None:
+        """Visible again now: the replica that owns the target receives it next. Its receive
+        count grows each time, so a message no live replica owns reaches the dead-letter queue
+        after maxReceiveCount, as a failed one does."""
+        if not messages:
+            return
+        self._count("elsewhere", len(messages))
+        try:
+            await self.queue.extend(messages, 0)
+        except AWSError as error:
+            # Visible again after the visibility timeout instead.
+            self.log.debug("events.release_failed", error_code=error.code)
 
     async def _keep_invisible(self, messages: list[Message]) -> None:
         while True:

@@ -14,7 +14,7 @@ from ggwatch.aws.clients import (
 )
 from ggwatch.aws.sqs import sqs_client, sqs_config
 from ggwatch.errors import ConfigError
-from ggwatch.events.consumer import Router
+from ggwatch.events.consumer import ELSEWHERE, Elsewhere, Router
 from ggwatch.events.mailbox import Ack, Mailbox
 from ggwatch.events.triggers import Kind, Trigger
 from ggwatch.model import TargetId
@@ -23,18 +23,20 @@ from ggwatch.state import StateHolder
 
 
 def router(
-    targets: tuple[Target, ...], mailboxes: Mapping[TargetId, Mailbox], holder: StateHolder
+    targets: tuple[Target, ...],
+    mailboxes: Mapping[TargetId, Mailbox],
+    holder: StateHolder,
+    elsewhere: tuple[Target, ...] = (),
 ) -> Router:
     """Post a trigger to the targets it names: its Region, and its account when that is known
-    (the SDK's own account is known from the first scan on)."""
+    (the SDK's own account is known from the first scan on). `elsewhere`: the targets other
+    replicas own; a trigger that names only those is ELSEWHERE, left for them."""
 
-    def route(trigger: Trigger) -> list[Ack]:
+    def route(trigger: Trigger) -> list[Ack] | Elsewhere:
         acks = []
         for target in targets:
-            if target.id.region != trigger.region:
-                continue
             account = holder.view.target(target.id).account or target.account_id
-            if account is not None and account != trigger.account:
+            if not _names(trigger, target, account):
                 continue
             things = (trigger.thing,) if trigger.thing is not None else ()
             deployments = (trigger.deployment_id,) if trigger.deployment_id is not None else ()
@@ -44,9 +46,17 @@ def router(
                     things, deployments=deployments, guidance=trigger.kind is Kind.GUIDANCE
                 )
             )
+        if not acks and any(_names(trigger, t, t.account_id) for t in elsewhere):
+            return ELSEWHERE
         return acks
 
     return route
+
+
+def _names(trigger: Trigger, target: Target, account: str | None) -> bool:
+    if target.id.region != trigger.region:
+        return False
+    return account is None or account == trigger.account
 
 
 async def open_queues(

@@ -11,6 +11,11 @@ Labels name the target as `aws_account_id`, `aws_region` and `account_alias` (th
 in the configuration; never `instance` or `job`, which Prometheus sets itself), and every label
 but those of `ggwatch_finding_info` takes values from a closed set. `ggwatch_finding_info` has
 one series per open finding, so it is capped.
+
+A replica that shares the targets with others (total_shards > 1) adds `shard` to every series:
+each target has one owner, so sums across replicas count it once, and Alertmanager can route an
+alert to the replica that owns its target by that label. `ggwatch_shard_info`,
+`ggwatch_total_shards` and `ggwatch_targets_owned` say where each replica stands.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from ggwatch.aws.api import READ_OPERATIONS
 from ggwatch.errors import DENIED_CODES, THROTTLE_CODES
 from ggwatch.findings import Finding, Verdict
 from ggwatch.model import Guidance, TargetSnapshot, VersionRef
+from ggwatch.shards import Shard
 from ggwatch.state import DaemonView, StateHolder, TargetStatus
 
 TARGET = ["aws_account_id", "aws_region", "account_alias"]
@@ -68,13 +74,15 @@ def register_collector(
     max_finding_series: int,
     version: str,
     python_version: str | None = None,
+    *,
+    shard: Shard | None = None,
 ) -> ViewCollector:
     """Add a collector over `holder` to `registry`; python_version defaults to the running one.
 
     Tests pass python_version so that an exposition does not depend on the interpreter.
     """
     python = python_version or platform.python_version()
-    collector = ViewCollector(holder, max_finding_series, version, python)
+    collector = ViewCollector(holder, max_finding_series, version, python, shard or Shard())
     registry.register(collector)
     return collector
 
@@ -87,8 +95,18 @@ class ViewCollector:
     max_finding_series: int
     version: str
     python_version: str
+    shard: Shard
 
     def collect(self) -> Iterator[Metric]:
+        if not self.shard.sharded:
+            yield from self._families()
+            return
+        label = {"shard": str(self.shard.index)}
+        for family in self._families():
+            family.samples = [s._replace(labels={**s.labels, **label}) for s in family.samples]
+            yield family
+
+    def _families(self) -> Iterator[Metric]:
         view = self.holder.view  # read once: one scrape sees one view, never half an update
         yield from _findings(view, self.max_finding_series)
         yield from _plans(view)
@@ -103,6 +121,28 @@ class ViewCollector:
             ["version", "python_version"],
             {(self.version, self.python_version): 1},
         )
+        yield from _sharding(self.shard, len(view.targets))
+
+
+def _sharding(shard: Shard, owned: int) -> Iterator[Metric]:
+    yield _family(
+        "ggwatch_shard_info",
+        "This replica's shard and the total it was given (settings shard, total_shards); always 1.",
+        ["shard", "total_shards"],
+        {(str(shard.index), str(shard.total)): 1},
+    )
+    yield _family(
+        "ggwatch_total_shards",
+        "How many replicas this one was told share the targets (setting total_shards).",
+        [],
+        {(): shard.total},
+    )
+    yield _family(
+        "ggwatch_targets_owned",
+        "Targets (account alias and Region) this replica owns, scans and cleans.",
+        [],
+        {(): owned},
+    )
 
 
 def target_labels(account: str | None, region: str, alias: str) -> Key:
@@ -354,7 +394,7 @@ def _api_calls(view: DaemonView) -> Iterator[Metric]:
     )
 
 
-EVENT_OUTCOMES = ("refreshed", "ignored", "malformed", "failed")
+EVENT_OUTCOMES = ("refreshed", "ignored", "malformed", "failed", "elsewhere")
 
 
 def _events(view: DaemonView) -> Iterator[Metric]:
@@ -366,7 +406,8 @@ def _events(view: DaemonView) -> Iterator[Metric]:
         "ggwatch_event_messages_total",
         "SQS messages from the events queues by outcome: refreshed (deleted after a complete "
         "refresh), ignored (not a Greengrass V2 or AWS Health trigger; deleted), malformed "
-        "(left for the dead-letter queue), failed (the refresh was incomplete; redelivered).",
+        "(left for the dead-letter queue), failed (the refresh was incomplete; redelivered), "
+        "elsewhere (for a target another replica owns; made visible again for it).",
         ["outcome"],
         {(outcome,): counts.get(outcome, 0) for outcome in EVENT_OUTCOMES},
     )

@@ -11,6 +11,10 @@ What it holds back (grace, blast radius, the cap, the request's deadline) is ans
 deployment is `not_found`. One request does at most the cap's worth of AWS work, within
 `deadline_seconds`. Everything else is answered and ignored.
 
+A replica that shares the targets with others (ggwatch.shards) acts only for the targets it
+owns: an alert for another shard's target is answered `ignored` with outcome `not_owner` and
+the owner's shard, and nothing is done (route alerts by their `shard` label to the owner).
+
 Guards, in order: a bearer token (constant-time comparison; 401 and nothing done without it), a
 body of at most 1 MiB (413) that arrives within `body_timeout_seconds` (408), a well-formed
 payload (400 with a one-line reason), label values that look like a Region and a deployment id
@@ -34,6 +38,7 @@ from aiohttp import web
 from ggwatch.findings import Rule
 from ggwatch.model import DEFAULT_ALIAS, TargetId
 from ggwatch.names import is_alias, is_deployment_id, is_region
+from ggwatch.shards import Shard
 
 MAX_BODY = 1024 * 1024
 DEDUP_MEMORY = 4096  # notifications remembered
@@ -130,7 +135,9 @@ class AlertmanagerWebhook:
         *,
         deadline_seconds: float = 25.0,
         body_timeout_seconds: float = 10.0,
+        shard: Shard | None = None,
     ) -> None:
+        self._shard = shard or Shard()
         self._token = f"Bearer {token}".encode()
         self._remediator = remediator
         self._deadline = deadline_seconds
@@ -200,9 +207,19 @@ class AlertmanagerWebhook:
             return _ignored(alert, "label account_alias is not an account alias")
         if not is_deployment_id(deployment_id):
             return _ignored(alert, "label resource_id is missing or not a deployment id")
+        where = TargetId(alias, region)
+        if not self._shard.owns(where):
+            return {
+                "fingerprint": alert.fingerprint,
+                "action": "ignored",
+                "outcome": "not_owner",
+                "reason": f"target {where} belongs to shard {self._shard.owner_of(where)} of "
+                f"{self._shard.total}; this replica is shard {self._shard.index}",
+                "owner_shard": str(self._shard.owner_of(where)),
+            }
         if self._remediator is None:
             return _ignored(alert, "cleanup is off (GGWATCH_CLEANUP_MODE)")
-        return _Ask(alert, TargetId(alias, region), deployment_id)
+        return _Ask(alert, where, deployment_id)
 
     async def _ask(self, asks: Sequence[_Ask], deadline: float) -> dict[int, dict[str, Any]]:
         """The cleaner's answers, one request per target, keyed by id() of each ask."""

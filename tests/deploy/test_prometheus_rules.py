@@ -30,6 +30,8 @@ EXPECTED_ALERTS = {
     "GGWatchFindingSeriesDropped": "info",
     "GGWatchEventsQueueFailing": "warning",
     "GGWatchEventsMalformed": "info",
+    "GGWatchShardMissing": "warning",
+    "GGWatchShardsDisagree": "warning",
 }
 # The labels ggwatch's webhook reads (docs/cleanup.md, "Alertmanager webhook"): each must reach it.
 WEBHOOK_LABELS = ("rule", "aws_region", "resource_id")

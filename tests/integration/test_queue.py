@@ -18,7 +18,7 @@ import pytest
 from aiobotocore.session import get_session
 
 from ggwatch.aws.sqs import SqsQueue, sqs_client, sqs_config
-from ggwatch.events.consumer import Consumer, QueueStats
+from ggwatch.events.consumer import ELSEWHERE, Consumer, Elsewhere, QueueStats
 from ggwatch.events.mailbox import Ack
 from ggwatch.events.triggers import Trigger
 from tests.conftest import ACCOUNT, REGION
@@ -70,7 +70,7 @@ def left(url: str) -> int:
 
 @asynccontextmanager
 async def consuming(
-    url: str, route: Callable[[Trigger], Sequence[Ack]], **options: Any
+    url: str, route: Callable[[Trigger], Sequence[Ack] | Elsewhere], **options: Any
 ) -> AsyncIterator[QueueStats]:
     stats = QueueStats.new()
     async with (
@@ -127,3 +127,18 @@ async def test_a_queue_that_cannot_be_read_is_counted_and_retried(sqs_queue: str
     gone = sqs_queue.rsplit("/", 1)[0] + "/no-such-queue"
     async with consuming(gone, Targets().route) as stats:
         await until(lambda: stats.receive_errors >= 1)
+
+
+async def test_another_replicas_message_is_released_at_once_for_its_owner(queue: str) -> None:
+    sqs = boto3.client("sqs")  # a long timeout: only a release makes it visible again soon
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "60"})
+    sqs.close()
+    async with consuming(queue, lambda _: ELSEWHERE) as stats:
+        await until(lambda: stats.messages["elsewhere"] >= 2, seconds=10)
+    assert stats.messages["ignored"] == 0  # never deleted
+    owner = Targets()
+    async with consuming(queue, owner.route) as stats:
+        await until(lambda: bool(owner.acks), seconds=10)
+        owner.acks[0].resolve(ok=True)
+        await until(lambda: stats.messages["refreshed"] == 1)
+        await until(lambda: left(queue) == 0)

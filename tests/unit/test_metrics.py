@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from ggwatch.findings import DEFAULT_SEVERITY, Finding, Rule, Severity
 from ggwatch.model import Guidance, TargetSnapshot
 from ggwatch.rules import RulesConfig, evaluate
+from ggwatch.shards import Shard
 from ggwatch.sinks import metrics
 from ggwatch.sinks.metrics import register_collector
 from ggwatch.state import ApiCalls, DaemonView, StateHolder, TargetStatus
@@ -370,3 +371,31 @@ def test_event_families_are_absent_without_an_events_queue(holder: StateHolder) 
     names = {family.name for family in registry_for(holder).collect()}
 
     assert not {n for n in names if n.startswith("ggwatch_event_")}
+
+
+def test_a_sharded_replica_labels_every_series_with_its_shard() -> None:
+    registry = CollectorRegistry(auto_describe=True)
+    holder = StateHolder(fixed_view())
+    register_collector(registry, holder, 6, "1.2.3", "3.11.0", shard=Shard(2, 4))
+    families = list(registry.collect())
+    assert families
+    for family in families:
+        for s in family.samples:
+            assert s.labels.get("shard") == "2", (family.name, s)
+    value = registry.get_sample_value
+    assert value("ggwatch_shard_info", {"shard": "2", "total_shards": "4"}) == 1
+    assert value("ggwatch_total_shards", {"shard": "2"}) == 4
+    assert value("ggwatch_targets_owned", {"shard": "2"}) == len(holder.view.targets)
+    # The same series as an unsharded replica's, but for the label.
+    plain = {
+        (s.name, tuple(sorted(s.labels.items())))
+        for f in registry_for(holder, 6).collect()
+        for s in f.samples
+    }
+    sharded = {
+        (s.name, tuple(sorted((k, v) for k, v in s.labels.items() if k != "shard")))
+        for f in families
+        for s in f.samples
+        if s.name != "ggwatch_shard_info"
+    }
+    assert sharded == {p for p in plain if p[0] != "ggwatch_shard_info"}

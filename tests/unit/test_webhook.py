@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ggwatch.model import TargetId
+from ggwatch.shards import Shard, owner
 from ggwatch.web import webhook as webhook_module
 from ggwatch.web.webhook import (
     DEDUP_MEMORY,
@@ -129,8 +130,10 @@ async def start() -> AsyncIterator[Start]:
     """Serve a webhook on 127.0.0.1 (POST /alertmanager); stopped after the test."""
     clients: list[Client] = []
 
-    async def run(remediator: Remediator | None, token: str = TOKEN) -> Client:
-        hook = AlertmanagerWebhook(token, remediator)
+    async def run(
+        remediator: Remediator | None, token: str = TOKEN, shard: Shard | None = None
+    ) -> Client:
+        hook = AlertmanagerWebhook(token, remediator, shard=shard)
         app = web.Application()
         app.router.add_post("/alertmanager", hook.handle)
         client: Client = TestClient(TestServer(app, host="127.0.0.1"))
@@ -179,6 +182,33 @@ async def test_firing_stale_alert_runs_the_remediation_once(start: Start) -> Non
                 "outcome": "ok",
             }
         ]
+    }
+
+
+async def test_a_replica_does_nothing_for_another_shards_target(start: Start) -> None:
+    west, central = TargetId("default", "us-west-2"), TargetId("default", "eu-west-1")
+    total = 2
+    assert owner(west, total) != owner(central, total)  # one alert for each replica
+    fake = FakeRemediator()
+    client = await start(fake, shard=Shard(owner(west, total), total))
+    other = owner(central, total)
+
+    status, body = await post(
+        client,
+        payload(alert(), alert(fingerprint="fp-2", aws_region="eu-west-1")),
+    )
+
+    assert status == 200
+    assert [c[:2] for c in fake.calls] == [("us-west-2", DEPLOYMENT)]
+    mine, theirs = body["results"]
+    assert mine["action"] == "deleted"
+    assert theirs == {
+        "fingerprint": "fp-2",
+        "action": "ignored",
+        "outcome": "not_owner",
+        "reason": f"target default/eu-west-1 belongs to shard {other} of 2; this replica "
+        f"is shard {1 - other}",
+        "owner_shard": str(other),
     }
 
 
