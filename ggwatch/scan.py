@@ -30,6 +30,7 @@ from ggwatch.errors import AWSError
 from ggwatch.inventory.cache import RegionCache
 from ggwatch.inventory.collect import collect, failed_snapshot
 from ggwatch.inventory.membership import Resolving
+from ggwatch.inventory.statefile import Restored
 from ggwatch.model import Snapshot, TargetId, TargetSnapshot, VersionRef
 from ggwatch.report import ScanResult
 from ggwatch.rules import assess
@@ -72,6 +73,9 @@ class ScanState:
     accounts: dict[TargetId, str]
     iot_buckets: dict[TargetId, TokenBucket] = field(default_factory=dict)
     iot_clients: dict[TargetId, Any] = field(default_factory=dict)
+    # Caches saved before a restart (ggwatch.inventory.statefile), each taken up by its target
+    # once the target's account is known to be the one it was saved for.
+    restored: dict[TargetId, Restored] = field(default_factory=dict)
 
     @classmethod
     def new(cls, settings: Settings) -> ScanState:
@@ -90,7 +94,28 @@ class ScanState:
                 read_timeout=self.client.read_timeout_seconds,
             )
         self.accounts[target.id] = known
+        self._adopt(target.id, known)
         return known
+
+    def _adopt(self, where: TargetId, account: str) -> None:
+        restored = self.restored.pop(where, None)
+        if restored is None or where in self.caches:
+            return
+        log = structlog.get_logger("ggwatch.state")
+        if restored.account != account:
+            log.warning(
+                "state.discarded",
+                target=str(where),
+                reason=f"saved for account {restored.account}, the target is now {account}",
+            )
+            return
+        cache = restored.saved.into(self.cache(where))
+        log.info(
+            "state.restored",
+            target=str(where),
+            saved_at=restored.written_at.isoformat(),
+            **dict(cache.sizes()),
+        )
 
     def cache(self, where: TargetId) -> RegionCache:
         if where not in self.caches:

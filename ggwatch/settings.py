@@ -524,6 +524,14 @@ class Settings(BaseSettings):
         "lastStatusUpdateTimestamp moves, and at the latest after this many seconds.",
         json_schema_extra={"section": "daemon"},
     )
+    state_path: Path | None = Field(
+        default=None,
+        description="An SQLite file where the daemon keeps what it read that stays true across "
+        "a restart (deployment details, recipes, installed components, guidance and membership "
+        "with when they were read), so the first scan after a restart reads only what changed. "
+        "A volume of its own (emptyDir or a PVC). Unset: every start is a full scan.",
+        json_schema_extra={"section": "daemon"},
+    )
     membership_refresh_seconds: float = Field(
         default=900.0,
         ge=0.0,

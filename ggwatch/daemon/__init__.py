@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry
 from ggwatch import __version__
 from ggwatch.aws.clients import (
     Session,
+    Target,
     greengrass_clients,
     iot_clients,
     new_session,
@@ -49,6 +50,7 @@ from ggwatch.daemon.signals import watch_signals
 from ggwatch.events.consumer import Consumer, QueueStats
 from ggwatch.events.mailbox import Mailbox
 from ggwatch.events.stage import open_queues, router
+from ggwatch.inventory.statefile import StateFile, StateWriter
 from ggwatch.scan import ScanState, client_options, utcnow
 from ggwatch.settings import HttpSection, Settings
 from ggwatch.shards import Shard
@@ -107,6 +109,25 @@ def webhook(http: HttpSection, cleaner: Cleaner | None, shard: Shard) -> Alertma
     )
 
 
+async def _state_writer(
+    settings: Settings,
+    state: ScanState,
+    targets: tuple[Target, ...],
+    stack: AsyncExitStack,
+    clock: Callable[[], dt.datetime],
+) -> StateWriter | None:
+    """The state file's one writer, with what it held handed to the scans; None when unset."""
+    if settings.state_path is None:
+        return None
+    file = await StateFile.open(settings.state_path)
+    stack.callback(file.close)
+    owned = {t.id for t in targets}
+    saved = await file.load()
+    state.restored.update({where: row for where, row in saved.items() if where in owned})
+    await file.forget(owned)  # targets no longer watched, or now another shard's
+    return StateWriter(file, clock)
+
+
 async def run(
     settings: Settings,
     *,
@@ -131,6 +152,7 @@ async def run(
             await stack.enter_async_context(iot_clients(targets, sessions, **options))
         )
         queues = await open_queues(settings, session, watched, stack)
+        writer = await _state_writer(settings, state, targets, stack, clock)
         stopping = anyio.Event()
         cleaner, cleanup_calls = await cleaner_for(
             settings, clients, state, session, stack, clock, stopping
@@ -184,6 +206,8 @@ async def run(
             group.start_soon(clean, cleaner, jobs_receive)
         evaluator = Evaluator(settings, holder, tuple(sinks), clock, jobs_send, cleanup_calls)
         group.start_soon(evaluator.run, snapshots_receive)
+        if writer is not None:
+            group.start_soon(writer.run, name="state-writer")
         mailboxes = {t.id: Mailbox() for t in targets}
         stats = QueueStats.new()
         route = router(targets, mailboxes, holder, others)
@@ -199,7 +223,13 @@ async def run(
         async with snapshots_send:
             for target in targets:
                 poller = TargetPoller(
-                    target, clients[target.id], sessions[target.id], settings, state, clock
+                    target,
+                    clients[target.id],
+                    sessions[target.id],
+                    settings,
+                    state,
+                    clock,
+                    writer.offer if writer is not None else None,
                 )
                 group.start_soon(poller.run, mailboxes[target.id], snapshots_send.clone())
     log.info("daemon.stopped")

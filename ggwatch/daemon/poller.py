@@ -20,6 +20,7 @@ from ggwatch.aws.clients import (
 )
 from ggwatch.aws.greengrass import AioGreengrass
 from ggwatch.events.mailbox import Batch, Mailbox
+from ggwatch.inventory.cache import RegionCache
 from ggwatch.inventory.refresh import refresh_devices
 from ggwatch.model import TargetId, TargetSnapshot
 from ggwatch.scan import ScanState, collect_target
@@ -74,6 +75,12 @@ class TargetPoller:
     settings: Settings
     state: ScanState
     clock: Callable[[], dt.datetime]
+    # Told of the target's cache after every complete pass (the state file's writer).
+    persist: Callable[[TargetId, str, RegionCache], None] | None = None
+
+    def _saved(self, snapshot: TargetSnapshot) -> None:
+        if self.persist is not None and snapshot.complete and snapshot.account is not None:
+            self.persist(self.target.id, snapshot.account, self.state.cache(self.target.id))
 
     async def run(self, mailbox: Mailbox, send: ObjectSendStream[Message]) -> None:
         """Scan the target forever: every interval, sooner after a failure, and refresh what
@@ -113,6 +120,7 @@ class TargetPoller:
                             ScanOutcome(target.id, snapshot, duration, refresh=True, batch=batch)
                         )
                         last = snapshot
+                        self._saved(snapshot)
                         if not snapshot.complete:
                             next_scan = anyio.current_time()  # a full scan sorts it out
                         continue
@@ -132,6 +140,7 @@ class TargetPoller:
                 duration = anyio.current_time() - started
                 await send.send(ScanOutcome(target.id, snapshot, duration, batch=batch))
                 last = snapshot
+                self._saved(snapshot)
                 failures = 0 if snapshot.complete else failures + 1
                 next_scan = anyio.current_time() + next_delay(settings.poll, failures, rng)
 

@@ -6,6 +6,8 @@ core kind is validated strictly by kubernetes-validate for the same Kubernetes v
 base, and what sharding depends on is checked: one workload, as many replicas as
 GGWATCH_TOTAL_SHARDS says, the pod's name (its shard) from the downward API, a headless Service
 for the StatefulSet, and the PodDisruptionBudget, PodMonitor and NetworkPolicy on its pods.
+Each replica's state file (GGWATCH_STATE_PATH) is on a persistent volume of its own, a claim
+template mounted read-write at the file's directory and deleted with its replica.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import copy
 import re
 import textwrap
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
 import pytest
@@ -54,6 +56,9 @@ SHARDED_OPERATOR_KINDS = {"PodMonitor", "PrometheusRule"}
 CORE_KINDS = {kind for kind in RENDERED_KINDS if kind not in SHARDED_OPERATOR_KINDS}
 WORKLOAD_KINDS = {"Pod", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
 SHARD_ENV = ("GGWATCH_TOTAL_SHARDS", "GGWATCH_POD_NAME")
+STATE_ENV = "GGWATCH_STATE_PATH"
+STATE_PATH = "/var/lib/ggwatch/state.db"
+STATE_CLAIM = "state"
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +88,16 @@ def pod_labels(docs: list[dict[str, Any]]) -> dict[str, str]:
     return cast(dict[str, str], one(docs, "StatefulSet")["spec"]["template"]["metadata"]["labels"])
 
 
+def state_mount(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The container's mount of the directory GGWATCH_STATE_PATH is in."""
+    directory = str(PurePosixPath(env(container(docs, "StatefulSet"))[STATE_ENV]["value"]).parent)
+    mounts = [
+        m for m in container(docs, "StatefulSet")["volumeMounts"] if m["mountPath"] == directory
+    ]
+    assert len(mounts) == 1, f"expected one mount at {directory}, found {len(mounts)}"
+    return cast(dict[str, Any], mounts[0])
+
+
 def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     """Whether a label selector of matchLabels only (all that this overlay uses) picks labels."""
     assert set(selector) == {"matchLabels"}, selector
@@ -110,6 +125,38 @@ def test_exactly_one_workload_a_statefulset(rendered: list[dict[str, Any]]) -> N
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_core_kinds_validate_strictly(rendered: list[dict[str, Any]], version: str) -> None:
     assert validate_strictly(rendered, version, SHARDED_OPERATOR_KINDS) == CORE_KINDS
+    # What the StatefulSet adds to a pod template is in what was validated.
+    spec = one(rendered, "StatefulSet")["spec"]
+    assert spec["volumeClaimTemplates"]
+    assert spec["persistentVolumeClaimRetentionPolicy"]
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize(
+    ("where", "field", "misspelt"),
+    [
+        (("volumeClaimTemplates", 0, "spec"), "accessModes", "accesModes"),
+        (("volumeClaimTemplates", 0, "spec", "resources"), "requests", "request"),
+        (("volumeClaimTemplates", 0, "metadata"), "name", "nmae"),
+        (("persistentVolumeClaimRetentionPolicy",), "whenScaled", "whenScale"),
+    ],
+)
+def test_strict_validation_reaches_the_claim_template(
+    rendered: list[dict[str, Any]],
+    version: str,
+    where: tuple[str | int, ...],
+    field: str,
+    misspelt: str,
+) -> None:
+    # A misspelt field in the claim template or the retention policy fails validation: they are
+    # checked as strictly as the pod template, not passed over as free-form objects.
+    statefulset = copy.deepcopy(one(rendered, "StatefulSet"))
+    node: Any = statefulset["spec"]
+    for key in where:
+        node = node[key]
+    node[misspelt] = node.pop(field)
+    with pytest.raises(kv.ValidationError, match=misspelt):
+        kv.validate(statefulset, version, strict=True)
 
 
 def test_the_base_is_the_overlays_base(
@@ -162,7 +209,7 @@ def test_service_name_is_a_headless_service_of_the_pods(rendered: list[dict[str,
     assert named(rendered, "Service", "ggwatch")["spec"]["type"] == "ClusterIP"
 
 
-def test_pod_template_is_the_base_deployments_plus_the_shard_settings(
+def test_pod_template_is_the_base_deployments_plus_the_shard_and_state_settings(
     rendered: list[dict[str, Any]], base: list[dict[str, Any]]
 ) -> None:
     statefulset = one(rendered, "StatefulSet")
@@ -172,7 +219,10 @@ def test_pod_template_is_the_base_deployments_plus_the_shard_settings(
     assert statefulset["spec"]["revisionHistoryLimit"] == deployment["spec"]["revisionHistoryLimit"]
     template = copy.deepcopy(statefulset["spec"]["template"])
     (container,) = template["spec"]["containers"]
-    container["env"] = [item for item in container["env"] if item["name"] not in SHARD_ENV]
+    added = {*SHARD_ENV, STATE_ENV}
+    container["env"] = [item for item in container["env"] if item["name"] not in added]
+    mounts = container["volumeMounts"]
+    container["volumeMounts"] = [m for m in mounts if m["name"] != STATE_CLAIM]
     assert template == deployment["spec"]["template"]
 
 
@@ -217,6 +267,69 @@ def test_every_replica_gets_a_shard_ggwatch_accepts(
         settings = load_settings(BASE / "ggwatch.yaml", values)
         assert settings.total_shards == replicas
         assert settings.pod_name == pod_name
+        if "state_path" in Settings.model_fields:
+            assert settings.state_path == Path(STATE_PATH)
+
+
+# -- each replica's state volume ------------------------------------------------------------
+
+
+def test_each_replica_claims_a_state_volume(rendered: list[dict[str, Any]]) -> None:
+    (claim,) = one(rendered, "StatefulSet")["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"] == {"name": STATE_CLAIM}
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["resources"] == {"requests": {"storage": "1Gi"}}
+    # No class: the cluster's default StorageClass applies (an overlay picks another).
+    assert "storageClassName" not in claim["spec"]
+
+
+def test_state_volume_is_mounted_read_write_at_the_state_files_directory(
+    rendered: list[dict[str, Any]],
+) -> None:
+    assert env(container(rendered, "StatefulSet"))[STATE_ENV] == {
+        "name": STATE_ENV,
+        "value": STATE_PATH,
+    }
+    mount = state_mount(rendered)
+    assert mount["name"] == STATE_CLAIM
+    assert mount["mountPath"] == "/var/lib/ggwatch"
+    assert not mount.get("readOnly", False)
+    # The directory, not the file alone: SQLite's journal and the replacement of a corrupt
+    # file are written beside it.
+    assert not {"subPath", "subPathExpr"} & mount.keys()
+    # The claim, not a pod volume of the same name (the controller adds the claim's volume).
+    volumes = one(rendered, "StatefulSet")["spec"]["template"]["spec"]["volumes"]
+    assert STATE_CLAIM not in {volume["name"] for volume in volumes}
+    # No other mount is nearer the file: it lands on the claim.
+    nearer = [
+        m["mountPath"]
+        for m in container(rendered, "StatefulSet")["volumeMounts"]
+        if PurePosixPath(STATE_PATH).is_relative_to(m["mountPath"])
+        and len(m["mountPath"]) > len(mount["mountPath"])
+    ]
+    assert nearer == []
+
+
+def test_only_tmp_and_the_state_volume_are_writable(rendered: list[dict[str, Any]]) -> None:
+    # The root filesystem stays read-only (the base's security context, compared above).
+    writable = [
+        m["mountPath"]
+        for m in container(rendered, "StatefulSet")["volumeMounts"]
+        if not m.get("readOnly")
+    ]
+    assert sorted(writable) == ["/tmp", "/var/lib/ggwatch"]
+    context = container(rendered, "StatefulSet")["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True
+    # The volume is the pod's fsGroup's, so the non-root process can write it.
+    pod = one(rendered, "StatefulSet")["spec"]["template"]["spec"]["securityContext"]
+    assert pod["fsGroup"] == context["runAsGroup"] == 10001
+
+
+def test_claims_go_with_their_replica(rendered: list[dict[str, Any]]) -> None:
+    # A replica's cache serves its own shard only: deleted with the StatefulSet or when a
+    # scale-down removes the replica, kept across restarts (no policy concerns those).
+    policy = one(rendered, "StatefulSet")["spec"]["persistentVolumeClaimRetentionPolicy"]
+    assert policy == {"whenDeleted": "Delete", "whenScaled": "Delete"}
 
 
 # -- PodDisruptionBudget, PodMonitor, NetworkPolicy -----------------------------------------
@@ -300,6 +413,11 @@ def test_deploy_doc_sharded_overlay_renders_and_validates(tmp_path: Path) -> Non
     assert variables["GGWATCH_POD_NAME"]["valueFrom"] == {
         "fieldRef": {"fieldPath": "metadata.name"}
     }
+    # The overlay's patch of the container keeps the state volume.
+    assert variables[STATE_ENV]["value"] == STATE_PATH
+    assert state_mount(docs)["name"] == STATE_CLAIM
+    claims = one(docs, "StatefulSet")["spec"]["volumeClaimTemplates"]
+    assert [claim["metadata"]["name"] for claim in claims] == [STATE_CLAIM]
     assert container(docs, "StatefulSet")["image"] == (
         "123456789012.dkr.ecr.us-west-2.amazonaws.com/ggwatch:0.1.0"
     )
@@ -339,3 +457,7 @@ def test_an_overlay_can_rename_and_replace_settings(tmp_path: Path) -> None:
     assert {"name": "config", "configMap": {"name": configmap["metadata"]["name"]}} in volumes
     service_account = statefulset["spec"]["template"]["spec"]["serviceAccountName"]
     assert service_account == one(docs, "ServiceAccount")["metadata"]["name"] == "prod-ggwatch"
+    # A claim template's name is no resource's: the prefix leaves it, and the mount, alone.
+    claims = statefulset["spec"]["volumeClaimTemplates"]
+    assert [claim["metadata"]["name"] for claim in claims] == [STATE_CLAIM]
+    assert state_mount(docs)["name"] == STATE_CLAIM
