@@ -90,7 +90,9 @@ def view_json(view: DaemonView) -> dict[str, Any]:
     ]
     generated_at = view.as_of
     last_scans = Snapshot(tuple(t.snapshot for t in view.targets if t.snapshot is not None))
-    scanned = ScanResult(last_scans, view.findings, generated_at, max(durations, default=0.0))
+    scanned = ScanResult(
+        last_scans, tuple(view.findings), generated_at, max(durations, default=0.0)
+    )
     targets = [
         {
             "region": t.region,

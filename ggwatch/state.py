@@ -17,11 +17,57 @@ ever calls AWS.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import heapq
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import overload
 
 from ggwatch.findings import Finding, Plan, Rule, Severity
 from ggwatch.model import TargetError, TargetId, TargetSnapshot
+
+
+class MergedFindings(Sequence[Finding]):
+    """Each target's open findings, each part in report order, read as one sequence in report
+    order. Merged the first time a reader needs the whole (a scrape, the status page), not by
+    the evaluator on every pass: a pass then costs its own target's findings, not everyone's.
+    Two readers that merge at once compute the same tuple; either may keep it."""
+
+    __slots__ = ("_merged", "_parts")
+
+    def __init__(self, parts: Sequence[tuple[Finding, ...]]) -> None:
+        self._parts = tuple(parts)
+        self._merged: tuple[Finding, ...] | None = None
+
+    def _all(self) -> tuple[Finding, ...]:
+        merged = self._merged
+        if merged is None:
+            merged = tuple(heapq.merge(*self._parts, key=lambda f: f.sort_key))
+            self._merged = merged
+        return merged
+
+    def __len__(self) -> int:
+        return sum(map(len, self._parts))
+
+    @overload
+    def __getitem__(self, index: int) -> Finding: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Finding, ...]: ...
+    def __getitem__(self, index: int | slice) -> Finding | tuple[Finding, ...]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, MergedFindings | tuple | list):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"MergedFindings({len(self)} findings from {len(self._parts)} targets)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +119,7 @@ class TargetStatus:
 class DaemonView:
     started_at: dt.datetime
     targets: tuple[TargetStatus, ...]
-    findings: tuple[Finding, ...] = ()  # open now, in report order
+    findings: Sequence[Finding] = ()  # open now, in report order
     # Proposed now: each target's plans from its last pass, by target then deployment id.
     # Proposed only: the daemon never applies them (`ggwatch apply` is a reviewed step).
     plans: tuple[Plan, ...] = ()

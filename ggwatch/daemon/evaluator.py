@@ -25,7 +25,7 @@ from ggwatch.findings import Finding, Plan, Rule, Severity
 from ggwatch.model import Snapshot, TargetId, TargetSnapshot
 from ggwatch.rules import assess
 from ggwatch.settings import Settings
-from ggwatch.state import ApiCalls, DaemonView, StateHolder, TargetStatus
+from ggwatch.state import ApiCalls, DaemonView, MergedFindings, StateHolder, TargetStatus
 from ggwatch.tracker import EventKind, FindingEvent, Key, OpenFinding, diff
 
 
@@ -60,13 +60,14 @@ class Evaluator:
         self.clock = clock
         self.config = settings.rules_config
         self.latest: dict[TargetId, TargetSnapshot] = {}
-        # Each target's findings as of its own last pass: rules look at one target at a time,
-        # so a pass re-evaluates only its target (not every target, once per target's pass).
-        self.found: dict[TargetId, tuple[Finding, ...]] = {}
         # Each target's remediation plans from its last pass, whatever that pass saw: one that
         # was incomplete proposes only blocked plans (ggwatch.rules.plans), never stale ones.
         self.planned: dict[TargetId, tuple[Plan, ...]] = {}
-        self.open: dict[Key, OpenFinding] = {}
+        # Each target's open findings, and the same in report order. Rules look at one target at
+        # a time, so a pass re-evaluates, re-diffs and re-sorts only its own target's: its cost
+        # grows with that target's findings, not with every target's.
+        self.open: dict[TargetId, dict[Key, OpenFinding]] = {}
+        self.ordered: dict[TargetId, tuple[Finding, ...]] = {}
         self.calls: Counter[CallKey] = Counter()
         # Calls of passes under way, by target (their last Progress), until their outcome.
         self.inflight: dict[TargetId, tuple[tuple[str, str, int], ...]] = {}
@@ -110,11 +111,13 @@ class Evaluator:
         # Pure and over immutable values, so a worker thread may run it: on a big fleet it
         # takes seconds, which the loop (health, metrics, the other targets' calls) cannot give.
         assessment = await anyio.to_thread.run_sync(assess, Snapshot((snapshot,)), self.config, now)
-        self.found[where], self.planned[where] = assessment.findings, assessment.plans
-        found = [f for target in sorted(self.found) for f in self.found[target]]
-        rechecked = {t for t, s in self.latest.items() if s.complete}
-        result = diff(self.open, found, rechecked, now)
-        self.open = dict(result.open)
+        self.planned[where] = assessment.plans
+        rechecked = {where} if snapshot.complete else set()
+        result = diff(self.open.get(where, {}), assessment.findings, rechecked, now)
+        self.open[where] = dict(result.open)
+        self.ordered[where] = tuple(
+            sorted((o.finding for o in result.open.values()), key=lambda f: f.sort_key)
+        )
         # A target's findings up to its first complete scan are what was already true before
         # this process started: one summary for them instead of an event each.
         not_yet = {t.target for t in self.holder.view.targets if t.last_success is None}
@@ -131,7 +134,7 @@ class Evaluator:
         outcome.batch.resolve(snapshot.complete)
         # Cleanup acts on full scans only: a refresh re-reads devices, not deployments.
         if self.cleanup is not None and snapshot.complete and not outcome.refresh:
-            job = CleanupJob(snapshot, tuple(self.open.values()))
+            job = CleanupJob(snapshot, tuple(self.open[where].values()))
             try:
                 self.cleanup.send_nowait(job)
             except anyio.WouldBlock:
@@ -145,7 +148,7 @@ class Evaluator:
             duration_seconds=round(outcome.duration_seconds, 3),
             api_calls=snapshot.api_calls,
             throttled_calls=snapshot.throttled_calls,
-            open_findings=sum(1 for f in self.open.values() if f.finding.target == where),
+            open_findings=len(self.open[where]),
         )
 
     def _status(self, before: TargetStatus, outcome: ScanOutcome) -> TargetStatus:
@@ -170,7 +173,8 @@ class Evaluator:
 
     def _view(self, status: TargetStatus, before: DaemonView) -> DaemonView:
         view = before.with_target(status)
-        findings = tuple(sorted((o.finding for o in self.open.values()), key=lambda f: f.sort_key))
+        # Each target's are in order already: merged when read, not sorted again here.
+        findings = MergedFindings(tuple(self.ordered.values()))
         plans = tuple(plan for target in sorted(self.planned) for plan in self.planned[target])
         return replace(
             view,
@@ -211,7 +215,7 @@ class Evaluator:
             self.log.info("scan.recovered", **where)
 
     def _log_summary(self, target: TargetId) -> None:
-        mine = [o.finding for o in self.open.values() if o.finding.target == target]
+        mine = [o.finding for o in self.open.get(target, {}).values()]
         by_severity = {s.value: sum(f.severity is s for f in mine) for s in Severity}
         by_rule = {r.value: n for r in Rule if (n := sum(f.rule is r for f in mine))}
         self.log.info(

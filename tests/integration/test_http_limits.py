@@ -42,7 +42,7 @@ FINDINGS = b"GET /findings HTTP/1.1\r\nHost: ggwatch\r\n\r\n"
 def big_view() -> DaemonView:
     """A view whose /findings is a few MB: far more than socket buffers hold."""
     view = fleet_view()
-    return with_findings(view, view.findings * 1000)
+    return with_findings(view, tuple(view.findings) * 1000)
 
 
 def view_json_bytes(view: DaemonView) -> bytes:

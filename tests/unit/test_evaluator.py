@@ -19,11 +19,12 @@ from structlog.typing import EventDict
 from ggwatch.cleanup.executor import CleanupJob
 from ggwatch.daemon.evaluator import Evaluator
 from ggwatch.daemon.poller import RETRY_BASE_SECONDS, Progress, ScanOutcome, next_delay
-from ggwatch.findings import Severity
-from ggwatch.model import Guidance, TargetSnapshot
+from ggwatch.findings import Finding, Severity
+from ggwatch.model import Guidance, Snapshot, TargetSnapshot
+from ggwatch.rules import assess
 from ggwatch.settings import Settings
 from ggwatch.sinks.finding_log import FindingLog
-from ggwatch.state import DaemonView, StateHolder, TargetStatus
+from ggwatch.state import DaemonView, MergedFindings, StateHolder, TargetStatus
 from ggwatch.tracker import EventKind, FindingEvent
 from tests.unit.builders import NOW, TargetBuilder, target_id, v
 
@@ -233,3 +234,56 @@ def test_next_delay_backs_off_up_to_the_interval_within_the_jitter(failures: int
     delays = [next_delay(settings.poll, failures, random.Random(seed)) for seed in range(200)]
     assert all(base * 0.9 <= d <= base * 1.1 for d in delays)
     assert max(delays) - min(delays) > base * 0.1  # the jitter spreads replicas apart
+
+
+async def test_a_pass_touches_only_its_own_targets_findings(unfiltered_logs: None) -> None:
+    west, east = fleet(), dataclasses.replace(fleet(), target=target_id("us-east-1"))
+    holder = StateHolder(
+        DaemonView(started_at=NOW, targets=(TargetStatus(west.target), TargetStatus(east.target)))
+    )
+    send, receive = anyio.create_memory_object_stream[FindingEvent](100)
+    evaluator = Evaluator(Settings(), holder, (send,), lambda: NOW)
+    await evaluator.fold(outcome(west))
+    await evaluator.fold(outcome(east))
+    both = holder.view.findings
+    assert {f.region for f in both} == {"us-west-2", "us-east-1"}
+    assert list(both) == sorted(both, key=lambda f: f.sort_key)  # merged in report order
+
+    # West's APP turns ACTIVE: its two critical findings resolve; east's stay, unevaluated.
+    while True:
+        try:
+            receive.receive_nowait()
+        except anyio.WouldBlock:
+            break
+    await evaluator.fold(outcome(fleet(Guidance.ACTIVE)))
+    events = []
+    while True:
+        try:
+            events.append(receive.receive_nowait())
+        except anyio.WouldBlock:
+            break
+    assert [(e.kind, e.finding.region) for e in events] == [(EventKind.RESOLVED, "us-west-2")] * 2
+    after = holder.view.findings
+    assert [f for f in after if f.region == "us-east-1"] == [
+        f for f in both if f.region == "us-east-1"
+    ]
+    assert list(after) == sorted(after, key=lambda f: f.sort_key)
+    send.close()
+    receive.close()
+
+
+def test_merged_findings_read_as_one_sequence_in_report_order() -> None:
+    def ordered(snapshot: TargetSnapshot) -> tuple[Finding, ...]:
+        findings = assess(Snapshot((snapshot,)), Settings().rules_config, NOW).findings
+        return tuple(sorted(findings, key=lambda f: f.sort_key))
+
+    west = ordered(fleet())
+    east = ordered(dataclasses.replace(fleet(Guidance.DISCONTINUED), target=target_id("us-east-1")))
+    merged = MergedFindings((west, east))
+    everything = tuple(sorted(west + east, key=lambda f: f.sort_key))
+    assert len(merged) == len(everything)  # without merging
+    assert tuple(merged) == everything
+    assert merged[0] == everything[0]
+    assert merged[:3] == everything[:3]
+    assert merged == everything
+    assert bool(MergedFindings(((), ()))) is False

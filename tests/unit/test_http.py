@@ -231,7 +231,7 @@ async def test_page_links_the_other_endpoints(client_for: MakeClient) -> None:
 
 def test_page_caps_rows_and_points_at_findings() -> None:
     view = fleet_view()
-    many = with_findings(view, view.findings * 200)
+    many = with_findings(view, tuple(view.findings) * 200)
 
     page = statuspage.render(many)
 
@@ -403,7 +403,7 @@ async def test_a_reader_that_does_not_read_holds_about_a_chunk_not_the_body(
     client_for: MakeClient,
 ) -> None:
     view = fleet_view()
-    big = with_findings(view, view.findings * 1000)
+    big = with_findings(view, tuple(view.findings) * 1000)
     size = len(json.dumps(view_json(big), indent=2))
     assert size > 2_000_000
     client = await client_for(holder(big))
