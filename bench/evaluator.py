@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import statistics
 import time
 from typing import Any
 
 import anyio
 
-from bench.scan import ACCESS_KEY, REGION, SIM_ACCOUNT, start_simulator
+from bench.scan import bench_fleet
 from ggwatch.daemon.evaluator import Evaluator
 from ggwatch.daemon.poller import ScanOutcome
 from ggwatch.model import Snapshot, TargetId, TargetSnapshot
@@ -90,29 +89,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args()
-    args.deployments, args.components, args.versions = 2 * args.devices, 100, 30
-    args.latency_ms, args.budget = 0.0, 5000.0
-    process, endpoint = start_simulator(args)
-    try:
-        os.environ.update(
-            AWS_ENDPOINT_URL_GREENGRASSV2=endpoint,
-            AWS_ENDPOINT_URL_IOT=endpoint,
-            AWS_ACCESS_KEY_ID=ACCESS_KEY,
-            AWS_SECRET_ACCESS_KEY="simulated",
-            AWS_DEFAULT_REGION=REGION,
-        )
-        settings = Settings(
-            regions=(REGION,),
-            account_id=SIM_ACCOUNT,
-            service_rate=args.budget,
-            iot_rate=args.budget,
-            quota_share=1.0,
-            max_in_flight=64,
-        )
+    with bench_fleet(args) as settings:
         figures: Any = anyio.run(measure, settings, args.targets, args.repeat)
-    finally:
-        process.terminate()
-        process.wait()
     print(f"fleet: {args.devices} devices per target, {args.targets} targets")
     for name, value in figures.items():
         print(f"{name:>28}  {value:12.4f}")

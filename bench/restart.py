@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import anyio
 
-from bench.scan import ACCESS_KEY, REGION, SIM_ACCOUNT, start_simulator
+from bench.scan import SIM_ACCOUNT, bench_fleet
 from ggwatch.inventory.statefile import Saved, StateFile
 from ggwatch.scan import ScanState, scan_once
 from ggwatch.settings import Settings
@@ -82,30 +81,8 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args()
-    args.deployments, args.components, args.versions = 2 * args.devices, 100, 30
-    args.latency_ms, args.budget = 0.0, 5000.0
-    process, endpoint = start_simulator(args)
-    try:
-        os.environ.update(
-            AWS_ENDPOINT_URL_GREENGRASSV2=endpoint,
-            AWS_ENDPOINT_URL_IOT=endpoint,
-            AWS_ACCESS_KEY_ID=ACCESS_KEY,
-            AWS_SECRET_ACCESS_KEY="simulated",
-            AWS_DEFAULT_REGION=REGION,
-        )
-        settings = Settings(
-            regions=(REGION,),
-            account_id=SIM_ACCOUNT,
-            service_rate=args.budget,
-            iot_rate=args.budget,
-            quota_share=1.0,
-            max_in_flight=64,
-        )
-        with tempfile.TemporaryDirectory() as directory:
-            figures: Any = anyio.run(measure, settings, Path(directory) / "state.db")
-    finally:
-        process.terminate()
-        process.wait()
+    with bench_fleet(args) as settings, tempfile.TemporaryDirectory() as directory:
+        figures: Any = anyio.run(measure, settings, Path(directory) / "state.db")
     print(f"fleet: {args.devices} devices, {args.deployments} deployments ({dt.date.today()})")
     for name, value in figures.items():
         print(f"{name:>24}  {value:14.3f}")

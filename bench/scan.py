@@ -26,6 +26,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -39,6 +41,35 @@ ACCESS_KEY = "AKIASIM0000000000000"
 REGION = "us-west-2"
 IOT_RATE = 10.0  # AWS IoT's budget in the simulator and in ggwatch's settings (both defaults)
 IOT_PAGE = 250  # ListThingsInThingGroup's largest page
+
+
+@contextmanager
+def bench_fleet(args: argparse.Namespace) -> Iterator[Settings]:
+    """The bench fleet of bench.scale (`args.devices`, twice the deployments, 100 components x
+    30 versions) in a simulator process with no latency and a budget high enough not to
+    matter; the settings of a ggwatch that scans it at full speed. The simulator stops after."""
+    args.deployments, args.components, args.versions = 2 * args.devices, 100, 30
+    args.latency_ms, args.budget = 0.0, 5000.0
+    process, endpoint = start_simulator(args)
+    try:
+        os.environ.update(
+            AWS_ENDPOINT_URL_GREENGRASSV2=endpoint,
+            AWS_ENDPOINT_URL_IOT=endpoint,
+            AWS_ACCESS_KEY_ID=ACCESS_KEY,
+            AWS_SECRET_ACCESS_KEY="simulated",
+            AWS_DEFAULT_REGION=REGION,
+        )
+        yield Settings(
+            regions=(REGION,),
+            account_id=SIM_ACCOUNT,
+            service_rate=args.budget,
+            iot_rate=args.budget,
+            quota_share=1.0,
+            max_in_flight=64,
+        )
+    finally:
+        process.terminate()
+        process.wait()
 
 
 def start_simulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
