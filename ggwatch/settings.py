@@ -311,9 +311,10 @@ class Settings(BaseSettings):
         default=None,
         ge=0,
         le=9_999,
-        description="This replica's shard, 0..total_shards-1: it scans, cleans and answers "
-        "webhooks only for the targets a jump hash of `<account alias>/<region>` gives it. "
-        "Default: the ordinal of pod_name, else 0.",
+        description="This replica's shard, 0..total_shards-1: `ggwatch run` scans, cleans and "
+        "answers webhooks only for the targets a jump hash of `<account alias>/<region>` gives "
+        "it (one-shot commands such as scan and plan cover every target). Default: the "
+        "ordinal of pod_name, else 0.",
         json_schema_extra={"section": "sharding"},
     )
     total_shards: int = Field(
