@@ -28,7 +28,8 @@ from ggwatch.aws.iot import AioIot
 from ggwatch.aws.quota import TokenBucket, service_rate
 from ggwatch.errors import AWSError
 from ggwatch.inventory.cache import RegionCache
-from ggwatch.inventory.collect import collect, failed_snapshot
+from ggwatch.inventory.collect import collect
+from ggwatch.inventory.failed import failed_snapshot
 from ggwatch.inventory.membership import Resolving
 from ggwatch.inventory.statefile import Restored
 from ggwatch.model import Snapshot, TargetId, TargetSnapshot, VersionRef

@@ -10,14 +10,10 @@ and count every attempt.
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-import botocore.session
-import structlog
 from aiobotocore.config import AioConfig
 from aiobotocore.credentials import AioCredentialResolver, AnyioDeferredRefreshableCredentials
 from aiobotocore.session import get_session
@@ -25,133 +21,26 @@ from botocore.credentials import CredentialProvider
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ggwatch.aws.failures import translate
-from ggwatch.errors import ConfigError, MalformedResponse
-from ggwatch.model import DEFAULT_ALIAS, TargetId
+from ggwatch.aws.targets import SERVICE
+from ggwatch.aws.targets import Session as Session
+from ggwatch.aws.targets import Target as Target
+from ggwatch.aws.targets import default_region as default_region
+from ggwatch.aws.targets import greengrass_regions as greengrass_regions
+from ggwatch.aws.targets import targets_to_watch as targets_to_watch
+from ggwatch.errors import MalformedResponse
+from ggwatch.model import TargetId
 from ggwatch.names import is_account_id
 from ggwatch.settings import Settings, TargetConfig
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-SERVICE = "greengrassv2"
 IOT_SERVICE = "iot"
-# aiobotocore ships no type hints; callers outside ggwatch.aws name the session by this alias.
-Session: TypeAlias = Any
 
 
 def new_session() -> Session:
     """A session over the standard AWS configuration chain."""
     return get_session()
-
-
-def default_region(session: Session) -> str:
-    # botocore reads AWS_DEFAULT_REGION and profiles; other SDKs (and Lambda, ECS) set
-    # AWS_REGION, which users expect to work too.
-    region = session.get_config_variable("region") or os.environ.get("AWS_REGION")
-    if not region:
-        raise ConfigError("no AWS Region: set GGWATCH_REGIONS (or AWS_REGION / AWS_DEFAULT_REGION)")
-    return str(region)
-
-
-def regions_to_watch(configured: Sequence[str], session: Session) -> tuple[str, ...]:
-    return tuple(configured) if configured else (default_region(session),)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One account and Region to watch, and how to reach it."""
-
-    id: TargetId
-    config: TargetConfig | None = None  # None: the SDK's own credentials
-    # Known from the configuration (an account id, or a role ARN's); else STS answers it
-    # before the target's first scan, so findings never change identity with it.
-    account_id: str | None = None
-
-    @property
-    def endpoint_url(self) -> str | None:
-        return self.config.endpoint_url if self.config is not None else None
-
-    @property
-    def iot_endpoint_url(self) -> str | None:
-        return self.config.iot_endpoint_url if self.config is not None else None
-
-
-def targets_to_watch(settings: Settings, session: Session) -> tuple[Target, ...]:
-    """The configured targets, one per Region, or the SDK's account in `regions`.
-
-    A Region where botocore knows no Greengrass V2 endpoint is a ConfigError, unless the
-    target has an endpoint of its own (a simulator, a new Region): then a warning.
-    """
-    if not settings.targets:
-        regions = regions_to_watch(settings.regions, session)
-        found = [Target(TargetId(DEFAULT_ALIAS, r), None, settings.account_id) for r in regions]
-    else:
-        found = list(_configured(settings, session))
-    offered = greengrass_regions(session)
-    for target in found:
-        _check_region(target, offered)
-    return tuple(found)
-
-
-def _configured(settings: Settings, session: Session) -> Iterator[Target]:
-    seen: dict[tuple[str, str], str] = {}
-    for config in settings.targets:
-        regions = config.regions or regions_to_watch(settings.regions, session)
-        # The SDK's own credentials: the top-level account_id names their account.
-        account = config.account_id
-        if account is None and config.role_arn is None:
-            account = settings.account_id
-        for region in regions:
-            # Two aliases of one account would each take quota_share of its one budget.
-            if account is not None:
-                other = seen.setdefault((account, region), config.account)
-                if other != config.account:
-                    raise ConfigError(
-                        f"targets {other!r} and {config.account!r} both watch account "
-                        f"{account} in {region}"
-                    )
-            yield Target(TargetId(config.account, region), config, account)
-
-
-def greengrass_regions(session: Session) -> frozenset[str]:
-    """Every Region of every partition where botocore's endpoint data offers Greengrass V2."""
-    # aiobotocore's session answers these as coroutines; the data is the same static file,
-    # so a plain botocore session over the same data path reads it synchronously.
-    data = botocore.session.Session()
-    data.set_config_variable("data_path", session.get_config_variable("data_path"))
-    return frozenset(
-        region
-        for partition in data.get_available_partitions()
-        for region in data.get_available_regions(SERVICE, partition_name=partition)
-    )
-
-
-def _custom_endpoint(target: Target) -> str | None:
-    return (
-        target.endpoint_url
-        or os.environ.get("AWS_ENDPOINT_URL_GREENGRASSV2")
-        or os.environ.get("AWS_ENDPOINT_URL")
-    )
-
-
-def _check_region(target: Target, offered: frozenset[str]) -> None:
-    region = target.id.region
-    if region in offered:
-        return
-    endpoint = _custom_endpoint(target)
-    if endpoint is None:
-        raise ConfigError(
-            f"Region {region!r} (target {target.id.alias}): Greengrass V2 is not offered "
-            "there, by botocore's endpoint data"
-        )
-    structlog.get_logger("ggwatch.settings").warning(
-        "settings.unknown_region",
-        aws_region=region,
-        account_alias=target.id.alias,
-        endpoint=endpoint,
-        reason="botocore knows no Greengrass V2 endpoint in this Region; "
-        "using the configured endpoint",
-    )
 
 
 async def caller_account(

@@ -10,7 +10,8 @@
 from ggwatch.inventory.arns import ArnResolver
 from ggwatch.inventory.cache import DescribedVersion, InstalledRead, Recommendation, RegionCache
 from ggwatch.inventory.calls import Collector, bounded_each
-from ggwatch.inventory.collect import collect, failed_snapshot
+from ggwatch.inventory.collect import collect
+from ggwatch.inventory.failed import failed_snapshot
 from ggwatch.inventory.refresh import refresh_devices
 
 __all__ = [

@@ -29,9 +29,7 @@ from typing import NamedTuple
 import anyio
 
 from ggwatch.aws.api import PAGE_SIZE, GreengrassAPI, IotAPI
-from ggwatch.aws.callguard import CallCounter
 from ggwatch.aws.shapes import ComponentSummary
-from ggwatch.errors import AWSError
 from ggwatch.inventory.arns import ArnResolver
 from ggwatch.inventory.cache import InstalledRead, NestedReach, RegionCache
 from ggwatch.inventory.calls import Collector, bounded_each
@@ -44,7 +42,6 @@ from ggwatch.model import (
     Deployment,
     DeploymentDetail,
     InstalledComponent,
-    TargetError,
     TargetId,
     TargetSnapshot,
     versions_in_use,
@@ -272,34 +269,3 @@ async def _read_details(
         group.start_soon(bounded_each, in_force, detail, c.limit)
         group.start_soon(bounded_each, devices, device_components, c.limit)
     return reads
-
-
-def failed_snapshot(
-    target: TargetId,
-    account: str | None,
-    counter: CallCounter,
-    exc: Exception,
-    now: dt.datetime,
-) -> TargetSnapshot:
-    """An incomplete, empty snapshot for a scan that could not start (its account unknown) or
-    failed outside any AWS call."""
-    if isinstance(exc, AWSError):
-        error = TargetError(exc.operation, exc.code, exc.message)
-    else:
-        text = str(exc).splitlines()[0] if str(exc) else ""
-        error = TargetError("scan", type(exc).__name__, text)
-    return TargetSnapshot(
-        target=target,
-        account=account,
-        complete=False,
-        errors=(error,),
-        deployments=(),
-        details=MappingProxyType({}),
-        devices=(),
-        versions=MappingProxyType({}),
-        recommended=MappingProxyType({}),
-        private_components=frozenset(),
-        calls=tuple(CallCount(op, out, n) for (op, out), n in sorted(counter.counts.items())),
-        started=now,
-        finished=now,
-    )

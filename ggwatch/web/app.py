@@ -39,6 +39,7 @@ from ggwatch.state import DaemonView, StateHolder
 from ggwatch.web import statuspage
 from ggwatch.web.guard import REPORT_SECONDS, ConnectionGuard
 from ggwatch.web.limits import DEFAULT_LIMITS, HttpLimits
+from ggwatch.web.rendering import Coalesced, PerView
 from ggwatch.web.webhook import AlertmanagerWebhook
 
 __all__ = ["HttpLimits", "build_app", "serve_http"]
@@ -73,60 +74,6 @@ def _page_bytes(view: DaemonView) -> bytes:
     return statuspage.render(view).encode("utf-8")
 
 
-class _PerView:
-    """One rendering of each view, shared by every response that shows it.
-
-    The evaluator never changes a view, it replaces `holder.view`, so the view's identity is
-    the key. The entry holds the view, so its id cannot be reused by another while cached.
-    Requests that arrive while the first rendering of a view runs wait for it rather than
-    render the same view again: a crowd of clients costs one rendering, not one each.
-    Renderings run in a worker thread: a big fleet's findings take long enough to stall the
-    loop (and the scans on it). The view is immutable, so the thread reads it safely.
-    """
-
-    def __init__(self, render: Callable[[DaemonView], bytes]) -> None:
-        self._render = render
-        self._lock = anyio.Lock()
-        self._view: DaemonView | None = None
-        self._body = b""
-
-    async def body(self, view: DaemonView) -> bytes:
-        if self._view is view:
-            return self._body
-        async with self._lock:
-            if self._view is not view:
-                self._body = await anyio.to_thread.run_sync(self._render, view)
-                self._view = view
-            return self._body
-
-
-class _Coalesced:
-    """A rendering shared by the requests that arrive while one runs, never reused after.
-
-    The registry may hold collectors the view does not feed (a test's plain Gauge), so a
-    rendering is not tied to a view. Each request gets one that started after it arrived, so
-    it never sees an older state than a rendering of its own would: a crowd that arrives
-    during a rendering shares the next one, two renderings at most.
-    """
-
-    def __init__(self, render: Callable[[], bytes]) -> None:
-        self._render = render
-        self._lock = anyio.Lock()
-        self._started = 0  # renderings begun
-        self._body = b""
-        self._body_started = 0  # the number of the rendering that made _body
-
-    async def body(self) -> bytes:
-        arrived = self._started
-        async with self._lock:
-            if self._body_started <= arrived:  # begun before this request: may miss a change
-                self._started += 1
-                number = self._started
-                self._body = await anyio.to_thread.run_sync(self._render)
-                self._body_started = number
-            return self._body
-
-
 @dataclass(frozen=True, slots=True)
 class _Endpoints:
     holder: StateHolder
@@ -135,10 +82,10 @@ class _Endpoints:
     stalled_after: float  # seconds
     started: float  # clock() when the app was built: liveness before the first attempt
     guard: ConnectionGuard
-    page_body: _PerView
-    findings_body: _PerView
-    plans_body: _PerView
-    metrics_body: _Coalesced
+    page_body: PerView
+    findings_body: PerView
+    plans_body: PerView
+    metrics_body: Coalesced
 
     # Each reads the view once, so one response shows one view.
 
@@ -155,7 +102,7 @@ class _Endpoints:
     async def plans(self, request: web.Request) -> web.StreamResponse:
         return await self._json(request, self.plans_body)
 
-    async def _json(self, request: web.Request, rendered: _PerView) -> web.StreamResponse:
+    async def _json(self, request: web.Request, rendered: PerView) -> web.StreamResponse:
         body = await rendered.body(self.holder.view)
         response = web.StreamResponse()
         response.content_type = "application/json"
@@ -221,10 +168,10 @@ def build_app(
         ),
         started=clock(),
         guard=guard,
-        page_body=_PerView(_page_bytes),
-        findings_body=_PerView(_findings_bytes),
-        plans_body=_PerView(_plans_bytes),
-        metrics_body=_Coalesced(functools.partial(generate_latest, registry)),
+        page_body=PerView(_page_bytes),
+        findings_body=PerView(_findings_bytes),
+        plans_body=PerView(_plans_bytes),
+        metrics_body=Coalesced(functools.partial(generate_latest, registry)),
     )
     app = web.Application(middlewares=[guard.middleware])
     app[GUARD] = guard
