@@ -43,6 +43,17 @@ IOT_RATE = 10.0  # AWS IoT's budget in the simulator and in ggwatch's settings (
 IOT_PAGE = 250  # ListThingsInThingGroup's largest page
 
 
+def point_at(endpoint: str) -> None:
+    """Every client of this process (ggwatch's, boto3's) talks to the simulator at `endpoint`."""
+    os.environ.update(
+        AWS_ENDPOINT_URL_GREENGRASSV2=endpoint,
+        AWS_ENDPOINT_URL_IOT=endpoint,
+        AWS_ACCESS_KEY_ID=ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY="simulated",
+        AWS_DEFAULT_REGION=REGION,
+    )
+
+
 @contextmanager
 def bench_fleet(args: argparse.Namespace) -> Iterator[Settings]:
     """The bench fleet of bench.scale (`args.devices`, twice the deployments, 100 components x
@@ -52,13 +63,7 @@ def bench_fleet(args: argparse.Namespace) -> Iterator[Settings]:
     args.latency_ms, args.budget = 0.0, 5000.0
     process, endpoint = start_simulator(args)
     try:
-        os.environ.update(
-            AWS_ENDPOINT_URL_GREENGRASSV2=endpoint,
-            AWS_ENDPOINT_URL_IOT=endpoint,
-            AWS_ACCESS_KEY_ID=ACCESS_KEY,
-            AWS_SECRET_ACCESS_KEY="simulated",
-            AWS_DEFAULT_REGION=REGION,
-        )
+        point_at(endpoint)
         yield Settings(
             regions=(REGION,),
             account_id=SIM_ACCOUNT,
@@ -366,13 +371,7 @@ def main() -> None:
     args = parser.parse_args()
 
     process, endpoint = start_simulator(args)
-    os.environ.update(
-        AWS_ENDPOINT_URL_GREENGRASSV2=endpoint,
-        AWS_ENDPOINT_URL_IOT=endpoint,
-        AWS_ACCESS_KEY_ID=ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY="simulated",
-        AWS_DEFAULT_REGION=REGION,
-    )
+    point_at(endpoint)
     try:
         minimal = minimal_calls(args)
         floor = floor_seconds(args)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import queue
 import subprocess
@@ -41,7 +40,7 @@ from bench.targets import (
     Account,
     Timed,
     cpu_seconds,
-    in_flight,
+    daemon_env,
     json_lines,
     quiet,
     reset_calls,
@@ -118,17 +117,7 @@ def watch(
 def run_replicas(
     args: argparse.Namespace, targets: list[TargetConfig], timeout: float
 ) -> list[Replica]:
-    env = {
-        **os.environ,
-        "GGWATCH_TARGETS": json.dumps([t.model_dump(mode="json") for t in targets]),
-        "GGWATCH_SERVICE_RATE": str(args.budget),
-        "GGWATCH_QUOTA_SHARE": "1",
-        "GGWATCH_MAX_IN_FLIGHT": str(in_flight(args)),
-        "GGWATCH_POLL_INTERVAL_SECONDS": "3600",
-        "GGWATCH_HTTP_HOST": "127.0.0.1",
-        "GGWATCH_HTTP_PORT": "0",
-        "GGWATCH_LOG_FORMAT": "json",
-    }
+    env = daemon_env(args, targets)
     at = time.monotonic()
     started = [start_replica(i, args.shards, env) for i in range(args.shards)]
     try:

@@ -228,11 +228,9 @@ def json_lines(stream: Any, into: queue.Queue[dict[str, Any]]) -> None:
             into.put({**json.loads(line), "_at": time.monotonic()})
 
 
-def run_daemon(
-    args: argparse.Namespace, accounts: list[Account], targets: list[TargetConfig]
-) -> DaemonRun:
-    count = len(targets) * args.regions
-    env = {
+def daemon_env(args: argparse.Namespace, targets: list[TargetConfig]) -> dict[str, str]:
+    """The environment of a `ggwatch run` over these targets at the bench's budget."""
+    return {
         **os.environ,
         "GGWATCH_TARGETS": json.dumps([t.model_dump(mode="json") for t in targets]),
         "GGWATCH_SERVICE_RATE": str(args.budget),
@@ -245,6 +243,13 @@ def run_daemon(
         "GGWATCH_LOG_LEVEL": "info",
         "GGWATCH_LOG_FORMAT": "json",
     }
+
+
+def run_daemon(
+    args: argparse.Namespace, accounts: list[Account], targets: list[TargetConfig]
+) -> DaemonRun:
+    count = len(targets) * args.regions
+    env = daemon_env(args, targets)
     sims_before = sum(cpu_seconds(a.process.pid) for a in accounts)
     started = time.monotonic()
     daemon = subprocess.Popen(

@@ -224,6 +224,9 @@ def start_daemon(tmp_path: Path, sts_endpoint: str) -> Iterator[StartDaemon]:
 
 
 INTERVAL = 1.0  # the daemon's poll interval in these tests, seconds
+SAMPLE_FLEET = ("--fleet", "config/sample-fleet.yaml")
+# `ggwatch sim` arguments: no quota (Greengrass V2 or AWS IoT), any free port.
+UNMETERED = ("--rate-limit", "0", "--iot-rate", "0", "--port", "0")
 
 
 @pytest.fixture
@@ -232,17 +235,7 @@ def fleet(serve_cli: ServeCli) -> Served:
     the daemon does, and the daemon here does not pace itself (GGWATCH_SERVICE_RATE below), so
     at the real quotas a scan that reads recipes would wait out Retry-After and outlast the
     interval the tests count in. Pacing has its own tests and benchmarks."""
-    return serve_cli(
-        "sim",
-        "--fleet",
-        "config/sample-fleet.yaml",
-        "--rate-limit",
-        "0",
-        "--iot-rate",
-        "0",
-        "--port",
-        "0",
-    )
+    return serve_cli("sim", *SAMPLE_FLEET, *UNMETERED)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ggwatch.sim.fleet import access_key
-from tests.cli.conftest import ServeCli, Served, StartDaemon
+from tests.cli.conftest import UNMETERED, ServeCli, Served, StartDaemon
 from tests.cli.test_cleanup_daemon import TOKEN, deletes, post_alert
 from tests.cli.test_daemon import get
 from tests.simctl import patch_knobs
@@ -29,7 +29,7 @@ def crowded(serve_cli: ServeCli) -> Served:
     return serve_cli(
         "sim",
         *("--devices", "20", "--deployments", "80", "--seed", "3"),
-        *("--rate-limit", "0", "--iot-rate", "0", "--port", "0"),
+        *UNMETERED,
     )
 
 

@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from ggwatch.sim.fleet import access_key
-from tests.cli.conftest import LogReader, ServeCli, Served, StartDaemon
+from tests.cli.conftest import SAMPLE_FLEET, UNMETERED, LogReader, ServeCli, Served, StartDaemon
 from tests.cli.test_daemon import get, opened, post, sample
 
 OSAKA = "gg-osaka-00005"
@@ -36,19 +36,7 @@ def sqs(sqs_queue: str) -> Iterator[Any]:
 @pytest.fixture
 def fleet(serve_cli: ServeCli, sqs_queue: str) -> Served:
     # Unmetered, as in tests/cli/conftest.py: the daemon here does not pace itself.
-    return serve_cli(
-        "sim",
-        "--fleet",
-        "config/sample-fleet.yaml",
-        "--rate-limit",
-        "0",
-        "--iot-rate",
-        "0",
-        "--port",
-        "0",
-        "--events-queue-url",
-        sqs_queue,
-    )
+    return serve_cli("sim", *SAMPLE_FLEET, *UNMETERED, "--events-queue-url", sqs_queue)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from botocore.config import Config
 
 from ggwatch.sim.fleet import access_key
-from tests.cli.conftest import RunCli, ServeCli, Served
+from tests.cli.conftest import SAMPLE_FLEET, UNMETERED, RunCli, ServeCli, Served
 
 REGION = "us-west-2"
 OSAKA = f"arn:aws:iot:{REGION}:123456789012:thinggroup/osaka-line-01"
@@ -29,10 +29,7 @@ components:
 def fleet(serve_cli: ServeCli) -> Served:
     """The sample fleet in `ggwatch sim`, its quotas lifted: these tests are about what the
     commands say and create, not about pacing."""
-    return serve_cli(
-        "sim", "--fleet", "config/sample-fleet.yaml", "--port", "0",
-        "--rate-limit", "0", "--iot-rate", "0",
-    )  # fmt: skip
+    return serve_cli("sim", *SAMPLE_FLEET, *UNMETERED)
 
 
 @pytest.fixture

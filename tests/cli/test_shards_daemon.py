@@ -16,7 +16,7 @@ import pytest
 from ggwatch.model import DEFAULT_ALIAS, TargetId
 from ggwatch.shards import owner
 from ggwatch.sim.fleet import access_key
-from tests.cli.conftest import LogReader, ServeCli, Served, StartDaemon
+from tests.cli.conftest import UNMETERED, LogReader, ServeCli, Served, StartDaemon
 from tests.cli.test_cleanup_daemon import TOKEN, alert, deletes, post_alert
 from tests.cli.test_daemon import get, sample
 
@@ -29,7 +29,7 @@ def regions_fleet(serve_cli: ServeCli) -> Served:
     return serve_cli(
         "sim",
         *("--regions", ",".join(REGIONS), "--devices", "3", "--deployments", "10", "--seed", "5"),
-        *("--rate-limit", "0", "--iot-rate", "0", "--port", "0"),
+        *UNMETERED,
     )
 
 
