@@ -23,6 +23,7 @@ from ggwatch.sim.dataplane import THING_HEADER
 from ggwatch.sim.eventbridge import check_queue_url
 from ggwatch.sim.faults import IOT_RATE, Knobs
 from ggwatch.sim.fleet import FleetError, FleetSpec, access_key, generate, load
+from ggwatch.sim.regions import check_enabled
 from ggwatch.sim.server import DataPlaneListenError, Running, Simulator, serve
 from ggwatch.sim.store import CANDIDATES_READINGS, CONFLICT_READINGS, World
 
@@ -76,12 +77,20 @@ def _regions(text: str) -> tuple[str, ...]:
     return regions
 
 
+def _opt_in(text: str) -> frozenset[str]:
+    try:
+        return check_enabled(r.strip() for r in text.split(",") if r.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 # argparse names the converter in its message; these names read well there.
 _positive_int.__name__ = "count"
 _share.__name__ = "share"
 _non_negative.__name__ = "number"
 _port.__name__ = "port"
 _regions.__name__ = "Region list"
+_opt_in.__name__ = "opt-in Region list"
 
 
 def add_arguments(parser: argparse.ArgumentParser, default_port: int = DEFAULT_PORT) -> None:
@@ -98,6 +107,13 @@ def add_arguments(parser: argparse.ArgumentParser, default_port: int = DEFAULT_P
         "account then stands for that account to clients that all sign alike",
     )
     fleet.add_argument("--regions", type=_regions, default=("us-west-2",), help="comma-separated")
+    fleet.add_argument(
+        "--enabled-regions",
+        type=_opt_in,
+        metavar="REGIONS",
+        help="comma-separated opt-in Regions every account has enabled, as the Account API's "
+        "ListRegions answers (default: none, or the fleet file's enabled_regions)",
+    )
     fleet.add_argument("--devices", type=_positive_int, default=50, help="per account and Region")
     fleet.add_argument("--deployments", type=_positive_int, help="default: 2 x devices")
     fleet.add_argument("--thing-groups", type=_positive_int, help="default: devices / 25")
@@ -213,6 +229,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _world(args: argparse.Namespace) -> World:
+    world = _fleet(args)
+    if args.enabled_regions is not None:  # the flag overrides the fleet file's key
+        world.enabled_regions = args.enabled_regions
+    return world
+
+
+def _fleet(args: argparse.Namespace) -> World:
     if args.fleet is not None:
         return _load_fleet(args.fleet, args.conflicts)
     return _generated(
@@ -304,6 +327,7 @@ def banner(running: Running) -> str:
         "Point an AWS SDK, the AWS CLI or ggwatch at it from another shell:",
         f"  export AWS_ENDPOINT_URL_GREENGRASSV2={running.endpoint}",
         f"  export AWS_ENDPOINT_URL_IOT={running.endpoint}  # thing groups, the same port",
+        f"  export AWS_ENDPOINT_URL_ACCOUNT={running.endpoint}  # ListRegions, the same port",
         f"  export AWS_ACCESS_KEY_ID={default_key} AWS_SECRET_ACCESS_KEY=simulated",
         f"  export AWS_DEFAULT_REGION={world.default_region}",
     ]

@@ -98,8 +98,8 @@ class Knobs:
         unknown = sorted(self.access_denied - {"*"} - set(operations)) if operations else []
         if unknown:
             raise ValueError(
-                f"access_denied: {', '.join(unknown)}: no such Greengrass V2 or AWS IoT operation "
-                "(names as in the API reference, such as ListDeployments, or *)"
+                f"access_denied: {', '.join(unknown)}: no such Greengrass V2, AWS IoT or Account "
+                "operation (names as in the API reference, such as ListDeployments, or *)"
             )
         if self.latency_ms < 0 or self.jitter_ms < 0:
             raise ValueError("latency_ms and jitter_ms must be >= 0")

@@ -23,8 +23,17 @@ from ggwatch.sim.wire import InputError, Shape, check_length, sent_values, valid
 SERVICE = "greengrassv2"
 API_VERSION = "2020-11-30"
 IOT_SERVICE = "iot"
+ACCOUNT_SERVICE = "account"
 
-__all__ = ["InputError", "Route", "ServiceModel", "Shape", "load_iot_model", "load_model"]
+__all__ = [
+    "InputError",
+    "Route",
+    "ServiceModel",
+    "Shape",
+    "load_account_model",
+    "load_iot_model",
+    "load_model",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +283,17 @@ def load_model() -> ServiceModel:
 def load_iot_model() -> ServiceModel:
     """AWS IoT's model (`iot`, the newest API version the installed botocore has), served
     on the same port for ListThingsInThingGroup and ListThingGroupsForThing."""
+    return _newest(IOT_SERVICE)
+
+
+@cache
+def load_account_model() -> ServiceModel:
+    """The AWS Account Management model (`account`, its newest API version), served on the
+    same port for ListRegions and GetRegionOptStatus."""
+    return _newest(ACCOUNT_SERVICE)
+
+
+def _newest(service: str) -> ServiceModel:
     loader = Loader()
-    version = sorted(loader.list_api_versions(IOT_SERVICE, "service-2"))[-1]
-    return ServiceModel(loader.load_service_model(IOT_SERVICE, "service-2", api_version=version))
+    version = sorted(loader.list_api_versions(service, "service-2"))[-1]
+    return ServiceModel(loader.load_service_model(service, "service-2", api_version=version))

@@ -1,8 +1,8 @@
-"""The simulator's HTTP face: Greengrass V2 and AWS IoT REST-JSON on the AWS paths, a control
-API on /_sim/, and a data-plane listener of its own for core devices (dataplane.py).
+"""The simulator's HTTP face: Greengrass V2, AWS IoT and the AWS Account API's REST-JSON on the
+AWS paths, a control API on /_sim/, and a data-plane listener for core devices (dataplane.py).
 
 Per AWS call, in the order a real front door works: SigV4 credential scope (who, which Region
-and which service: `greengrass` or `iot`, each with its own model), access denied (with
+and which service: `greengrass`, `iot` or `account`, each with its own model), access denied (with
 ResolveComponentCandidates, which AWS serves only on the data plane: see
 `Readings.candidates_for_iam`), the service's request quota, injected faults, input
 validation against the model, then the operation. Every call is logged (bounded) for tests
@@ -30,7 +30,7 @@ from ggwatch.sim.dataplane import DataPlane
 from ggwatch.sim.emitter import Emitter
 from ggwatch.sim.faults import Knobs, Quotas, jitter
 from ggwatch.sim.model import InputError, ServiceModel, load_iot_model, load_model
-from ggwatch.sim.operations import Call
+from ggwatch.sim.operations import AccountCall, Call
 from ggwatch.sim.operations import candidates as data_plane_only
 from ggwatch.sim.pagination import Pager
 from ggwatch.sim.services import GREENGRASS, Service, services
@@ -119,12 +119,12 @@ class Simulator:
             state.readings = self.knobs.readings
         self.model = model or load_model()
         self.iot_model = load_iot_model()
-        # Every operation a knob may name: access_denied reaches both services' calls.
-        self.operations = frozenset(self.model.operations) | frozenset(self.iot_model.operations)
-        self.knobs.check(self.operations)  # ValueError: a knob out of range
-        self.clock = clock
         self.quotas = Quotas(self.knobs, time.monotonic)
         self.services = services(self.model, self.iot_model, self.quotas)
+        # Every operation a knob may name: access_denied reaches every service's calls.
+        self.operations = frozenset(o for s in self.services.values() for o in s.model.operations)
+        self.knobs.check(self.operations)  # ValueError: a knob out of range
+        self.clock = clock
         self.pager = Pager(lambda: self.knobs.page_cap)
         self.rng = random.Random(seed)
         self.calls = CallLog()
@@ -203,15 +203,18 @@ class Simulator:
         self.inject_fault()
         params = await self.read_params(request, model, operation, labels)
         record.params = {k: v for k, v in params.items() if isinstance(v, str | int | bool)}
-        handler = service.handlers.get(operation)
-        if handler is None:
+        handler, answer = service.handlers.get(operation), service.account_handlers.get(operation)
+        if answer is not None:  # a global service's: no Region state comes into being
+            output = answer(AccountCall(account, self.world.enabled_regions, params, self.pager))
+        elif handler is None:
             raise SimError(
                 "ValidationException",
                 f"The simulator does not implement {operation}.",
                 reason="UNKNOWN_OPERATION",
             )
-        state = self.world.region(account, region)
-        output = handler(Call(state, params, self.knobs, self.quotas, self.pager))
+        else:
+            state = self.world.region(account, region)
+            output = handler(Call(state, params, self.knobs, self.quotas, self.pager))
         shape = model.output_shape(operation)
         return model.serialize(shape, output) if shape else {}
 

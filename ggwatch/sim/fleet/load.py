@@ -27,6 +27,7 @@ from ggwatch.sim.fleet.base import (
     public_catalog,
     read_platform,
 )
+from ggwatch.sim.regions import check_enabled
 from ggwatch.sim.store import (
     CANDIDATES_READINGS,
     CONFLICT_READINGS,
@@ -77,6 +78,7 @@ def build(
             "private_guidance",
             "candidates_for_iam",
             "conflicts",
+            "enabled_regions",
         },
     )
     regions = _strings(data.get("regions", ["us-west-2"]), "fleet.regions")
@@ -93,6 +95,12 @@ def build(
     if conflicts not in CONFLICT_READINGS:
         raise FleetError("fleet.conflicts: must be deferred or eager")
     world.readings.conflicts = conflicts
+    # The opt-in Regions enabled, as the Account API's ListRegions answers them.
+    enabled = _strings(data.get("enabled_regions", []), "fleet.enabled_regions")
+    try:
+        world.enabled_regions = check_enabled(enabled)
+    except ValueError as exc:
+        raise FleetError(f"fleet.enabled_regions: {exc}") from None
     world.default_region = regions[0]
     spec = FleetSpec(regions=tuple(regions))
     rng = random.Random(0)

@@ -15,6 +15,8 @@ as epoch seconds) or raises SimError with a modelled error code.
     candidates   ResolveComponentCandidates (the data plane's; server.py refuses it to IAM
                  callers on the control plane unless the reading candidates_for_iam says so)
     iot          AWS IoT's ListThingsInThingGroup, ListThingGroupsForThing (IOT_HANDLERS)
+    account      the AWS Account Management API's ListRegions, GetRegionOptStatus
+                 (ACCOUNT_HANDLERS: a global service's, they take an AccountCall)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ggwatch.sim.operations import (
+    account,
     candidates,
     component_versions,
     components,
@@ -30,10 +33,20 @@ from ggwatch.sim.operations import (
     iot,
     tags,
 )
+from ggwatch.sim.operations.account import AccountCall
 from ggwatch.sim.operations.call import Call, Output, Params
 from ggwatch.sim.operations.deployments import create_deployment
 
-__all__ = ["HANDLERS", "IOT_HANDLERS", "Call", "Output", "Params", "create_deployment"]
+__all__ = [
+    "ACCOUNT_HANDLERS",
+    "HANDLERS",
+    "IOT_HANDLERS",
+    "AccountCall",
+    "Call",
+    "Output",
+    "Params",
+    "create_deployment",
+]
 
 HANDLERS: dict[str, Callable[[Call], Output]] = {
     "ListComponents": components.list_components,
@@ -61,4 +74,10 @@ HANDLERS: dict[str, Callable[[Call], Output]] = {
 IOT_HANDLERS: dict[str, Callable[[Call], Output]] = {
     "ListThingsInThingGroup": iot.list_things_in_thing_group,
     "ListThingGroupsForThing": iot.list_thing_groups_for_thing,
+}
+
+# The AWS Account Management API (botocore's `account` model), for `account`-signed calls.
+ACCOUNT_HANDLERS: dict[str, Callable[[AccountCall], Output]] = {
+    "ListRegions": account.list_regions,
+    "GetRegionOptStatus": account.get_region_opt_status,
 }

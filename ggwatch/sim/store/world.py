@@ -21,6 +21,9 @@ class World:
         self.access_keys: dict[str, str] = {}
         self.default_account = "123456789012"
         self.default_region = "us-west-2"
+        # The opt-in Regions every account has enabled (the Account API's ListRegions; see
+        # ggwatch/sim/regions.py); the Regions enabled by default need no entry.
+        self.enabled_regions: frozenset[str] = frozenset()
 
     def public_catalog(self, region: str) -> dict[str, Component]:
         return self.public.setdefault(region, {})
@@ -62,7 +65,11 @@ class World:
     def summary(self) -> dict[str, Any]:
         # The account unknown access keys are answered as: what a client without a role
         # should take as its own (GetCallerIdentity is not the simulator's to answer).
-        out: dict[str, Any] = {"default_account": self.default_account, "accounts": {}}
+        out: dict[str, Any] = {
+            "default_account": self.default_account,
+            "enabled_regions": sorted(self.enabled_regions),
+            "accounts": {},
+        }
         for state in self.states():
             guidance: dict[str, int] = {}
             pools = (state.private.values(), state.public.values())
