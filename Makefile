@@ -79,6 +79,8 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.scale --budget 300
 	$(BIN)/python -m bench.targets
 	$(BIN)/python -m bench.events
+	$(BIN)/python -m bench.cost
+	$(BIN)/python -m bench.memory
 
 fmt: $(DEV_STAMP)
 	$(BIN)/ruff format ggwatch tests bench deploy
