@@ -92,8 +92,15 @@ def partition(region: str) -> str:
 # The checks raise ValueError with the one-line message the settings report.
 
 
+ALL_REGIONS = "all"
+
+
 def check_regions(regions: Iterable[str]) -> tuple[str, ...]:
     value = tuple(regions)
+    if ALL_REGIONS in value:
+        if len(value) > 1:
+            raise ValueError("`all` stands alone: it is every enabled Region")
+        return value
     for region in value:
         if not is_region(region):
             raise ValueError(f"{region!r} is not a Region name such as us-west-2")

@@ -21,10 +21,10 @@ from ggwatch.aws.clients import (
     iot_clients,
     new_session,
     target_sessions,
-    targets_to_watch,
 )
 from ggwatch.aws.greengrass import AioGreengrass
 from ggwatch.aws.iot import AioIot
+from ggwatch.aws.organization import discover
 from ggwatch.aws.quota import TokenBucket, service_rate
 from ggwatch.errors import AWSError
 from ggwatch.inventory.cache import RegionCache
@@ -234,7 +234,7 @@ async def scan_once(
     a deployment in force named them (their recipes and guidance), for `ggwatch preflight`."""
     state = state or ScanState.new(settings)
     session = session or new_session()
-    targets = targets_to_watch(settings, session)
+    targets = (await discover(settings, session)).strict()
     started = time.monotonic()
     found: dict[TargetId, TargetSnapshot] = {}
     sessions = target_sessions(targets, session, settings)

@@ -33,7 +33,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from ggwatch import names
+from ggwatch import accounts, names
 from ggwatch.errors import ConfigError
 from ggwatch.findings import Rule
 from ggwatch.rules.config import Exclusions, RuleOverride, RulesConfig
@@ -77,7 +77,9 @@ class TargetConfig(BaseModel):
         "session duration must allow it.",
     )
     regions: tuple[str, ...] = Field(
-        default=(), description="Regions to watch; empty: the top-level `regions` setting."
+        default=(),
+        description="Regions to watch; `all`: those offered and enabled in the account; "
+        "empty: the top-level `regions` setting.",
     )
     endpoint_url: str | None = Field(
         default=None,
@@ -146,6 +148,103 @@ class TargetConfig(BaseModel):
         if value is not None and not value.startswith(("https://", "http://")):
             raise ValueError("must be an http(s):// URL")
         return value
+
+
+class OrganizationConfig(BaseModel):
+    """How `targets_from: organization` finds its targets in AWS Organizations."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    role_name: str = Field(
+        default="OrganizationAccountAccessRole",
+        description="The role ggwatch assumes in each member account, a template: "
+        "{account_id} and {account_name} are replaced (path/NAME allowed). Usually the "
+        "read-only role of deploy/events/ggwatch-member.yaml. The account ggwatch runs in "
+        "is read with the SDK's own credentials.",
+    )
+    external_id: SecretStr | None = Field(
+        default=None,
+        description="AssumeRole ExternalId for every member role; a secret. None: none sent.",
+    )
+    session_name: str = Field(
+        default="ggwatch", description="AssumeRole RoleSessionName in every member account."
+    )
+    duration_seconds: int = Field(
+        default=3600, ge=900, le=43200, description="Lifetime asked of assumed credentials."
+    )
+    include_accounts: tuple[str, ...] = Field(
+        default=(), description="Account ids to watch; empty: every account the rest admit."
+    )
+    exclude_accounts: tuple[str, ...] = Field(
+        default=(), description="Account ids never watched (wins over every include)."
+    )
+    include_ous: tuple[str, ...] = Field(
+        default=(),
+        description="OU (ou-...) or root (r-...) ids: only accounts anywhere below one of "
+        "them (nested OUs included). Empty: no OU filter.",
+    )
+    exclude_ous: tuple[str, ...] = Field(
+        default=(), description="OU or root ids whose accounts, at any depth, are never watched."
+    )
+    include_tags: tuple[str, ...] = Field(
+        default=(),
+        description="Account tags, 'key=value' or 'key' (any value): only accounts with one "
+        "of them. Costs one ListTagsForResource per account per refresh.",
+    )
+    exclude_tags: tuple[str, ...] = Field(
+        default=(), description="Account tags ('key=value' or 'key') never watched."
+    )
+    refresh_seconds: float = Field(
+        default=900.0,
+        ge=1.0,
+        le=DAY,
+        description="How often `ggwatch run` asks Organizations again: accounts that join "
+        "become targets and accounts that leave or are suspended stop being targets, "
+        "without a restart.",
+    )
+
+    @field_validator("role_name")
+    @classmethod
+    def _check_role_name(cls, value: str) -> str:
+        return accounts.check_role_template(value)
+
+    @field_validator("session_name")
+    @classmethod
+    def _check_session(cls, value: str) -> str:
+        return names.check_session_name(value)
+
+    @field_validator("external_id")
+    @classmethod
+    def _check_external_id(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not 2 <= len(value.get_secret_value()) <= 1224:
+            raise ValueError("must be 2-1224 characters")
+        return value
+
+    @field_validator("include_accounts", "exclude_accounts")
+    @classmethod
+    def _check_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(names.check_account_id(v) for v in value)
+
+    @field_validator("include_ous", "exclude_ous")
+    @classmethod
+    def _check_ous(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return accounts.check_parent_ids(value)
+
+    @field_validator("include_tags", "exclude_tags")
+    @classmethod
+    def _check_tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return accounts.check_tags(value)
+
+    @property
+    def filters(self) -> accounts.AccountFilter:
+        return accounts.AccountFilter(
+            include_accounts=frozenset(self.include_accounts),
+            exclude_accounts=frozenset(self.exclude_accounts),
+            include_ous=frozenset(self.include_ous),
+            exclude_ous=frozenset(self.exclude_ous),
+            include_tags=self.include_tags,
+            exclude_tags=self.exclude_tags,
+        )
 
 
 # Section views: what one stage needs, read off the settings once, so a stage takes its section
@@ -254,7 +353,9 @@ class Settings(BaseSettings):
     regions: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Regions to watch, comma-separated in the environment. Empty: the SDK's "
-        "default Region (AWS_REGION / AWS_DEFAULT_REGION / profile).",
+        "default Region (AWS_REGION / AWS_DEFAULT_REGION / profile). `all`: every Region "
+        "where botocore's endpoint data offers Greengrass V2 that the account has enabled "
+        "(account:ListRegions), per account.",
         json_schema_extra={"section": "targets"},
     )
     quota_share: float = Field(
@@ -332,6 +433,22 @@ class Settings(BaseSettings):
         description="The pod's name in a StatefulSet (`metadata.name` through the downward "
         "API): its ordinal (`ggwatch-2` -> 2) is the shard when `shard` is unset.",
         json_schema_extra={"section": "sharding"},
+    )
+    targets_from: Literal["settings", "organization"] = Field(
+        default="settings",
+        description="settings: watch `targets` (or the SDK's own account). organization: "
+        "watch the ACTIVE accounts of the AWS Organization the SDK's credentials can list "
+        "(the management account or a delegated administrator), as `organization` says, in "
+        "`regions` each.",
+        json_schema_extra={"section": "targets"},
+    )
+    organization: OrganizationConfig = Field(
+        default_factory=OrganizationConfig,
+        description="With targets_from: organization: {role_name, include_accounts, "
+        "exclude_accounts, include_ous, exclude_ous, include_tags, exclude_tags, "
+        "refresh_seconds, external_id, session_name, duration_seconds} (see the "
+        "organization table).",
+        json_schema_extra={"section": "targets"},
     )
     targets: tuple[TargetConfig, ...] = Field(
         default=(),
@@ -738,6 +855,14 @@ class Settings(BaseSettings):
         if len(set(aliases)) != len(aliases):
             raise ValueError("an account alias is listed twice")
         return value
+
+    @model_validator(mode="after")
+    def _one_source_of_targets(self) -> Settings:
+        if self.targets_from == "organization" and self.targets:
+            raise ValueError(
+                "targets_from: organization finds the targets itself: leave `targets` empty"
+            )
+        return self
 
     @field_validator("account_id")
     @classmethod

@@ -26,7 +26,14 @@ from pydantic_settings import NoDecode
 
 from ggwatch.findings import Rule
 from ggwatch.rules.config import Exclusions, RuleOverride
-from ggwatch.settings import CONFIG_ENV, DAY, ENV_PREFIX, Settings, TargetConfig
+from ggwatch.settings import (
+    CONFIG_ENV,
+    DAY,
+    ENV_PREFIX,
+    OrganizationConfig,
+    Settings,
+    TargetConfig,
+)
 
 # Sections in the order the document gives them, in the order the daemon uses the settings.
 SECTIONS: Mapping[str, str] = {
@@ -45,6 +52,11 @@ SECTIONS: Mapping[str, str] = {
 # Nested models, each its own table: (heading, where it sits in the settings, model).
 NESTED: Sequence[tuple[str, str, type[BaseModel]]] = (
     ("Targets entries", "`targets: [{...}, ...]`", TargetConfig),
+    (
+        "Organization",
+        "`organization: {...}` (with `targets_from: organization`)",
+        OrganizationConfig,
+    ),
     ("Rule overrides", "`rules: {RULE_ID: {...}}`", RuleOverride),
     ("Exclusions", "`exclusions: {...}`", Exclusions),
 )
@@ -176,7 +188,12 @@ def _plural(annotation: Any) -> str:
 
 
 def _model_name(model: type[BaseModel]) -> str:
-    names = {TargetConfig: "target", RuleOverride: "rule override", Exclusions: "exclusions"}
+    names = {
+        TargetConfig: "target",
+        OrganizationConfig: "organization",
+        RuleOverride: "rule override",
+        Exclusions: "exclusions",
+    }
     return names.get(model, model.__name__)
 
 

@@ -46,6 +46,8 @@ def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any) ->
     monkeypatch.setenv("AWS_ENDPOINT_URL_GREENGRASSV2", "http://127.0.0.1:9")  # closed port
     monkeypatch.setenv("AWS_ENDPOINT_URL_IOT", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ORGANIZATIONS", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ACCOUNT", "http://127.0.0.1:9")
 
 
 @pytest.fixture(autouse=True)

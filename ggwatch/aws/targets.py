@@ -9,7 +9,7 @@ and clients for them.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -18,6 +18,7 @@ import structlog
 
 from ggwatch.errors import ConfigError
 from ggwatch.model import DEFAULT_ALIAS, TargetId
+from ggwatch.names import ALL_REGIONS
 from ggwatch.settings import Settings, TargetConfig
 
 SERVICE = "greengrassv2"
@@ -34,7 +35,13 @@ def default_region(session: Session) -> str:
     return str(region)
 
 
-def regions_to_watch(configured: Sequence[str], session: Session) -> tuple[str, ...]:
+def regions_to_watch(
+    configured: Sequence[str], session: Session, enabled: Sequence[str] | None = None
+) -> tuple[str, ...]:
+    """The Regions named, the SDK's default when none are, or for `all` the ones `enabled`
+    (offered and enabled in the account; None: not known, so none this time)."""
+    if tuple(configured) == (ALL_REGIONS,):
+        return tuple(enabled or ())
     return tuple(configured) if configured else (default_region(session),)
 
 
@@ -57,27 +64,36 @@ class Target:
         return self.config.iot_endpoint_url if self.config is not None else None
 
 
-def targets_to_watch(settings: Settings, session: Session) -> tuple[Target, ...]:
-    """The configured targets, one per Region, or the SDK's account in `regions`.
+def targets_to_watch(
+    settings: Settings, session: Session, enabled: Mapping[str, Sequence[str]] | None = None
+) -> tuple[Target, ...]:
+    """The configured targets, one per Region, or the SDK's account in `regions`. `enabled`:
+    for each alias whose regions are `all`, the Regions that expands to
+    (ggwatch.aws.organization reads them).
 
     A Region where botocore knows no Greengrass V2 endpoint is a ConfigError, unless the
     target has an endpoint of its own (a simulator, a new Region): then a warning.
     """
+    enabled = enabled or {}
     if not settings.targets:
-        regions = regions_to_watch(settings.regions, session)
+        regions = regions_to_watch(settings.regions, session, enabled.get(DEFAULT_ALIAS))
         found = [Target(TargetId(DEFAULT_ALIAS, r), None, settings.account_id) for r in regions]
     else:
-        found = list(_configured(settings, session))
+        found = list(_configured(settings, session, enabled))
     offered = greengrass_regions(session)
     for target in found:
         _check_region(target, offered)
     return tuple(found)
 
 
-def _configured(settings: Settings, session: Session) -> Iterator[Target]:
+def _configured(
+    settings: Settings, session: Session, enabled: Mapping[str, Sequence[str]]
+) -> Iterator[Target]:
     seen: dict[tuple[str, str], str] = {}
     for config in settings.targets:
-        regions = config.regions or regions_to_watch(settings.regions, session)
+        regions = regions_to_watch(
+            config.regions or settings.regions, session, enabled.get(config.account)
+        )
         # The SDK's own credentials: the top-level account_id names their account.
         account = config.account_id
         if account is None and config.role_arn is None:

@@ -39,14 +39,15 @@ from ggwatch.aws.clients import (
     iot_clients,
     new_session,
     target_sessions,
-    targets_to_watch,
 )
+from ggwatch.aws.organization import discover
 from ggwatch.aws.sqs import SqsQueue
 from ggwatch.cleanup.executor import Cleaner, CleanupJob, clean
 from ggwatch.cleanup.stage import cleaner_for
 from ggwatch.daemon.evaluator import Evaluator, initial_view
 from ggwatch.daemon.poller import Message, TargetPoller
 from ggwatch.daemon.signals import watch_signals
+from ggwatch.daemon.targets import announce, dynamic, rediscover
 from ggwatch.events.consumer import Consumer, QueueStats
 from ggwatch.events.mailbox import Mailbox
 from ggwatch.events.stage import open_queues, router
@@ -135,22 +136,53 @@ async def run(
     clock: Callable[[], dt.datetime] = utcnow,
     on_ready: Callable[[int], None] | None = None,
 ) -> None:
-    """Run until SIGTERM/SIGINT or until the caller cancels."""
+    """Run until SIGTERM/SIGINT or until the caller cancels.
+
+    With targets found rather than listed (targets_from: organization, regions: all), a
+    change of the target set found on refresh restarts the stages in this process with the
+    new set: the scan caches carry over, so the next pass reads only what changed.
+    """
     session = session or new_session()
-    watched = targets_to_watch(settings, session)
+    log = structlog.get_logger("ggwatch.daemon")
+    watched = announce(await discover(settings, session))
+    state = ScanState.new(settings)
+    started = clock()
+    ports: list[int] = []
+    while True:
+        changed = await _watch(settings, session, watched, state, (clock, started), on_ready, ports)
+        if changed is None:
+            break
+        watched = changed
+        # The same port again, also when the settings said 0; ready was told once.
+        settings = settings.model_copy(update={"http_port": ports[0]})
+        on_ready = None
+    log.info("daemon.stopped")
+
+
+async def _watch(
+    settings: Settings,
+    session: Session,
+    watched: tuple[Target, ...],
+    state: ScanState,
+    clocks: tuple[Callable[[], dt.datetime], dt.datetime],
+    on_ready: Callable[[int], None] | None,
+    ports: list[int],
+) -> tuple[Target, ...] | None:
+    """The stages over one set of targets: None when stopped, else the new set to watch.
+    `clocks`: the clock and when the process started; `ports`: the port first bound."""
+    clock, started = clocks
     shard = settings.sharding
     targets = tuple(t for t in watched if shard.owns(t.id))
     others = tuple(t for t in watched if not shard.owns(t.id))
-    started = clock()
-    state = ScanState.new(settings)
     log = structlog.get_logger("ggwatch.daemon")
     sessions = target_sessions(targets, session, settings)
+    found: list[tuple[Target, ...]] = []
     async with AsyncExitStack() as stack:
         options = client_options(settings)
         clients = await stack.enter_async_context(greengrass_clients(targets, sessions, **options))
-        state.iot_clients.update(
-            await stack.enter_async_context(iot_clients(targets, sessions, **options))
-        )
+        iot = await stack.enter_async_context(iot_clients(targets, sessions, **options))
+        state.iot_clients.update(iot)
+        stack.callback(lambda: [state.iot_clients.pop(where, None) for where in iot])
         queues = await open_queues(settings, session, watched, stack)
         writer = await _state_writer(settings, state, targets, stack, clock)
         stopping = anyio.Event()
@@ -174,6 +206,12 @@ async def run(
             limits=http_limits(http),
         )
         port = await group.start(serve_http, app, http.host, http.port)
+        if not ports:
+            ports.append(port)
+        if dynamic(settings):
+            group.start_soon(
+                rediscover, settings, session, watched, found, group.cancel_scope, stopping
+            )
         log.info(
             "daemon.started",
             version=__version__,
@@ -232,4 +270,4 @@ async def run(
                     writer.offer if writer is not None else None,
                 )
                 group.start_soon(poller.run, mailboxes[target.id], snapshots_send.clone())
-    log.info("daemon.stopped")
+    return found[0] if found else None

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 
 from ggwatch.aws.callguard import CallCounter, RetryPolicy
-from ggwatch.aws.clients import Session, greengrass_clients, target_sessions, targets_to_watch
+from ggwatch.aws.clients import Session, greengrass_clients, target_sessions
 from ggwatch.aws.greengrass import AioGreengrass
+from ggwatch.aws.organization import discover
 from ggwatch.errors import PlanError
 from ggwatch.model import TargetId
 from ggwatch.scan import ScanState
@@ -20,7 +21,7 @@ async def admin_apis(
     settings: Settings, session: Session, wanted: Collection[TargetId]
 ) -> AsyncIterator[dict[TargetId, AioGreengrass]]:
     """One adapter per wanted target; PlanError for a target the settings do not watch."""
-    targets = [t for t in targets_to_watch(settings, session) if t.id in wanted]
+    targets = [t for t in (await discover(settings, session)).strict() if t.id in wanted]
     missing = sorted(set(wanted) - {t.id for t in targets})
     if missing:
         raise PlanError(

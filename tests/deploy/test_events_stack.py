@@ -41,6 +41,8 @@ READONLY_POLICY = IAM / "ggwatch-readonly.json"
 CLEANUP_POLICY = IAM / "ggwatch-cleanup.json"
 EVENTS_POLICY = IAM / "ggwatch-events.json"
 ASSUME_POLICY = IAM / "ggwatch-assume-targets.json"
+ORG_POLICY = IAM / "ggwatch-organization.json"
+REGIONS_POLICY = IAM / "ggwatch-regions.json"
 
 REGION = "us-west-2"
 MONITORING = "111111111111"
@@ -276,6 +278,14 @@ def test_member_role_policy_is_the_readonly_policy_file() -> None:
         {"PolicyName": "ggwatch-readonly", "PolicyDocument": load_json(READONLY_POLICY)}
     ], "ReadRole in ggwatch-member.yaml differs from deploy/iam/ggwatch-readonly.json"
     assert "ManagedPolicyArns" not in role  # nothing granted beyond the file
+
+
+def test_member_role_lists_regions_only_when_asked() -> None:
+    policies = read_role(AllRegions="true")["Policies"]
+    assert policies[-1] == {
+        "PolicyName": "ggwatch-regions",
+        "PolicyDocument": load_json(REGIONS_POLICY),
+    }
 
 
 def test_member_role_with_cleanup_adds_the_cleanup_statements_but_s3() -> None:
@@ -603,8 +613,21 @@ def statements(path: Path) -> list[dict[str, Any]]:
     [
         (EVENTS_POLICY, "sqs", {"ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility"}),
         (ASSUME_POLICY, "sts", {"AssumeRole"}),
+        # What ggwatch.aws.organization calls, and nothing else.
+        (
+            ORG_POLICY,
+            "organizations",
+            {
+                "ListAccounts",
+                "ListAccountsForParent",
+                "ListOrganizationalUnitsForParent",
+                "ListRoots",
+                "ListTagsForResource",
+            },
+        ),
+        (REGIONS_POLICY, "account", {"ListRegions"}),
     ],
-    ids=["events", "assume-targets"],
+    ids=["events", "assume-targets", "organization", "regions"],
 )
 def test_policy_actions_are_real_operations(path: Path, service: str, operations: set[str]) -> None:
     # For these operations the IAM action is the operation's name; the Batch variants are
@@ -615,7 +638,11 @@ def test_policy_actions_are_real_operations(path: Path, service: str, operations
     assert operations <= set(model.operation_names)
 
 
-@pytest.mark.parametrize("path", [EVENTS_POLICY, ASSUME_POLICY], ids=["events", "assume-targets"])
+@pytest.mark.parametrize(
+    "path",
+    [EVENTS_POLICY, ASSUME_POLICY, ORG_POLICY, REGIONS_POLICY],
+    ids=["events", "assume-targets", "organization", "regions"],
+)
 def test_policies_pass_cfn_lint(path: Path) -> None:
     """cfn-lint knows every IAM action name (W3037) and IAM's grammar for identity policies."""
     api = pytest.importorskip("cfnlint.api")

@@ -122,3 +122,42 @@ def test_one_account_and_region_watched_twice_is_refused() -> None:
 
     with pytest.raises(ConfigError, match="'prod' and 'prod-again' both watch account"):
         targets_to_watch(settings, new_session())
+
+
+def from_environment(monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]) -> Settings:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    return load_settings(None, environ)
+
+
+def test_organization_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    organization = {"role_name": "ggwatch-{account_id}", "include_ous": ["ou-ab12-11111111"]}
+    environ = {
+        "GGWATCH_TARGETS_FROM": "organization",
+        "GGWATCH_REGIONS": "all",
+        "GGWATCH_ORGANIZATION": json.dumps(organization),
+    }
+    settings = from_environment(monkeypatch, environ)
+    assert settings.regions == ("all",)
+    assert settings.organization.filters.include_ous == frozenset({"ou-ab12-11111111"})
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"GGWATCH_TARGETS_FROM": "organization", "GGWATCH_TARGETS": '[{"account": "a"}]'},
+            "leave `targets` empty",
+        ),
+        ({"GGWATCH_REGIONS": "all,us-west-2"}, "`all` stands alone"),
+        ({"GGWATCH_ORGANIZATION": '{"role_name": "{account}"}'}, "role name template"),
+        ({"GGWATCH_ORGANIZATION": '{"include_ous": ["prod"]}'}, "not an OU id"),
+        ({"GGWATCH_ORGANIZATION": '{"exclude_accounts": ["12"]}'}, "organization"),
+    ],
+)
+def test_bad_organization_settings_are_one_line(
+    monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as raised:
+        from_environment(monkeypatch, environ)
+    assert "\n" not in str(raised.value)
