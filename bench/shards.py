@@ -6,7 +6,9 @@ default. Measured in one run, from cold caches:
 
 - the slowest single target alone (`scan_once` over the targets that needed the most calls);
 - `--shards` replicas of `ggwatch run` started together, each with GGWATCH_SHARD=i and
-  GGWATCH_TOTAL_SHARDS, until each one's /readyz says every target it owns had a complete scan.
+  GGWATCH_TOTAL_SHARDS, until each one's /readyz says every target it owns had a complete scan;
+  with `--one-at-a-time`, one after another, each alone on the machine (what a replica takes
+  with a core of its own, which a 2-core machine cannot give four replicas at once).
 
 Figures, each against its target:
 
@@ -18,7 +20,7 @@ Also printed: each shard's targets, first-scan wall and peak RSS. On a 2-core ma
 simulators and replicas share the CPU; the CPU shares show when a run is bound by it.
 `--small` (4 accounts x 2 Regions of 100 devices, 2 shards) is the scaled-down variant.
 
-    .venv/bin/python -m bench.shards [--small] [--shards 4] [--budget 30]
+    .venv/bin/python -m bench.shards [--small] [--shards 4] [--budget 30] [--one-at-a-time]
 """
 
 from __future__ import annotations
@@ -118,6 +120,18 @@ def run_replicas(
     args: argparse.Namespace, targets: list[TargetConfig], timeout: float
 ) -> list[Replica]:
     env = daemon_env(args, targets)
+    if args.one_at_a_time:
+        # Each replica with the machine to itself, as on nodes with a core per replica; the
+        # others' targets are idle meanwhile, and no target is shared, so none is warmed.
+        alone = []
+        for i in range(args.shards):
+            at = time.monotonic()
+            process, lines = start_replica(i, args.shards, env)
+            try:
+                alone.append(watch(i, process, lines, at, timeout))
+            finally:
+                stop_all([process])
+        return alone
     at = time.monotonic()
     started = [start_replica(i, args.shards, env) for i in range(args.shards)]
     try:
@@ -135,6 +149,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--singles", type=int, default=2, help="single-target scans")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to the first scans")
+    parser.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="start the replicas one after another, each alone on the machine",
+    )
     args = parser.parse_args()
     args.accounts, args.regions, args.devices, args.components, args.versions = (
         (4, 2, 100, 8, 6) if args.small else (8, 5, 500, 20, 10)
@@ -173,7 +192,8 @@ def main() -> int:
     print(
         f"fleet: {args.accounts} accounts x {args.regions} Regions = {len(everything)} targets "
         f"of {args.devices} devices; {args.latency_ms:.0f} ms latency; budget {args.budget:g} "
-        f"req/s per account and Region; {args.shards} replicas; {os.cpu_count()} CPUs"
+        f"req/s per account and Region; {args.shards} replicas"
+        f"{' one at a time' if args.one_at_a_time else ''}; {os.cpu_count()} CPUs"
     )
     print(f"slowest single target alone: {slowest:.1f} s")
     for r in replicas:
