@@ -44,7 +44,23 @@ CONFIG_ENV = "GGWATCH_CONFIG"
 DAY = 86_400.0
 
 
-class TargetConfig(BaseModel):
+class _AssumesRoles(BaseModel):
+    """What AssumeRole is asked for, checked alike wherever a role is configured."""
+
+    @field_validator("session_name", check_fields=False)
+    @classmethod
+    def _check_session(cls, value: str) -> str:
+        return names.check_session_name(value)
+
+    @field_validator("external_id", check_fields=False)
+    @classmethod
+    def _check_external_id(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not 2 <= len(value.get_secret_value()) <= 1224:
+            raise ValueError("must be 2-1224 characters")
+        return value
+
+
+class TargetConfig(_AssumesRoles):
     """One watched account: an alias, how to reach it, and its Regions."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -125,18 +141,6 @@ class TargetConfig(BaseModel):
     def _check_role(cls, value: str | None) -> str | None:
         return None if value is None else names.check_role_arn(value)
 
-    @field_validator("session_name")
-    @classmethod
-    def _check_session(cls, value: str) -> str:
-        return names.check_session_name(value)
-
-    @field_validator("external_id")
-    @classmethod
-    def _check_external_id(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not 2 <= len(value.get_secret_value()) <= 1224:
-            raise ValueError("must be 2-1224 characters")
-        return value
-
     @field_validator("regions")
     @classmethod
     def _check_regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -150,7 +154,7 @@ class TargetConfig(BaseModel):
         return value
 
 
-class OrganizationConfig(BaseModel):
+class OrganizationConfig(_AssumesRoles):
     """How `targets_from: organization` finds its targets in AWS Organizations."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -207,18 +211,6 @@ class OrganizationConfig(BaseModel):
     @classmethod
     def _check_role_name(cls, value: str) -> str:
         return accounts.check_role_template(value)
-
-    @field_validator("session_name")
-    @classmethod
-    def _check_session(cls, value: str) -> str:
-        return names.check_session_name(value)
-
-    @field_validator("external_id")
-    @classmethod
-    def _check_external_id(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not 2 <= len(value.get_secret_value()) <= 1224:
-            raise ValueError("must be 2-1224 characters")
-        return value
 
     @field_validator("include_accounts", "exclude_accounts")
     @classmethod

@@ -209,6 +209,8 @@ async def _enabled_regions(
                 read_timeout=settings.read_timeout_seconds,
             )
         )
+    if not wanted:
+        return {}, frozenset(), ()
     offered = greengrass_regions(session)
     enabled: dict[str, tuple[str, ...]] = {}
     failed: dict[str, str] = {}

@@ -30,7 +30,7 @@ from ggwatch.sim.server import Running, Simulator, serve
 from ggwatch.sim.store import World
 from tests.conftest import client_config
 from tests.sim.conftest import SIM_ACCOUNT, SIM_SECRET, Wire
-from tests.sim.test_awscli import AWS, SERVICE_ERROR, Result, slow
+from tests.sim.test_awscli import SERVICE_ERROR, Result, cli_env, run_cli, slow
 
 # AWS Account Management Reference Guide: "Regions launched before March 20, 2019 are enabled
 # by default"; EC2's DescribeRegions says opt-in-not-required for each of these.
@@ -309,41 +309,8 @@ async def test_the_flag_overrides_the_fleet_key(tmp_path: Path) -> None:
 
 async def aws_account(running: Running, home: Path, *args: str) -> Result:
     """`aws account ... --output json` as a user following the banner runs it."""
-    assert AWS.exists(), f"no AWS CLI at {AWS}: pip install -e '.[dev]'"
-    (home / "config").write_text("")
-    env = {
-        "PATH": str(AWS.parent),
-        "HOME": str(home),
-        "LC_ALL": "C.UTF-8",
-        "AWS_CONFIG_FILE": str(home / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "config"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ACCESS_KEY_ID": access_key(0),
-        "AWS_SECRET_ACCESS_KEY": SIM_SECRET,
-        "AWS_DEFAULT_REGION": "us-west-2",
-        "AWS_ENDPOINT_URL_ACCOUNT": running.endpoint,
-        "AWS_RETRY_MODE": "standard",
-        "AWS_MAX_ATTEMPTS": "1",
-    }
-    process = await asyncio.create_subprocess_exec(
-        str(AWS),
-        "account",
-        *args,
-        "--output",
-        "json",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-        cwd=home,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    assert process.returncode is not None
-    return Result(process.returncode, out.decode(), err.decode())
+    env = cli_env(home, AWS_ENDPOINT_URL_ACCOUNT=running.endpoint)
+    return await run_cli("account", env, home, *args)
 
 
 @slow

@@ -63,16 +63,15 @@ class Result:
 Aws = Callable[..., Awaitable[Result]]
 
 
-@pytest.fixture
-def aws(sim: Running, tmp_path: Path) -> Aws:
-    """Run `aws greengrassv2 ... --output json` against the simulator; one attempt per call."""
-    assert AWS.exists(), f"no AWS CLI at {AWS}: pip install -e '.[dev]'"
-    config, credentials = tmp_path / "aws-config", tmp_path / "aws-credentials"
+def cli_env(home: Path, **extra: str) -> dict[str, str]:
+    """The AWS CLI's environment: nothing from this machine's configuration, one attempt per
+    call (every error the simulator sends reaches the test), the simulator's key."""
+    config, credentials = home / "aws-config", home / "aws-credentials"
     config.write_text("")
     credentials.write_text("")
-    env = {
+    return {
         "PATH": str(AWS.parent),
-        "HOME": str(tmp_path),
+        "HOME": str(home),
         "LC_ALL": "C.UTF-8",
         "AWS_CONFIG_FILE": str(config),
         "AWS_SHARED_CREDENTIALS_FILE": str(credentials),
@@ -80,32 +79,47 @@ def aws(sim: Running, tmp_path: Path) -> Aws:
         "AWS_ACCESS_KEY_ID": access_key(0),
         "AWS_SECRET_ACCESS_KEY": SIM_SECRET,
         "AWS_DEFAULT_REGION": SIM_REGION,
-        "AWS_ENDPOINT_URL_GREENGRASSV2": sim.endpoint,
-        "AWS_ENDPOINT_URL_IOT": sim.endpoint,
         "AWS_RETRY_MODE": "standard",
-        "AWS_MAX_ATTEMPTS": "1",  # every error the simulator sends reaches the test
+        "AWS_MAX_ATTEMPTS": "1",
+        **extra,
     }
 
+
+async def run_cli(service: str, env: dict[str, str], cwd: Path, *args: str) -> Result:
+    """`aws SERVICE ... --output json`, within a minute."""
+    assert AWS.exists(), f"no AWS CLI at {AWS}: pip install -e '.[dev]'"
+    process = await asyncio.create_subprocess_exec(
+        str(AWS),
+        service,
+        *args,
+        "--output",
+        "json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        cwd=cwd,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return Result(process.returncode, out.decode(), err.decode())
+
+
+@pytest.fixture
+def aws(sim: Running, tmp_path: Path) -> Aws:
+    """Run `aws greengrassv2 ... --output json` against the simulator; one attempt per call."""
+    env = cli_env(
+        tmp_path,
+        AWS_ENDPOINT_URL_GREENGRASSV2=sim.endpoint,
+        AWS_ENDPOINT_URL_IOT=sim.endpoint,
+    )
+
     async def run(*args: str) -> Result:
-        process = await asyncio.create_subprocess_exec(
-            str(AWS),
-            "greengrassv2",
-            *args,
-            "--output",
-            "json",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            cwd=tmp_path,
-        )
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise
-        assert process.returncode is not None
-        return Result(process.returncode, out.decode(), err.decode())
+        return await run_cli("greengrassv2", env, tmp_path, *args)
 
     return run
 
