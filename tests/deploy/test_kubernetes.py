@@ -82,14 +82,19 @@ def container(docs: list[dict[str, Any]], workload: str = "Deployment") -> dict[
 # -- rendering and schemas ------------------------------------------------------------------
 
 
-def test_kustomize_renders_every_resource(rendered: list[dict[str, Any]]) -> None:
-    assert sorted(doc["kind"] for doc in rendered) == sorted(CORE_KINDS | OPERATOR_KINDS)
+def assert_labelled_in_namespace(rendered: list[dict[str, Any]]) -> None:
+    """Every document carries the app's labels and, but for the Namespace, its namespace."""
     for doc in rendered:
         labels = doc["metadata"].get("labels", {})
         assert labels.get("app.kubernetes.io/name") == "ggwatch", doc["kind"]
         assert labels.get("app.kubernetes.io/part-of") == "ggwatch", doc["kind"]
         if doc["kind"] != "Namespace":
             assert doc["metadata"]["namespace"] == NAMESPACE, doc["kind"]
+
+
+def test_kustomize_renders_every_resource(rendered: list[dict[str, Any]]) -> None:
+    assert sorted(doc["kind"] for doc in rendered) == sorted(CORE_KINDS | OPERATOR_KINDS)
+    assert_labelled_in_namespace(rendered)
 
 
 def validate_strictly(docs: list[dict[str, Any]], version: str, skip: set[str]) -> set[str]:

@@ -25,10 +25,10 @@ from ggwatch.settings import Settings, load_settings
 from tests.deploy.test_kubernetes import (
     BASE,
     KUBERNETES_VERSIONS,
-    NAMESPACE,
     POD_LABELS,
     REPO,
     alert_groups,
+    assert_labelled_in_namespace,
     container,
     kustomize,
     one,
@@ -109,12 +109,7 @@ def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 
 def test_kustomize_renders_the_overlay(rendered: list[dict[str, Any]]) -> None:
     assert sorted(doc["kind"] for doc in rendered) == RENDERED_KINDS
-    for doc in rendered:
-        labels = doc["metadata"].get("labels", {})
-        assert labels.get("app.kubernetes.io/name") == "ggwatch", doc["kind"]
-        assert labels.get("app.kubernetes.io/part-of") == "ggwatch", doc["kind"]
-        if doc["kind"] != "Namespace":
-            assert doc["metadata"]["namespace"] == NAMESPACE, doc["kind"]
+    assert_labelled_in_namespace(rendered)
 
 
 def test_exactly_one_workload_a_statefulset(rendered: list[dict[str, Any]]) -> None:
